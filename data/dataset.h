@@ -1,0 +1,35 @@
+// Training data. Toy 2-D sets are sampled fresh for every batch (infinite data); image
+// sets (later) iterate over files. A dataset whose exact distribution is a Gaussian mixture
+// exposes it, which enables the analytic x0-oracle and exact quality figures.
+#ifndef DIFFUSE_DATA_DATASET_H_
+#define DIFFUSE_DATA_DATASET_H_
+
+#include <cstdint>
+#include <vector>
+
+#include <ATen/core/Generator.h>
+#include <ATen/core/Tensor.h>
+
+namespace diffuse {
+
+class GaussianMixture;
+
+struct DataBatch {
+  at::Tensor x;      // [B, ...sample_shape] float32
+  at::Tensor label;  // [B] int64, or undefined for unlabelled data
+};
+
+class Dataset {
+ public:
+  virtual ~Dataset() = default;
+  virtual std::vector<int64_t> sample_shape() const = 0;
+  // 0 for unlabelled data.
+  virtual int64_t num_classes() const { return 0; }
+  virtual DataBatch Sample(int64_t batch, at::Generator& generator) = 0;
+  // The exact data distribution when it is a Gaussian mixture, else nullptr.
+  virtual const GaussianMixture* mixture() const { return nullptr; }
+};
+
+}  // namespace diffuse
+
+#endif  // DIFFUSE_DATA_DATASET_H_

@@ -1,0 +1,72 @@
+// Concept 1: the forward operator x_t = F_t(x0, eps), eps ~ q(eps).
+//
+// Any gradual corruption fits (noise, blur, masking, deletion, ...): small t keeps most of
+// x0, t_max destroys it. An implementation says what the rest of the toolkit may rely on:
+// whether F_t can be inverted in eps (substitution samplers), whether eps is N(0, I)
+// (partial substitution, the DDIM eta family), and for Gaussian families the coefficients
+// of x_t = alpha(t) x0 + sigma(t) eps (eps / v / score parameterizations, ODE solvers).
+// The pipeline builder checks those capabilities once; per-step methods assume them.
+//
+// Example description (see forward/gaussian_vp.proto for the options):
+//   forward {
+//     name: "gaussian_vp"
+//     options { [type.googleapis.com/diffuse.GaussianVpOptions] { schedule: COSINE } }
+//   }
+#ifndef DIFFUSE_FORWARD_FORWARD_PROCESS_H_
+#define DIFFUSE_FORWARD_FORWARD_PROCESS_H_
+
+#include <ATen/core/Tensor.h>
+
+#include "forward/time.h"
+#include "random/noise_source.h"
+
+namespace diffuse {
+
+enum class DataKind {
+  kContinuous,  // real-valued tensors
+  kTokens,      // int64 class indices in [0, K)
+};
+
+// x_t = alpha(t) x0 + sigma(t) eps with eps ~ N(0, I).
+class GaussianCoefficients {
+ public:
+  virtual ~GaussianCoefficients() = default;
+  virtual double Alpha(double t) const = 0;
+  virtual double Sigma(double t) const = 0;
+  // Per-sample versions: float64 [B] -> float64 [B].
+  virtual at::Tensor Alpha(const at::Tensor& t) const = 0;
+  virtual at::Tensor Sigma(const at::Tensor& t) const = 0;
+};
+
+class ForwardProcess {
+ public:
+  virtual ~ForwardProcess() = default;
+
+  virtual DataKind data_kind() const = 0;
+  virtual TimeDomain time_domain() const = 0;
+
+  // x_t = F_t(x0, eps). x0 and eps are [B, ...]; t is shared or per sample.
+  virtual at::Tensor Apply(const at::Tensor& x0, const Time& t, const at::Tensor& eps) const = 0;
+
+  // eps ~ q(eps) of the given shape ([B, ...]).
+  virtual at::Tensor SampleNoise(at::IntArrayRef shape, NoiseSource& noise) const = 0;
+
+  // Whether InvertNoise is available.
+  virtual bool IsInvertible() const { return false; }
+  // The eps with F_t(x0, eps) == x_t. Precondition: IsInvertible().
+  virtual at::Tensor InvertNoise(const at::Tensor& x0, const at::Tensor& x_t,
+                                 const Time& t) const = 0;
+
+  // Whether q(eps) is the standard normal.
+  virtual bool NoiseIsStandardNormal() const { return false; }
+
+  // The Gaussian coefficients, or nullptr when F_t is not of that form.
+  virtual const GaussianCoefficients* gaussian() const { return nullptr; }
+
+  // Draws the terminal state x_{t_max} of the given shape.
+  virtual at::Tensor SampleTerminal(at::IntArrayRef shape, NoiseSource& noise) const = 0;
+};
+
+}  // namespace diffuse
+
+#endif  // DIFFUSE_FORWARD_FORWARD_PROCESS_H_

@@ -1,0 +1,43 @@
+#include "forward/gaussian.h"
+
+#include <limits>
+#include <vector>
+
+#include <torch/types.h>
+
+namespace diffuse {
+
+at::Tensor BroadcastPerSample(const at::Tensor& coef, const at::Tensor& like) {
+  std::vector<int64_t> shape(like.dim(), 1);
+  shape[0] = coef.size(0);
+  return coef.to(like.scalar_type()).view(shape);
+}
+
+at::Tensor GaussianApply(const GaussianCoefficients& c, const at::Tensor& x0, const Time& t,
+                         const at::Tensor& eps) {
+  if (t.is_shared()) {
+    return torch::add(x0 * c.Alpha(t.shared()), eps, c.Sigma(t.shared()));
+  }
+  return x0 * BroadcastPerSample(c.Alpha(t.per_sample()), x0) +
+         eps * BroadcastPerSample(c.Sigma(t.per_sample()), eps);
+}
+
+at::Tensor GaussianInvertNoise(const GaussianCoefficients& c, const at::Tensor& x0,
+                               const at::Tensor& x_t, const Time& t) {
+  if (t.is_shared()) {
+    const double sigma = c.Sigma(t.shared());
+    TORCH_CHECK(sigma > 0, "InvertNoise at t=", t.shared(), " where sigma is 0");
+    return torch::sub(x_t, x0, c.Alpha(t.shared())) / sigma;
+  }
+  return (x_t - x0 * BroadcastPerSample(c.Alpha(t.per_sample()), x0)) /
+         BroadcastPerSample(c.Sigma(t.per_sample()), x_t);
+}
+
+double Snr(const GaussianCoefficients& c, double t) {
+  const double sigma = c.Sigma(t);
+  if (sigma == 0) return std::numeric_limits<double>::infinity();
+  const double alpha = c.Alpha(t);
+  return alpha * alpha / (sigma * sigma);
+}
+
+}  // namespace diffuse

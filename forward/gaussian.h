@@ -1,0 +1,28 @@
+// Shared math of Gaussian forward families, x_t = alpha(t) x0 + sigma(t) eps.
+#ifndef DIFFUSE_FORWARD_GAUSSIAN_H_
+#define DIFFUSE_FORWARD_GAUSSIAN_H_
+
+#include <ATen/core/Tensor.h>
+
+#include "forward/forward_process.h"
+#include "forward/time.h"
+
+namespace diffuse {
+
+// A per-sample coefficient [B] viewed as [B, 1, ..., 1] in `like`'s dtype.
+at::Tensor BroadcastPerSample(const at::Tensor& coef, const at::Tensor& like);
+
+// x_t = alpha(t) x0 + sigma(t) eps.
+at::Tensor GaussianApply(const GaussianCoefficients& c, const at::Tensor& x0, const Time& t,
+                         const at::Tensor& eps);
+
+// eps = (x_t - alpha(t) x0) / sigma(t); requires sigma(t) > 0.
+at::Tensor GaussianInvertNoise(const GaussianCoefficients& c, const at::Tensor& x0,
+                               const at::Tensor& x_t, const Time& t);
+
+// Signal-to-noise ratio alpha^2 / sigma^2 (infinite where sigma = 0).
+double Snr(const GaussianCoefficients& c, double t);
+
+}  // namespace diffuse
+
+#endif  // DIFFUSE_FORWARD_GAUSSIAN_H_

@@ -1,0 +1,79 @@
+#include "forward/gaussian_vp.h"
+
+#include <cmath>
+
+#include <torch/torch.h>
+
+#include "forward/vp_schedules.h"
+#include "gtest/gtest.h"
+#include "random/noise_source.h"
+#include "util/status_matchers.h"
+
+namespace diffuse {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(VpSchedulesTest, LinearMatchesDdpm) {
+  const std::vector<double> betas = LinearBetas(1000, 1e-4, 0.02);
+  ASSERT_EQ(betas.size(), 1000u);
+  EXPECT_DOUBLE_EQ(betas.front(), 1e-4);
+  EXPECT_DOUBLE_EQ(betas.back(), 0.02);
+  const std::vector<double> ab = AlphaBars(betas);
+  EXPECT_DOUBLE_EQ(ab[0], 1.0);
+  EXPECT_DOUBLE_EQ(ab[1], 1 - 1e-4);
+  // Closed form: log alpha_bar_T = sum log(1 - beta_i); DDPM's alpha_bar_T is ~4.04e-5.
+  EXPECT_NEAR(ab[1000], 4.0358e-5, 1e-8);
+}
+
+TEST(VpSchedulesTest, CosineFollowsItsClosedForm) {
+  const double s = 0.008;
+  const std::vector<double> ab = AlphaBars(CosineBetas(1000, s, 0.999));
+  auto f = [&](double u) { return std::pow(std::cos((u + s) / (1 + s) * M_PI / 2), 2); };
+  for (int t : {1, 10, 250, 500, 900}) {
+    EXPECT_NEAR(ab[t], f(t / 1000.0) / f(0), 1e-9) << "t=" << t;
+  }
+}
+
+TEST(VpSchedulesTest, ScaledLinearSquaresALinspaceOfRoots) {
+  const std::vector<double> betas = ScaledLinearBetas(3, 0.0001, 0.0004);
+  EXPECT_NEAR(betas[1], 0.015 * 0.015, 1e-15);
+}
+
+TEST(GaussianVpTest, CoefficientsApplyAndInvertRoundTrip) {
+  GaussianVpOptions options;
+  options.set_schedule(GaussianVpOptions::COSINE);
+  auto vp = MakeGaussianVp(options);
+  ASSERT_THAT(vp, IsOk());
+  const GaussianCoefficients* g = (*vp)->gaussian();
+  ASSERT_NE(g, nullptr);
+  for (double t : {0.0, 1.0, 500.0, 1000.0}) {
+    EXPECT_NEAR(g->Alpha(t) * g->Alpha(t) + g->Sigma(t) * g->Sigma(t), 1.0, 1e-12);
+  }
+  PhiloxNoise noise(7);
+  at::Tensor x0 = noise.Normal({16, 2});
+  at::Tensor eps = noise.Normal({16, 2});
+  at::Tensor per_sample = torch::randint(1, 1001, {16}, torch::kFloat64);
+  for (const Time& t : {Time(1.0), Time(700.0), Time(per_sample)}) {
+    at::Tensor x_t = (*vp)->Apply(x0, t, eps);
+    EXPECT_TRUE(torch::allclose((*vp)->InvertNoise(x0, x_t, t), eps, 1e-4, 1e-4));
+  }
+  // Shared and per-sample times agree.
+  at::Tensor same = torch::full({16}, 700.0, torch::kFloat64);
+  EXPECT_TRUE(torch::allclose((*vp)->Apply(x0, Time(same), eps), (*vp)->Apply(x0, 700.0, eps)));
+  EXPECT_TRUE(torch::equal((*vp)->Apply(x0, 0.0, eps), x0));
+}
+
+TEST(GaussianVpTest, RejectsOptionsOutOfRange) {
+  GaussianVpOptions options;
+  options.set_num_steps(0);
+  EXPECT_THAT(MakeGaussianVp(options),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("num_steps")));
+  options.set_num_steps(10);
+  options.set_beta_end(1.5);
+  EXPECT_THAT(MakeGaussianVp(options),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("beta_end")));
+}
+
+}  // namespace
+}  // namespace diffuse

@@ -1,0 +1,34 @@
+// Concept 4: the latent prior. It supplies what the reverse process starts from: the state
+// x_T (or x_{T'} for a truncated process, ES-DDPM: from a decoder D(z)), and optionally a
+// latent z that conditions every reverse step (Diffusion Autoencoders, LRDM, DiffuseVAE's
+// x_hat). The standard-normal prior supplies x_T ~ N(0, I) and no latent.
+#ifndef DIFFUSE_MODELS_LATENT_PRIOR_H_
+#define DIFFUSE_MODELS_LATENT_PRIOR_H_
+
+#include <ATen/core/Tensor.h>
+
+#include "absl/status/status.h"
+#include "forward/forward_process.h"
+#include "models/x0_predictor.h"
+#include "random/noise_source.h"
+
+namespace diffuse {
+
+struct PriorSample {
+  at::Tensor x_start;   // the state at the first time of the reverse schedule
+  Condition condition;  // the latent / image condition it implies (may be empty)
+};
+
+class LatentPrior {
+ public:
+  virtual ~LatentPrior() = default;
+  // Checked once by the builder: whether this prior can start `forward`'s reverse process.
+  virtual absl::Status CheckCompatible(const ForwardProcess& forward) const = 0;
+  // Draws `batch` starting states of per-sample shape `sample_shape`.
+  virtual PriorSample Sample(int64_t batch, at::IntArrayRef sample_shape,
+                             NoiseSource& noise) = 0;
+};
+
+}  // namespace diffuse
+
+#endif  // DIFFUSE_MODELS_LATENT_PRIOR_H_

@@ -1,0 +1,23 @@
+// What a component factory may look at while a pipeline is built: the whole description
+// and the components built before it (data, then forward, predictor, prior, reverse,
+// guidance).
+#ifndef DIFFUSE_PIPELINE_BUILD_CONTEXT_H_
+#define DIFFUSE_PIPELINE_BUILD_CONTEXT_H_
+
+namespace diffuse {
+
+class Dataset;
+class ForwardProcess;
+class PipelineConfig;
+class X0Predictor;
+
+struct BuildContext {
+  const PipelineConfig* config = nullptr;
+  const Dataset* data = nullptr;
+  const ForwardProcess* forward = nullptr;
+  const X0Predictor* predictor = nullptr;
+};
+
+}  // namespace diffuse
+
+#endif  // DIFFUSE_PIPELINE_BUILD_CONTEXT_H_

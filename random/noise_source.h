@@ -1,0 +1,73 @@
+// Explicit randomness for sampling and training.
+//
+// Every random draw in the toolkit goes through a NoiseSource passed in by the caller;
+// nothing reads a global generator. Three sources:
+//   PhiloxNoise    - per-sample counter-based streams: sample i of a run draws from
+//                    stream (seed, first_sample + i), so a sample does not change when the
+//                    batch size (or chunking) changes.
+//   GeneratorNoise - one at::Generator for a whole batch (training; its state goes into
+//                    checkpoints for exact resume).
+//   SuppliedNoise  - tensors the caller provides, returned in order (reproducing another
+//                    library's trajectory, or tests).
+#ifndef DIFFUSE_RANDOM_NOISE_SOURCE_H_
+#define DIFFUSE_RANDOM_NOISE_SOURCE_H_
+
+#include <cstdint>
+#include <deque>
+
+#include <ATen/core/Generator.h>
+#include <ATen/core/Tensor.h>
+
+namespace diffuse {
+
+class NoiseSource {
+ public:
+  virtual ~NoiseSource() = default;
+  // Standard normal draws; shape[0] is the batch. float32.
+  virtual at::Tensor Normal(at::IntArrayRef shape) = 0;
+  // Uniform draws in [0, 1). float32.
+  virtual at::Tensor Uniform(at::IntArrayRef shape) = 0;
+};
+
+class PhiloxNoise : public NoiseSource {
+ public:
+  explicit PhiloxNoise(uint64_t seed, int64_t first_sample = 0)
+      : seed_(seed), first_sample_(first_sample) {}
+  at::Tensor Normal(at::IntArrayRef shape) override;
+  at::Tensor Uniform(at::IntArrayRef shape) override;
+
+ private:
+  uint64_t seed_;
+  int64_t first_sample_;
+  uint64_t blocks_used_ = 0;  // 128-bit Philox blocks each stream has consumed.
+};
+
+class GeneratorNoise : public NoiseSource {
+ public:
+  explicit GeneratorNoise(at::Generator generator) : generator_(std::move(generator)) {}
+  at::Tensor Normal(at::IntArrayRef shape) override;
+  at::Tensor Uniform(at::IntArrayRef shape) override;
+  at::Generator& generator() { return generator_; }
+
+ private:
+  at::Generator generator_;
+};
+
+// Normal() returns the supplied tensors in order; Uniform() and running out throw
+// c10::Error (callers that supply noise know how many draws a run makes).
+class SuppliedNoise : public NoiseSource {
+ public:
+  explicit SuppliedNoise(std::deque<at::Tensor> normals) : normals_(std::move(normals)) {}
+  at::Tensor Normal(at::IntArrayRef shape) override;
+  at::Tensor Uniform(at::IntArrayRef shape) override;
+
+ private:
+  std::deque<at::Tensor> normals_;
+};
+
+// Philox4x32-10 (Salmon et al., SC'11): the block for `counter` under `key`.
+void Philox4x32(const uint32_t counter[4], const uint32_t key[2], uint32_t out[4]);
+
+}  // namespace diffuse
+
+#endif  // DIFFUSE_RANDOM_NOISE_SOURCE_H_

@@ -1,0 +1,60 @@
+#include "random/noise_source.h"
+
+#include <torch/torch.h>
+
+#include "gtest/gtest.h"
+
+namespace diffuse {
+namespace {
+
+TEST(PhiloxTest, MatchesTheRandom123KnownAnswer) {
+  // Known-answer vector of Philox4x32-10 (Random123 kat_vectors): all-ones input.
+  const uint32_t counter[4] = {0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff};
+  const uint32_t key[2] = {0xffffffff, 0xffffffff};
+  uint32_t out[4];
+  Philox4x32(counter, key, out);
+  EXPECT_EQ(out[0], 0x408f276du);
+  EXPECT_EQ(out[1], 0x41c83b0eu);
+  EXPECT_EQ(out[2], 0xa20bc7c6u);
+  EXPECT_EQ(out[3], 0x6d5451fdu);
+}
+
+TEST(PhiloxNoiseTest, ASampleDoesNotDependOnBatchSizeOrChunking) {
+  PhiloxNoise whole(42);
+  at::Tensor a1 = whole.Normal({10, 3});
+  at::Tensor a2 = whole.Normal({10, 3});
+  // Samples 4..6 drawn as their own batch starting at sample 4.
+  PhiloxNoise part(42, /*first_sample=*/4);
+  at::Tensor b1 = part.Normal({3, 3});
+  at::Tensor b2 = part.Normal({3, 3});
+  EXPECT_TRUE(torch::equal(a1.slice(0, 4, 7), b1));
+  EXPECT_TRUE(torch::equal(a2.slice(0, 4, 7), b2));
+  EXPECT_FALSE(torch::equal(a1, a2));
+  PhiloxNoise other_seed(43);
+  EXPECT_FALSE(torch::equal(a1, other_seed.Normal({10, 3})));
+}
+
+TEST(PhiloxNoiseTest, DrawsAreStandardNormalAndUniform) {
+  PhiloxNoise noise(1);
+  at::Tensor z = noise.Normal({200000, 3}).to(torch::kFloat64);
+  // Standard errors: mean 1/sqrt(n) ~ 1.3e-3, variance sqrt(2/n) ~ 1.8e-3.
+  EXPECT_NEAR(z.mean().item<double>(), 0.0, 0.006);
+  EXPECT_NEAR(z.var().item<double>(), 1.0, 0.008);
+  EXPECT_NEAR((z.pow(4)).mean().item<double>(), 3.0, 0.05);
+  // Coordinates of one sample are uncorrelated.
+  EXPECT_NEAR((z.select(1, 0) * z.select(1, 1)).mean().item<double>(), 0.0, 0.01);
+  at::Tensor u = noise.Uniform({100000, 1}).to(torch::kFloat64);
+  EXPECT_GE(u.min().item<double>(), 0.0);
+  EXPECT_LT(u.max().item<double>(), 1.0);
+  EXPECT_NEAR(u.mean().item<double>(), 0.5, 0.005);
+}
+
+TEST(SuppliedNoiseTest, ReturnsTensorsInOrderAndChecksShape) {
+  SuppliedNoise noise({torch::ones({2, 2}), torch::zeros({2, 2})});
+  EXPECT_TRUE(torch::equal(noise.Normal({2, 2}), torch::ones({2, 2})));
+  EXPECT_THROW(noise.Normal({3, 2}), c10::Error);
+  EXPECT_THROW(noise.Normal({2, 2}), c10::Error);  // ran out
+}
+
+}  // namespace
+}  // namespace diffuse
