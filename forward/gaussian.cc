@@ -33,6 +33,16 @@ at::Tensor GaussianInvertNoise(const GaussianCoefficients& c, const at::Tensor& 
          BroadcastPerSample(c.Sigma(t.per_sample()), x_t);
 }
 
+at::Tensor AlphaTensor(const GaussianCoefficients& c, const Time& t) {
+  return t.is_shared() ? torch::scalar_tensor(c.Alpha(t.shared()), torch::kFloat64)
+                       : c.Alpha(t.per_sample());
+}
+
+at::Tensor SigmaTensor(const GaussianCoefficients& c, const Time& t) {
+  return t.is_shared() ? torch::scalar_tensor(c.Sigma(t.shared()), torch::kFloat64)
+                       : c.Sigma(t.per_sample());
+}
+
 double Snr(const GaussianCoefficients& c, double t) {
   const double sigma = c.Sigma(t);
   if (sigma == 0) return std::numeric_limits<double>::infinity();

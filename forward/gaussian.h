@@ -20,6 +20,10 @@ at::Tensor GaussianApply(const GaussianCoefficients& c, const at::Tensor& x0, co
 at::Tensor GaussianInvertNoise(const GaussianCoefficients& c, const at::Tensor& x0,
                                const at::Tensor& x_t, const Time& t);
 
+// alpha(t) and sigma(t) as float64 tensors: 0-dim for a shared time, [B] per sample.
+at::Tensor AlphaTensor(const GaussianCoefficients& c, const Time& t);
+at::Tensor SigmaTensor(const GaussianCoefficients& c, const Time& t);
+
 // Signal-to-noise ratio alpha^2 / sigma^2 (infinite where sigma = 0).
 double Snr(const GaussianCoefficients& c, double t);
 

@@ -1,0 +1,89 @@
+// Guidance "classifier_free" (Ho & Salimans 2022), with optional guidance rescale.
+#include <memory>
+
+#include <torch/types.h>
+
+#include "forward/gaussian.h"
+#include "guidance/guidance_options.pb.h"
+#include "guidance/guidance_term.h"
+#include "pipeline/option_checks.h"
+#include "pipeline/registry.h"
+#include "util/status_macros.h"
+
+namespace diffuse {
+namespace {
+
+// Per-sample std over all but the batch dimension, shaped to broadcast against x.
+at::Tensor SampleStd(const at::Tensor& x) {
+  std::vector<int64_t> shape(x.dim(), 1);
+  shape[0] = x.size(0);
+  return x.flatten(1).std(1, /*unbiased=*/true).view(shape);
+}
+
+class ClassifierFree : public GuidanceTerm {
+ public:
+  explicit ClassifierFree(const ClassifierFreeGuidanceOptions& options) : options_(options) {}
+
+  absl::Status CheckCompatible(const ForwardProcess& forward,
+                               const X0Predictor& predictor) const override {
+    const ConditionSupport support = predictor.conditions();
+    if (support.num_classes == 0) {
+      return absl::FailedPreconditionError("needs a class-conditional predictor");
+    }
+    const int neg = options_.negative_label();
+    if (neg == Condition::kNullLabel && !support.null_label) {
+      return absl::FailedPreconditionError(
+          "negative_label -1 needs a predictor that accepts the null label (train with "
+          "training.condition_dropout > 0)");
+    }
+    if (neg != Condition::kNullLabel && (neg < 0 || neg >= support.num_classes)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "option negative_label = ", neg, " is not a class in [0, ", support.num_classes, ")"));
+    }
+    if (options_.rescale() > 0 && forward.gaussian() == nullptr) {
+      return absl::FailedPreconditionError("rescale > 0 needs Gaussian coefficients");
+    }
+    return absl::OkStatus();
+  }
+
+  X0Prediction Guide(const GuidanceInput& in, X0Prediction x0_hat) override {
+    TORCH_CHECK(in.condition.label.defined(), "classifier-free guidance needs labels");
+    Condition negative = in.condition;
+    negative.label = torch::full_like(in.condition.label, options_.negative_label());
+    const at::Tensor x0_neg = in.predictor->Predict(in.x_t, in.t, negative).x0;
+    const double w = options_.scale();
+    at::Tensor guided = torch::add(x0_hat.x0 * (1 + w), x0_neg, -w);
+    if (options_.rescale() > 0) guided = Rescale(in, x0_hat.x0, guided);
+    return {guided, x0_hat.logits};
+  }
+
+ private:
+  // Lin et al. eq. 15-16 in eps space: eps_r = eps_cfg * std(eps_pos) / std(eps_cfg),
+  // eps = phi eps_r + (1 - phi) eps_cfg; then back to x0 at the same x_t.
+  at::Tensor Rescale(const GuidanceInput& in, const at::Tensor& x0_pos,
+                     const at::Tensor& x0_cfg) const {
+    const GaussianCoefficients& g = *in.forward->gaussian();
+    const at::Tensor eps_pos = GaussianInvertNoise(g, x0_pos, in.x_t, in.t);
+    const at::Tensor eps_cfg = GaussianInvertNoise(g, x0_cfg, in.x_t, in.t);
+    const double phi = options_.rescale();
+    const at::Tensor eps = phi * eps_cfg * (SampleStd(eps_pos) / SampleStd(eps_cfg)) +
+                           (1 - phi) * eps_cfg;
+    return (in.x_t - eps * g.Sigma(in.t.shared())) / g.Alpha(in.t.shared());
+  }
+
+  ClassifierFreeGuidanceOptions options_;
+};
+
+absl::StatusOr<std::unique_ptr<GuidanceTerm>> Make(const ClassifierFreeGuidanceOptions& options,
+                                                   const BuildContext&) {
+  ABSL_RETURN_IF_ERROR(CheckInRange("scale", options.scale(), 0, 100));
+  ABSL_RETURN_IF_ERROR(CheckInRange("rescale", options.rescale(), 0, 1));
+  return std::unique_ptr<GuidanceTerm>(new ClassifierFree(options));
+}
+
+}  // namespace
+
+DIFFUSE_REGISTER_COMPONENT(GuidanceTerm, "classifier_free", ClassifierFreeGuidanceOptions,
+                           Make);
+
+}  // namespace diffuse

@@ -1,0 +1,107 @@
+// Predictor "mixture_oracle" and noisy classifier "mixture_oracle": exact posterior
+// quantities of a Gaussian-mixture data distribution (data/gaussian_mixture.h), so every
+// sampler and guidance term can be tested with no training.
+#include <memory>
+
+#include <torch/types.h>
+
+#include "data/dataset.h"
+#include "data/gaussian_mixture.h"
+#include "forward/gaussian.h"
+#include "models/mixture_oracle.pb.h"
+#include "models/noisy_classifier.h"
+#include "models/x0_predictor.h"
+#include "pipeline/registry.h"
+
+namespace diffuse {
+namespace {
+
+absl::Status CheckMixtureAndGaussian(const BuildContext& context) {
+  if (context.data == nullptr || context.data->mixture() == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "needs data whose distribution is a known Gaussian mixture; data '",
+        context.config->data().name(), "' is not one"));
+  }
+  if (context.forward == nullptr || context.forward->gaussian() == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "needs a forward process with Gaussian coefficients; forward '",
+        context.config->forward().name(), "' has none"));
+  }
+  return absl::OkStatus();
+}
+
+class MixtureOracle : public X0Predictor {
+ public:
+  MixtureOracle(const GaussianMixture& mixture, const GaussianCoefficients& coefficients,
+                bool class_conditional)
+      : mixture_(mixture), coefficients_(coefficients), class_conditional_(class_conditional) {}
+
+  X0Prediction Predict(const at::Tensor& x_t, const Time& t,
+                       const Condition& condition) override {
+    const at::Tensor label = class_conditional_ ? condition.label : at::Tensor();
+    return {mixture_.PosteriorMean(x_t.flatten(1), AlphaTensor(coefficients_, t),
+                                   SigmaTensor(coefficients_, t), label)
+                .view(x_t.sizes()),
+            at::Tensor()};
+  }
+
+  ConditionSupport conditions() const override {
+    ConditionSupport support;
+    if (class_conditional_) {
+      support.num_classes = mixture_.num_classes();
+      support.null_label = true;
+    }
+    return support;
+  }
+
+ private:
+  const GaussianMixture& mixture_;
+  const GaussianCoefficients& coefficients_;
+  bool class_conditional_;
+};
+
+class MixtureClassifier : public NoisyClassifier {
+ public:
+  MixtureClassifier(const GaussianMixture& mixture, const GaussianCoefficients& coefficients)
+      : mixture_(mixture), coefficients_(coefficients) {}
+
+  int64_t num_classes() const override { return mixture_.num_classes(); }
+
+  // log p(y | x_t) = log p(x_t | y) + log p(y) - log p(x_t).
+  at::Tensor LogProb(const at::Tensor& x_t, const Time& t, const at::Tensor& label) override {
+    const at::Tensor x = x_t.flatten(1);
+    const at::Tensor alpha = AlphaTensor(coefficients_, t);
+    const at::Tensor sigma = SigmaTensor(coefficients_, t);
+    const at::Tensor log_prior = mixture_.ClassLogPrior().index_select(0, label.to(torch::kLong));
+    return mixture_.LogProb(x, alpha, sigma, label) + log_prior -
+           mixture_.LogProb(x, alpha, sigma);
+  }
+
+ private:
+  const GaussianMixture& mixture_;
+  const GaussianCoefficients& coefficients_;
+};
+
+absl::StatusOr<std::unique_ptr<X0Predictor>> MakeOracle(const MixtureOracleOptions& options,
+                                                        const BuildContext& context) {
+  absl::Status status = CheckMixtureAndGaussian(context);
+  if (!status.ok()) return status;
+  return std::unique_ptr<X0Predictor>(new MixtureOracle(
+      *context.data->mixture(), *context.forward->gaussian(), options.class_conditional()));
+}
+
+absl::StatusOr<std::unique_ptr<NoisyClassifier>> MakeClassifier(
+    const MixtureClassifierOptions&, const BuildContext& context) {
+  absl::Status status = CheckMixtureAndGaussian(context);
+  if (!status.ok()) return status;
+  return std::unique_ptr<NoisyClassifier>(
+      new MixtureClassifier(*context.data->mixture(), *context.forward->gaussian()));
+}
+
+}  // namespace
+
+DIFFUSE_REGISTER_COMPONENT(X0Predictor, "mixture_oracle", MixtureOracleOptions, MakeOracle);
+DIFFUSE_REGISTER_COMPONENT(NoisyClassifier, "mixture_oracle", MixtureClassifierOptions,
+                           MakeClassifier);
+
+}  // namespace diffuse

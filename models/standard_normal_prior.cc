@@ -1,0 +1,56 @@
+// Prior "standard_normal": the reverse process starts from x_{t_max} ~ N(0, I).
+#include <memory>
+#include <vector>
+
+#include "forward/forward_process.h"
+#include "models/latent_prior.h"
+#include "models/standard_normal_prior.pb.h"
+#include "pipeline/option_checks.h"
+#include "pipeline/registry.h"
+#include "util/status_macros.h"
+
+namespace diffuse {
+namespace {
+
+class StandardNormalPrior : public LatentPrior {
+ public:
+  explicit StandardNormalPrior(double max_terminal_alpha)
+      : max_terminal_alpha_(max_terminal_alpha) {}
+
+  absl::Status CheckCompatible(const ForwardProcess& forward) const override {
+    const GaussianCoefficients* g = forward.gaussian();
+    if (g == nullptr) {
+      return absl::FailedPreconditionError(
+          "needs a Gaussian forward process (its terminal state must be N(0, I))");
+    }
+    const double alpha = g->Alpha(forward.time_domain().t_max());
+    if (alpha > max_terminal_alpha_) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the forward process ends at alpha(t_max) = ", alpha,
+          ", not near N(0, I) (max_terminal_alpha = ", max_terminal_alpha_, ")"));
+    }
+    return absl::OkStatus();
+  }
+
+  PriorSample Sample(int64_t batch, at::IntArrayRef sample_shape,
+                     NoiseSource& noise) override {
+    std::vector<int64_t> shape{batch};
+    shape.insert(shape.end(), sample_shape.begin(), sample_shape.end());
+    return {noise.Normal(shape), Condition()};
+  }
+
+ private:
+  double max_terminal_alpha_;
+};
+
+absl::StatusOr<std::unique_ptr<LatentPrior>> Make(const StandardNormalPriorOptions& options,
+                                                  const BuildContext&) {
+  ABSL_RETURN_IF_ERROR(CheckInRange("max_terminal_alpha", options.max_terminal_alpha(), 0, 1));
+  return std::unique_ptr<LatentPrior>(new StandardNormalPrior(options.max_terminal_alpha()));
+}
+
+}  // namespace
+
+DIFFUSE_REGISTER_COMPONENT(LatentPrior, "standard_normal", StandardNormalPriorOptions, Make);
+
+}  // namespace diffuse

@@ -1,0 +1,146 @@
+#include "pipeline/builder.h"
+
+#include <torch/types.h>
+
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/io/tokenizer.h"
+#include "google/protobuf/text_format.h"
+#include "models/noisy_classifier.h"
+#include "pipeline/registry.h"
+#include "reverse/time_grid.h"
+#include "util/atomic_file.h"
+#include "util/status_macros.h"
+
+namespace diffuse {
+namespace {
+
+absl::Status Prefixed(absl::string_view prefix, const absl::Status& status) {
+  if (status.ok()) return status;
+  return absl::Status(status.code(), absl::StrCat(prefix, ": ", status.message()));
+}
+
+absl::Status RequireSection(const PipelineConfig& config, const char* field, bool present) {
+  if (present) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("pipeline has no '", field, "' section (required)"));
+}
+
+absl::Status CheckSampler(const Pipeline& p) {
+  const SamplerOptions& s = p.config.sampler();
+  if (s.batch_size() < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("sampler.batch_size = ", s.batch_size(), " must be >= 1"));
+  }
+  const ConditionSupport support = p.predictor->conditions();
+  for (int i = 0; i < s.labels_size(); ++i) {
+    const int label = s.labels(i);
+    if (label == Condition::kNullLabel ? !support.null_label
+                                       : (label < 0 || label >= support.num_classes)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "sampler.labels[", i, "] = ", label, ": predictor '", p.config.predictor().name(),
+          "' accepts classes [0, ", support.num_classes, ")",
+          support.null_label ? " and -1 (null)" : ""));
+    }
+  }
+  return absl::OkStatus();
+}
+
+class ErrorCollector : public google::protobuf::io::ErrorCollector {
+ public:
+  explicit ErrorCollector(std::string source) : source_(std::move(source)) {}
+  void AddError(int line, int column, const std::string& message) override {
+    if (first_.empty()) first_ = absl::StrCat(source_, ":", line + 1, ":", column + 1, ": ", message);
+  }
+  const std::string& first() const { return first_; }
+
+ private:
+  std::string source_;
+  std::string first_;
+};
+
+}  // namespace
+
+SamplingComponents Pipeline::sampling() const {
+  SamplingComponents c{forward.get(), predictor.get(), reverse.get(), {}};
+  for (const auto& g : guidance) c.guidance.push_back(g.get());
+  return c;
+}
+
+at::Tensor Pipeline::LabelsFor(int64_t first, int64_t count) const {
+  const SamplerOptions& s = config.sampler();
+  at::Tensor index = torch::arange(first, first + count, torch::kLong);
+  if (s.labels_size() > 0) {
+    std::vector<int64_t> labels(s.labels().begin(), s.labels().end());
+    return torch::tensor(labels, torch::kLong).index_select(0, index.remainder(s.labels_size()));
+  }
+  const int64_t k = predictor->conditions().num_classes;
+  return k > 0 ? index.remainder(k) : at::Tensor();
+}
+
+absl::StatusOr<std::unique_ptr<Pipeline>> BuildPipeline(const PipelineConfig& config) {
+  auto p = std::make_unique<Pipeline>();
+  p->config = config;
+  ABSL_RETURN_IF_ERROR(RequireSection(config, "data", config.has_data()));
+  ABSL_RETURN_IF_ERROR(RequireSection(config, "forward", config.has_forward()));
+  ABSL_RETURN_IF_ERROR(RequireSection(config, "predictor", config.has_predictor()));
+  ABSL_RETURN_IF_ERROR(RequireSection(config, "prior", config.has_prior()));
+  ABSL_RETURN_IF_ERROR(RequireSection(config, "reverse", config.has_reverse()));
+
+  BuildContext context;
+  context.config = &p->config;
+  ABSL_ASSIGN_OR_RETURN(p->data,
+                        Registry<Dataset>::Global().Create(config.data(), "data", context));
+  context.data = p->data.get();
+  ABSL_ASSIGN_OR_RETURN(p->forward, Registry<ForwardProcess>::Global().Create(
+                                        config.forward(), "forward", context));
+  context.forward = p->forward.get();
+  ABSL_ASSIGN_OR_RETURN(p->predictor, Registry<X0Predictor>::Global().Create(
+                                          config.predictor(), "predictor", context));
+  context.predictor = p->predictor.get();
+  ABSL_ASSIGN_OR_RETURN(p->prior, Registry<LatentPrior>::Global().Create(
+                                      config.prior(), "prior", context));
+  ABSL_RETURN_IF_ERROR(Prefixed(absl::StrCat("prior '", config.prior().name(), "'"),
+                                p->prior->CheckCompatible(*p->forward)));
+  ABSL_ASSIGN_OR_RETURN(p->reverse, Registry<ReverseConditional>::Global().Create(
+                                        config.reverse(), "reverse", context));
+  ABSL_RETURN_IF_ERROR(Prefixed(
+      absl::StrCat("reverse '", config.reverse().name(), "' with forward '",
+                   config.forward().name(), "'"),
+      p->reverse->CheckCompatible(*p->forward)));
+  for (int i = 0; i < config.guidance_size(); ++i) {
+    const std::string field = absl::StrCat("guidance[", i, "]");
+    ABSL_ASSIGN_OR_RETURN(std::unique_ptr<GuidanceTerm> term,
+                          Registry<GuidanceTerm>::Global().Create(config.guidance(i), field,
+                                                                  context));
+    ABSL_RETURN_IF_ERROR(
+        Prefixed(absl::StrCat(field, " '", config.guidance(i).name(), "'"),
+                 term->CheckCompatible(*p->forward, *p->predictor)));
+    p->guidance.push_back(std::move(term));
+  }
+  ABSL_ASSIGN_OR_RETURN(p->times, MakeTimeGrid(config.sampler().grid(),
+                                               config.sampler().num_steps(),
+                                               config.sampler().steps_offset(),
+                                               p->forward->time_domain()));
+  ABSL_RETURN_IF_ERROR(CheckSampler(*p));
+  return p;
+}
+
+absl::StatusOr<PipelineConfig> ParsePipelineText(const std::string& text,
+                                                 const std::string& source) {
+  PipelineConfig config;
+  ErrorCollector errors(source);
+  google::protobuf::TextFormat::Parser parser;
+  parser.RecordErrorsTo(&errors);
+  if (!parser.ParseFromString(text, &config)) {
+    return absl::InvalidArgumentError(
+        errors.first().empty() ? absl::StrCat(source, ": malformed pipeline") : errors.first());
+  }
+  return config;
+}
+
+absl::StatusOr<PipelineConfig> LoadPipelineFile(const std::string& path) {
+  ABSL_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  return ParsePipelineText(text, path);
+}
+
+}  // namespace diffuse

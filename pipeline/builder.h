@@ -1,0 +1,51 @@
+// Assembles a pipeline from its description and checks it once: every name resolves, every
+// option is in range, every pair of components is compatible. Errors name the field, e.g.
+//   reverse 'substitution': needs a forward process that is invertible in eps
+//   sampler.num_steps = 0 must be in [1, 1000] (the training steps T)
+#ifndef DIFFUSE_PIPELINE_BUILDER_H_
+#define DIFFUSE_PIPELINE_BUILDER_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "data/dataset.h"
+#include "forward/forward_process.h"
+#include "guidance/guidance_term.h"
+#include "models/latent_prior.h"
+#include "models/x0_predictor.h"
+#include "pipeline/pipeline.pb.h"
+#include "reverse/reverse_conditional.h"
+#include "reverse/sampler.h"
+
+namespace diffuse {
+
+struct Pipeline {
+  PipelineConfig config;
+  std::unique_ptr<Dataset> data;
+  std::unique_ptr<ForwardProcess> forward;
+  std::unique_ptr<X0Predictor> predictor;
+  std::unique_ptr<LatentPrior> prior;
+  std::unique_ptr<ReverseConditional> reverse;
+  std::vector<std::unique_ptr<GuidanceTerm>> guidance;
+  std::vector<double> times;  // the sampler's grid
+
+  SamplingComponents sampling() const;
+  // Labels for samples first .. first + count - 1 (sampler.labels round-robin, or every
+  // class in turn for a class-conditional predictor); undefined when unconditional.
+  at::Tensor LabelsFor(int64_t first, int64_t count) const;
+};
+
+// Builds and checks `config`. The returned pipeline owns everything; components refer to
+// each other, so it is not movable.
+absl::StatusOr<std::unique_ptr<Pipeline>> BuildPipeline(const PipelineConfig& config);
+
+// Parses a text-format description; errors read "source:line:column: message".
+absl::StatusOr<PipelineConfig> ParsePipelineText(const std::string& text,
+                                                 const std::string& source);
+absl::StatusOr<PipelineConfig> LoadPipelineFile(const std::string& path);
+
+}  // namespace diffuse
+
+#endif  // DIFFUSE_PIPELINE_BUILDER_H_

@@ -1,0 +1,69 @@
+// Reverse "partial_substitution": the DDIM eta family in the unified form
+//   x_{t_prev} = F_{t_prev}(x0, sqrt(1 - s^2) F_t^{-1}(x0, x_t) + s z).
+// Marginally consistent for any s in [0, 1] because F_t^{-1}(x0, x_t) ~ N(0, I) given x0.
+#include "reverse/partial_substitution.h"
+
+#include <cmath>
+#include <memory>
+
+#include <torch/types.h>
+
+#include "forward/gaussian.h"
+#include "pipeline/option_checks.h"
+#include "pipeline/registry.h"
+#include "reverse/reverse_conditional.h"
+#include "reverse/reverse_options.pb.h"
+#include "util/status_macros.h"
+
+namespace diffuse {
+
+double PartialSubstitutionShare(const ForwardProcess& forward, double eta, double t,
+                                double t_prev) {
+  const GaussianCoefficients* g = forward.gaussian();
+  if (g == nullptr) return eta;
+  const double snr_prev = Snr(*g, t_prev);
+  if (std::isinf(snr_prev)) return 0.0;
+  const double ratio = Snr(*g, t) / snr_prev;
+  return eta * std::sqrt(std::max(0.0, 1.0 - ratio));
+}
+
+namespace {
+
+class PartialSubstitution : public ReverseConditional {
+ public:
+  explicit PartialSubstitution(double eta) : eta_(eta) {}
+
+  absl::Status CheckCompatible(const ForwardProcess& forward) const override {
+    if (!forward.IsInvertible() || !forward.NoiseIsStandardNormal()) {
+      return absl::FailedPreconditionError(
+          "needs a forward process invertible in eps with eps ~ N(0, I)");
+    }
+    return absl::OkStatus();
+  }
+
+  at::Tensor Step(const ReverseStep& step, const at::Tensor& x_t,
+                  const X0Prediction& x0_hat) override {
+    const double s = PartialSubstitutionShare(*step.forward, eta_, step.t, step.t_prev);
+    at::Tensor eps = step.forward->InvertNoise(x0_hat.x0, x_t, step.t);
+    if (s > 0) {
+      eps = torch::add(eps * std::sqrt(1 - s * s), step.noise->Normal(x_t.sizes()), s);
+    }
+    return step.forward->Apply(x0_hat.x0, step.t_prev, eps);
+  }
+
+ private:
+  double eta_;
+};
+
+absl::StatusOr<std::unique_ptr<ReverseConditional>> Make(
+    const PartialSubstitutionOptions& options, const BuildContext&) {
+  ABSL_RETURN_IF_ERROR(CheckInRange("eta", options.eta(), 0, 1));
+  return std::unique_ptr<ReverseConditional>(new PartialSubstitution(options.eta()));
+}
+
+}  // namespace
+
+DIFFUSE_REGISTER_COMPONENT(ReverseConditional, "partial_substitution",
+                           PartialSubstitutionOptions, Make);
+
+}  // namespace diffuse

@@ -1,0 +1,53 @@
+// The reverse process: from x_start at times[0] down to t = 0, "predict, then correct".
+//
+// Each step: x0_hat = predictor(x_t, t, condition), refined by each guidance term in order,
+// shown to the hook (which may modify it), then x_{t_prev} ~ reverse(x_t, x0_hat).
+// Exactly times.size() steps, and as many predictor calls plus those guidance terms or
+// multistep solvers make. Runs without autograd (guidance re-enables it locally).
+#ifndef DIFFUSE_REVERSE_SAMPLER_H_
+#define DIFFUSE_REVERSE_SAMPLER_H_
+
+#include <functional>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+
+#include "forward/forward_process.h"
+#include "guidance/guidance_term.h"
+#include "models/x0_predictor.h"
+#include "random/noise_source.h"
+#include "reverse/reverse_conditional.h"
+
+namespace diffuse {
+
+// What a step hook sees; x0_hat may be modified (editing, clipping, previews).
+struct StepView {
+  int index;
+  int num_steps;
+  double t;
+  double t_prev;
+  const at::Tensor& x_t;
+  X0Prediction& x0_hat;
+};
+using StepHook = std::function<void(StepView&)>;
+
+struct SamplingComponents {
+  const ForwardProcess* forward = nullptr;
+  X0Predictor* predictor = nullptr;
+  ReverseConditional* reverse = nullptr;
+  std::vector<GuidanceTerm*> guidance;
+};
+
+// Runs the reverse process. `times` is a grid from reverse/time_grid.h (or any strictly
+// decreasing list of times > 0).
+at::Tensor RunReverseProcess(const SamplingComponents& components, at::Tensor x_start,
+                             const std::vector<double>& times, const Condition& condition,
+                             NoiseSource& noise, const StepHook& hook = nullptr);
+
+// x0_hat at (x, t): the predictor followed by every guidance term.
+X0Prediction GuidedPrediction(const SamplingComponents& components, const at::Tensor& x,
+                              double t, const Condition& condition);
+
+}  // namespace diffuse
+
+#endif  // DIFFUSE_REVERSE_SAMPLER_H_

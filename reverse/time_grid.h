@@ -1,0 +1,30 @@
+// Where the N steps of a sampling run sit on the training time axis.
+//
+// The grid lists the N times at which the predictor is called, descending; the run then
+// moves to t = 0. So "N steps" is exactly N predictor calls: no extra step at either end
+// (the most reported sampler bug in the popular libraries).
+#ifndef DIFFUSE_REVERSE_TIME_GRID_H_
+#define DIFFUSE_REVERSE_TIME_GRID_H_
+
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "forward/time.h"
+#include "pipeline/pipeline.pb.h"
+
+namespace diffuse {
+
+// Discrete time (T steps, 1..T; diffusers' 0-based timestep k is our k + 1):
+//   LINSPACE  round(linspace(0, T - 1, N)) + 1   (round half to even, as numpy)
+//   LEADING   (T div N) * k + steps_offset + 1, k = N-1..0
+//   TRAILING  round(T - k T / N), k = 0..N-1      (diffusers' round(arange(T, 0, -T/N)),
+//                                                  but always exactly N entries)
+// Continuous time: 1 - k / N, k = 0..N-1 for every grid.
+// INVALID_ARGUMENT names sampler.num_steps / sampler.steps_offset when the grid would not
+// be N strictly decreasing times in (0, t_max].
+absl::StatusOr<std::vector<double>> MakeTimeGrid(TimeGrid grid, int num_steps,
+                                                 int steps_offset, const TimeDomain& domain);
+
+}  // namespace diffuse
+
+#endif  // DIFFUSE_REVERSE_TIME_GRID_H_

@@ -1,0 +1,71 @@
+#include "reverse/time_grid.h"
+
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "util/status_matchers.h"
+
+namespace diffuse {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+const TimeDomain kT1000{true, 1000};
+
+std::vector<double> Grid(TimeGrid grid, int n, int offset = 0) {
+  absl::StatusOr<std::vector<double>> times = MakeTimeGrid(grid, n, offset, kT1000);
+  EXPECT_THAT(times, IsOk());
+  return times.ok() ? *times : std::vector<double>();
+}
+
+// Golden values: diffusers' DDIMScheduler.set_timesteps(10) with 1000 training steps gives
+// linspace [999 888 ... 0], leading [900 800 ... 0] (+ steps_offset), trailing
+// [999 899 ... 99]; our steps are theirs + 1.
+TEST(TimeGridTest, MatchesDiffusersTimestepSpacing) {
+  EXPECT_THAT(Grid(LINSPACE, 10),
+              ElementsAre(1000, 889, 778, 667, 556, 445, 334, 223, 112, 1));
+  EXPECT_THAT(Grid(LEADING, 10), ElementsAre(901, 801, 701, 601, 501, 401, 301, 201, 101, 1));
+  EXPECT_THAT(Grid(LEADING, 10, /*offset=*/1),
+              ElementsAre(902, 802, 702, 602, 502, 402, 302, 202, 102, 2));
+  EXPECT_THAT(Grid(TRAILING, 10),
+              ElementsAre(1000, 900, 800, 700, 600, 500, 400, 300, 200, 100));
+  // numpy rounds half to even: linspace(0, 999, 3) = [0, 499.5, 999] -> [0, 500, 999].
+  EXPECT_THAT(Grid(LINSPACE, 3), ElementsAre(1000, 501, 1));
+  // T / N not an integer: trailing still has exactly N steps (numpy's arange may not).
+  EXPECT_THAT(Grid(TRAILING, 3), ElementsAre(1000, 667, 333));
+}
+
+// Property: for every N and grid, exactly N strictly decreasing steps within [1, T].
+TEST(TimeGridTest, NStepsMeansExactlyNPredictorCallsForEveryN) {
+  for (TimeGrid grid : {LINSPACE, LEADING, TRAILING}) {
+    for (int n = 1; n <= 1000; ++n) {
+      absl::StatusOr<std::vector<double>> times = MakeTimeGrid(grid, n, 0, kT1000);
+      ASSERT_THAT(times, IsOk()) << TimeGrid_Name(grid) << " n=" << n;
+      ASSERT_EQ(times->size(), static_cast<size_t>(n));
+      EXPECT_LE(times->front(), 1000);
+      EXPECT_GE(times->back(), 1);
+      for (int k = 1; k < n; ++k) ASSERT_LT((*times)[k], (*times)[k - 1]);
+    }
+  }
+  EXPECT_EQ(Grid(TRAILING, 1000).back(), 1);
+  EXPECT_EQ(Grid(LINSPACE, 1000).front(), 1000);
+}
+
+TEST(TimeGridTest, ContinuousTimeIsUniformOnTheUnitInterval) {
+  absl::StatusOr<std::vector<double>> times = MakeTimeGrid(TRAILING, 4, 0, {false, 0});
+  ASSERT_THAT(times, IsOk());
+  EXPECT_THAT(*times, ElementsAre(1.0, 0.75, 0.5, 0.25));
+}
+
+TEST(TimeGridTest, RejectsImpossibleGridsNamingTheField) {
+  EXPECT_THAT(MakeTimeGrid(TRAILING, 0, 0, kT1000),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("sampler.num_steps")));
+  EXPECT_THAT(MakeTimeGrid(TRAILING, 1001, 0, kT1000),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("sampler.num_steps")));
+  EXPECT_THAT(MakeTimeGrid(LEADING, 10, 100, kT1000),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("steps_offset = 100")));
+}
+
+}  // namespace
+}  // namespace diffuse

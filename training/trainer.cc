@@ -1,0 +1,220 @@
+#include "training/trainer.h"
+
+#include <sys/stat.h>
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include <torch/torch.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "google/protobuf/text_format.h"
+#include "models/trainable_model.h"
+#include "random/noise_source.h"
+#include "training/checkpoint.h"
+#include "util/atomic_file.h"
+#include "util/status_macros.h"
+
+namespace diffuse {
+namespace {
+
+bool FileExists(const std::string& path) {
+  struct stat info;
+  return stat(path.c_str(), &info) == 0;
+}
+
+std::string Clock(double seconds) {
+  const int64_t s = static_cast<int64_t>(std::max(0.0, seconds));
+  return absl::StrFormat("%d:%02d:%02d", s / 3600, (s / 60) % 60, s % 60);
+}
+
+absl::Status ValidateTraining(const Pipeline& p) {
+  const TrainingOptions& o = p.config.training();
+  auto bad = [](const std::string& what) {
+    return absl::InvalidArgumentError(absl::StrCat("training.", what));
+  };
+  if (!p.config.has_training()) return absl::InvalidArgumentError("pipeline has no 'training' section");
+  if (o.steps() < 1) return bad(absl::StrCat("steps = ", o.steps(), " must be >= 1"));
+  if (o.batch_size() < 1) return bad(absl::StrCat("batch_size = ", o.batch_size(), " must be >= 1"));
+  if (!(o.learning_rate() > 0)) return bad("learning_rate must be > 0");
+  if (!(o.ema_decay() >= 0 && o.ema_decay() < 1)) return bad("ema_decay must be in [0, 1)");
+  if (!(o.condition_dropout() >= 0 && o.condition_dropout() <= 1)) {
+    return bad("condition_dropout must be in [0, 1]");
+  }
+  if (o.log_every() < 1) return bad("log_every must be >= 1");
+  if (o.checkpoint_every() < 1) return bad("checkpoint_every must be >= 1");
+  if (p.predictor->trainable() == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "predictor '", p.config.predictor().name(), "' has no trainable network"));
+  }
+  return absl::OkStatus();
+}
+
+// The description minus what may change between a run and its resumption.
+std::string ResumeIdentity(PipelineConfig config) {
+  config.clear_sampler();
+  config.mutable_training()->clear_steps();
+  config.mutable_training()->clear_log_every();
+  config.mutable_training()->clear_checkpoint_every();
+  std::string text;
+  google::protobuf::TextFormat::PrintToString(config, &text);
+  return text;
+}
+
+// metrics.csv rows up to `step` (a resumed run rewrites what came after its checkpoint).
+std::vector<std::string> ReadMetricRows(const std::string& path, int64_t step) {
+  std::vector<std::string> rows;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == 's') continue;
+    if (std::stoll(line.substr(0, line.find(','))) <= step) rows.push_back(line);
+  }
+  return rows;
+}
+
+}  // namespace
+
+std::string CheckpointPath(const std::string& out_dir) {
+  return out_dir + "/checkpoint.pt";
+}
+
+absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
+                                      std::ostream* progress) {
+  ABSL_RETURN_IF_ERROR(ValidateTraining(p));
+  ABSL_RETURN_IF_ERROR(MakeDirs(out_dir));
+  const TrainingOptions& o = p.config.training();
+  TrainableModel& model = *p.predictor->trainable();
+  torch::nn::Module& module = model.module();
+  module.train();
+  torch::optim::Adam optimizer(
+      module.parameters(),
+      torch::optim::AdamOptions(o.learning_rate()).betas({o.adam_beta1(), o.adam_beta2()}));
+  at::Generator generator = at::detail::createCPUGenerator(o.seed());
+  GeneratorNoise noise(generator);
+
+  TrainingState state;
+  google::protobuf::TextFormat::PrintToString(p.config, &state.pipeline_text);
+  const std::string checkpoint = CheckpointPath(out_dir);
+  if (FileExists(checkpoint)) {
+    ABSL_RETURN_IF_ERROR(LoadCheckpoint(checkpoint, module, &optimizer, &state));
+    PipelineConfig saved;
+    if (!google::protobuf::TextFormat::ParseFromString(state.pipeline_text, &saved) ||
+        ResumeIdentity(saved) != ResumeIdentity(p.config)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "checkpoint ", checkpoint, " was trained from a different pipeline description; "
+          "use another --out or remove it"));
+    }
+    generator.set_state(state.generator_state);
+    google::protobuf::TextFormat::PrintToString(p.config, &state.pipeline_text);
+  } else {
+    torch::NoGradGuard no_grad;
+    for (const at::Tensor& param : module.parameters()) state.ema.push_back(param.clone());
+  }
+  const std::string metrics_path = out_dir + "/metrics.csv";
+  std::vector<std::string> rows = ReadMetricRows(metrics_path, state.step);
+
+  TrainingSummary summary;
+  summary.first_step = state.step;
+  const TimeDomain domain = p.forward->time_domain();
+  const int64_t batch = o.batch_size();
+  const int64_t num_classes = p.predictor->conditions().num_classes;
+  const std::vector<at::Tensor> params = module.parameters();
+  const auto start = std::chrono::steady_clock::now();
+  double window_loss = 0;
+  int64_t window_count = 0;
+  bool first_window = true;
+  for (int64_t step = state.step; step < o.steps();) {
+    const DataBatch data = p.data->Sample(batch, generator);
+    const at::Tensor t = domain.discrete
+        ? torch::randint(1, domain.num_steps + 1, {batch}, generator, torch::kLong)
+              .to(torch::kFloat64)
+        : 1.0 - torch::rand({batch}, generator, torch::kFloat64);
+    TrainingExample example;
+    example.x0 = data.x;
+    example.eps = p.forward->SampleNoise(data.x.sizes(), noise);
+    example.t = Time(t);
+    example.x_t = p.forward->Apply(data.x, example.t, example.eps);
+    if (num_classes > 0) {
+      example.condition.label = data.label;
+      if (o.condition_dropout() > 0) {
+        const at::Tensor drop = torch::rand({batch}, generator).lt(o.condition_dropout());
+        example.condition.label = data.label.masked_fill(drop, Condition::kNullLabel);
+      }
+    }
+    const at::Tensor loss = model.Loss(example).mean();
+    const double value = loss.item<double>();
+    if (!std::isfinite(value)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "training: loss is ", value, " at step ", step + 1, "; stopped, the last good ",
+          "checkpoint (step ", state.step, ") is kept in ", checkpoint));
+    }
+    optimizer.zero_grad();
+    loss.backward();
+    optimizer.step();
+    {
+      torch::NoGradGuard no_grad;
+      for (size_t i = 0; i < params.size(); ++i) {
+        state.ema[i].mul_(o.ema_decay()).add_(params[i], 1 - o.ema_decay());
+      }
+    }
+    ++step;
+    window_loss += value;
+    ++window_count;
+    if (step % o.log_every() == 0 || step == o.steps()) {
+      const double mean = window_loss / window_count;
+      if (first_window) summary.first_loss = mean;
+      first_window = false;
+      summary.final_loss = mean;
+      window_loss = 0;
+      window_count = 0;
+      const double elapsed =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      const double rate = (step - summary.first_step) / std::max(elapsed, 1e-9);
+      rows.push_back(absl::StrFormat("%d,%.6f,%.2f,%.3f", step, mean, rate, elapsed));
+      ABSL_RETURN_IF_ERROR(WriteFileAtomically(
+          metrics_path, absl::StrCat("step,loss,steps_per_second,elapsed_seconds\n",
+                                     absl::StrJoin(rows, "\n"), "\n")));
+      if (progress != nullptr) {
+        *progress << absl::StrFormat(
+                         "step %*d/%d | loss %.4f | %.0f steps/s | %.1fk examples/s | "
+                         "elapsed %s | ETA %s",
+                         static_cast<int>(std::to_string(o.steps()).size()), step, o.steps(),
+                         mean, rate, rate * batch / 1000, Clock(elapsed),
+                         Clock((o.steps() - step) / rate))
+                  << std::endl;
+      }
+    }
+    if (step % o.checkpoint_every() == 0 || step == o.steps()) {
+      state.step = step;
+      state.generator_state = generator.get_state();
+      ABSL_RETURN_IF_ERROR(SaveCheckpoint(checkpoint, module, optimizer, state));
+    }
+  }
+  summary.steps = o.steps();
+  summary.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  UseEmaWeights(module, state.ema);
+  module.eval();
+  return summary;
+}
+
+absl::Status LoadWeightsForSampling(Pipeline& p, const std::string& checkpoint) {
+  TrainableModel* model = p.predictor->trainable();
+  if (model == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "predictor '", p.config.predictor().name(), "' has no weights to load from ",
+        checkpoint));
+  }
+  TrainingState state;
+  ABSL_RETURN_IF_ERROR(LoadCheckpoint(checkpoint, model->module(), nullptr, &state));
+  UseEmaWeights(model->module(), state.ema);
+  model->module().eval();
+  return absl::OkStatus();
+}
+
+}  // namespace diffuse

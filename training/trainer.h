@@ -1,0 +1,41 @@
+// Trains a pipeline's predictor: x0 ~ data, t ~ U{1..T} (or U(0, 1]), eps ~ q(eps),
+// x_t = F_t(x0, eps), loss = the predictor's per-sample loss, Adam, EMA of weights.
+//
+// Deterministic for a given training.seed: every draw (data, t, eps, condition dropout)
+// comes from one generator whose state is checkpointed with the weights, EMA and optimizer,
+// so a run killed at any moment and started again resumes from its last checkpoint and
+// ends with the weights an uninterrupted run would have.
+#ifndef DIFFUSE_TRAINING_TRAINER_H_
+#define DIFFUSE_TRAINING_TRAINER_H_
+
+#include <ostream>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "pipeline/builder.h"
+
+namespace diffuse {
+
+struct TrainingSummary {
+  int64_t first_step = 0;  // where this run started (> 0 after a resume)
+  int64_t steps = 0;       // total steps now taken
+  double first_loss = 0;   // mean loss over the first logging window of this run
+  double final_loss = 0;   // mean loss over the last logging window
+  double seconds = 0;
+};
+
+// The checkpoint file inside an output directory.
+std::string CheckpointPath(const std::string& out_dir);
+
+// Trains into `out_dir` (checkpoint.pt, metrics.csv), resuming from out_dir's checkpoint
+// when one exists. Progress lines go to `progress` (may be nullptr). Stops with
+// INVALID_ARGUMENT on a non-finite loss, leaving the last good checkpoint.
+absl::StatusOr<TrainingSummary> Train(Pipeline& pipeline, const std::string& out_dir,
+                                      std::ostream* progress);
+
+// Loads a checkpoint's EMA weights into the pipeline's predictor for sampling.
+absl::Status LoadWeightsForSampling(Pipeline& pipeline, const std::string& checkpoint);
+
+}  // namespace diffuse
+
+#endif  // DIFFUSE_TRAINING_TRAINER_H_
