@@ -1,0 +1,47 @@
+#include "util/runtime.h"
+
+#include <dlfcn.h>
+
+#include <fstream>
+#include <thread>
+
+#include <glog/logging.h>
+#include <torch/torch.h>
+
+namespace diffuse {
+
+RuntimeInfo ConfigureRuntime(int blas_threads, int intra_op_threads) {
+  RuntimeInfo info;
+  const int cores = static_cast<int>(std::thread::hardware_concurrency());
+  info.blas_threads = blas_threads > 0 ? blas_threads : cores;
+  info.intra_op_threads = intra_op_threads > 0 ? intra_op_threads : cores;
+  torch::set_num_threads(info.intra_op_threads);
+  // OpenBLAS reads OPENBLAS_NUM_THREADS only when it loads; set it through its API.
+  using SetThreads = void (*)(int);
+  if (auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
+    set(info.blas_threads);
+  }
+  // A small GEMM makes LibTorch load its BLAS.
+  (void)torch::mm(torch::ones({64, 64}), torch::ones({64, 64})).sum().item<float>();
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    const size_t slash = line.find('/');
+    if (slash == std::string::npos) continue;
+    const std::string path = line.substr(slash);
+    if (path.find("blas") == std::string::npos && path.find("mkl") == std::string::npos) continue;
+    info.blas = path;
+    if (path.find("openblas") != std::string::npos || path.find("mkl") != std::string::npos ||
+        path.find("blis") != std::string::npos) {
+      info.fast_blas = true;
+      break;
+    }
+  }
+  if (!info.fast_blas) {
+    LOG(WARNING) << "slow BLAS in use (" << (info.blas.empty() ? "none found" : info.blas)
+                 << "): install libopenblas0-pthread (tools/install_deps.sh does)";
+  }
+  return info;
+}
+
+}  // namespace diffuse
