@@ -26,6 +26,12 @@ class ClassifierGuidance : public GuidanceTerm {
     return absl::OkStatus();
   }
 
+  ConditionSupport conditions() const override {
+    ConditionSupport support;
+    support.num_classes = classifier_->num_classes();
+    return support;
+  }
+
   X0Prediction Guide(const GuidanceInput& in, X0Prediction x0_hat) override {
     TORCH_CHECK(in.condition.label.defined(), "classifier guidance needs labels");
     TORCH_CHECK(in.t.is_shared(), "classifier guidance runs at a shared time");

@@ -27,6 +27,9 @@ class GuidanceTerm {
   // Checked once by the pipeline builder.
   virtual absl::Status CheckCompatible(const ForwardProcess& forward,
                                        const X0Predictor& predictor) const = 0;
+  // Conditions this term consumes itself (e.g. the classes a classifier steers toward),
+  // beyond those the predictor accepts.
+  virtual ConditionSupport conditions() const { return {}; }
   // Returns the guided prediction.
   virtual X0Prediction Guide(const GuidanceInput& input, X0Prediction x0_hat) = 0;
 };

@@ -31,14 +31,14 @@ absl::Status CheckSampler(const Pipeline& p) {
     return absl::InvalidArgumentError(
         absl::StrCat("sampler.batch_size = ", s.batch_size(), " must be >= 1"));
   }
-  const ConditionSupport support = p.predictor->conditions();
+  const ConditionSupport support = p.label_support();
   for (int i = 0; i < s.labels_size(); ++i) {
     const int label = s.labels(i);
     if (label == Condition::kNullLabel ? !support.null_label
                                        : (label < 0 || label >= support.num_classes)) {
       return absl::InvalidArgumentError(absl::StrCat(
           "sampler.labels[", i, "] = ", label, ": predictor '", p.config.predictor().name(),
-          "' accepts classes [0, ", support.num_classes, ")",
+          "' and guidance accept classes [0, ", support.num_classes, ")",
           support.null_label ? " and -1 (null)" : ""));
     }
   }
@@ -66,6 +66,14 @@ SamplingComponents Pipeline::sampling() const {
   return c;
 }
 
+ConditionSupport Pipeline::label_support() const {
+  ConditionSupport support = predictor->conditions();
+  for (const auto& term : guidance) {
+    support.num_classes = std::max(support.num_classes, term->conditions().num_classes);
+  }
+  return support;
+}
+
 at::Tensor Pipeline::LabelsFor(int64_t first, int64_t count) const {
   const SamplerOptions& s = config.sampler();
   at::Tensor index = torch::arange(first, first + count, torch::kLong);
@@ -73,7 +81,7 @@ at::Tensor Pipeline::LabelsFor(int64_t first, int64_t count) const {
     std::vector<int64_t> labels(s.labels().begin(), s.labels().end());
     return torch::tensor(labels, torch::kLong).index_select(0, index.remainder(s.labels_size()));
   }
-  const int64_t k = predictor->conditions().num_classes;
+  const int64_t k = label_support().num_classes;
   return k > 0 ? index.remainder(k) : at::Tensor();
 }
 

@@ -32,6 +32,8 @@ struct Pipeline {
   std::vector<double> times;  // the sampler's grid
 
   SamplingComponents sampling() const;
+  // Labels the predictor or any guidance term accepts.
+  ConditionSupport label_support() const;
   // Labels for samples first .. first + count - 1 (sampler.labels round-robin, or every
   // class in turn for a class-conditional predictor); undefined when unconditional.
   at::Tensor LabelsFor(int64_t first, int64_t count) const;

@@ -1,0 +1,88 @@
+#include "models/mlp.h"
+
+#include <torch/torch.h>
+
+#include "gtest/gtest.h"
+#include "models/parameterization.h"
+#include "models/trainable_model.h"
+#include "pipeline/test_support.h"
+
+namespace diffuse {
+namespace {
+
+TEST(ParameterizationTest, TargetThenX0RecoversX0ForGeneralCoefficients) {
+  torch::manual_seed(0);
+  const at::Tensor x0 = torch::randn({5, 3}, torch::kFloat64);
+  const at::Tensor eps = torch::randn({5, 3}, torch::kFloat64);
+  // VP (alpha^2 + sigma^2 = 1), VE-like (alpha = 1) and per-sample coefficients.
+  const std::vector<std::pair<at::Tensor, at::Tensor>> coefficients = {
+      {torch::scalar_tensor(0.6, torch::kFloat64), torch::scalar_tensor(0.8, torch::kFloat64)},
+      {torch::scalar_tensor(1.0, torch::kFloat64), torch::scalar_tensor(7.5, torch::kFloat64)},
+      {torch::rand({5, 1}, torch::kFloat64) + 0.1, torch::rand({5, 1}, torch::kFloat64) + 0.1}};
+  for (const auto& [alpha, sigma] : coefficients) {
+    const at::Tensor x_t = alpha * x0 + sigma * eps;
+    for (Parameterization kind : {EPS, X0, V}) {
+      const at::Tensor target = TrainingTarget(kind, x0, eps, alpha, sigma);
+      EXPECT_TRUE(torch::allclose(OutputToX0(kind, target, x_t, alpha, sigma), x0, 1e-9, 1e-9))
+          << Parameterization_Name(kind);
+    }
+  }
+  // v is alpha eps - sigma x0 (Salimans & Ho 2022, sec. 4).
+  EXPECT_TRUE(torch::allclose(TrainingTarget(V, x0, eps, coefficients[0].first,
+                                             coefficients[0].second),
+                              0.6 * eps - 0.8 * x0));
+}
+
+TEST(SinusoidalEmbeddingTest, IsSinThenCosOfGeometricFrequencies) {
+  const at::Tensor e = SinusoidalEmbedding(torch::tensor({0.0f, 500.0f}), 8);
+  ASSERT_EQ(e.sizes(), (std::vector<int64_t>{2, 8}));
+  EXPECT_FLOAT_EQ(e[0][0].item<float>(), 0.0f);
+  EXPECT_FLOAT_EQ(e[0][4].item<float>(), 1.0f);
+  EXPECT_NEAR(e[1][1].item<float>(), std::sin(500.0 * std::pow(10000.0, -0.25)), 1e-4);
+}
+
+const char kMlpPipeline[] = R"(
+  data { name: "eight_gaussians" }
+  forward { name: "gaussian_vp" }
+  predictor { name: "mlp" options { [type.googleapis.com/diffuse.MlpOptions] {
+    parameterization: V hidden: 32 blocks: 2 class_conditional: true } } }
+  prior { name: "standard_normal" }
+  reverse { name: "substitution" }
+  training { condition_dropout: 0.1 seed: 5 }
+)";
+
+TEST(MlpPredictorTest, SharedAndPerSampleTimesAgreeAndNullLabelIsAccepted) {
+  auto p = BuildOrFail(kMlpPipeline);
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(p->predictor->conditions().num_classes, 8);
+  EXPECT_TRUE(p->predictor->conditions().null_label);
+  torch::NoGradGuard no_grad;
+  const at::Tensor x = torch::randn({6, 2});
+  Condition c;
+  c.label = torch::tensor({0, 1, 2, -1, 7, -1}, torch::kLong);
+  const at::Tensor shared = p->predictor->Predict(x, 300.0, c).x0;
+  const at::Tensor per_sample =
+      p->predictor->Predict(x, Time(torch::full({6}, 300.0, torch::kFloat64)), c).x0;
+  EXPECT_TRUE(torch::allclose(shared, per_sample, 1e-5, 1e-5));
+  // No label at all means the null class.
+  Condition null_label;
+  null_label.label = torch::full({6}, -1, torch::kLong);
+  EXPECT_TRUE(torch::allclose(p->predictor->Predict(x, 300.0, {}).x0,
+                              p->predictor->Predict(x, 300.0, null_label).x0));
+  TrainingExample e{x, torch::randn({6, 2}), x, Time(torch::full({6}, 10.0, torch::kFloat64)), c};
+  EXPECT_EQ(p->predictor->trainable()->Loss(e).sizes(), (std::vector<int64_t>{6}));
+}
+
+TEST(MlpPredictorTest, SameSeedSameInitialWeights) {
+  auto a = BuildOrFail(kMlpPipeline);
+  auto b = BuildOrFail(kMlpPipeline);
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  const auto pa = a->predictor->trainable()->module().parameters();
+  const auto pb = b->predictor->trainable()->module().parameters();
+  ASSERT_EQ(pa.size(), pb.size());
+  for (size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(torch::equal(pa[i], pb[i]));
+}
+
+}  // namespace
+}  // namespace diffuse

@@ -1,0 +1,147 @@
+#include "training/trainer.h"
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include <torch/torch.h>
+
+#include "absl/strings/str_cat.h"
+#include "eval/mixture_metrics.h"
+#include "gtest/gtest.h"
+#include "models/trainable_model.h"
+#include "pipeline/generate.h"
+#include "pipeline/test_support.h"
+#include "training/checkpoint.h"
+#include "util/status_matchers.h"
+
+namespace diffuse {
+namespace {
+
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+
+std::string TempDir(const std::string& name) {
+  const std::string dir = absl::StrCat(getenv("TEST_TMPDIR"), "/", name);
+  std::remove(CheckpointPath(dir).c_str());
+  return dir;
+}
+
+std::string PipelineText(int64_t steps, double learning_rate = 0.003, int checkpoint_every = 50,
+                         const std::string& extra_training = "") {
+  return absl::StrCat(R"(
+    data { name: "eight_gaussians" }
+    forward { name: "gaussian_vp" }
+    predictor { name: "mlp" options { [type.googleapis.com/diffuse.MlpOptions] {
+      hidden: 64 blocks: 2 } } }
+    prior { name: "standard_normal" }
+    reverse { name: "substitution" }
+    sampler { num_steps: 50 }
+    training { batch_size: 256 seed: 3 log_every: 50 steps: )",
+                      steps, " learning_rate: ", learning_rate, " checkpoint_every: ",
+                      checkpoint_every, " ", extra_training, " }");
+}
+
+std::vector<at::Tensor> Weights(Pipeline& p) {
+  return p.predictor->trainable()->module().parameters();
+}
+
+TEST(TrainerTest, LossFallsAndSamplesLandOnTheModes) {
+  auto p = BuildOrFail(PipelineText(1500));
+  ASSERT_NE(p, nullptr);
+  absl::StatusOr<TrainingSummary> s = Train(*p, TempDir("learns"), nullptr);
+  ASSERT_THAT(s, IsOk());
+  EXPECT_LT(s->final_loss, 0.8 * s->first_loss);
+  absl::StatusOr<Generated> g = Generate(*p, {2000, 1, at::Tensor(), nullptr});
+  ASSERT_THAT(g, IsOk());
+  at::Generator gen = at::detail::createCPUGenerator(1);
+  const MixtureQuality q = EvaluateAgainstMixture(
+      g->samples, *p->data->mixture(), p->data->mixture()->Sample(2000, gen));
+  SCOPED_TRACE(q.ToString());
+  EXPECT_LT(q.off_mode_fraction, 0.2);
+  for (double f : q.mode_fraction) EXPECT_GT(f, 0.05);
+}
+
+TEST(TrainerTest, ResumingFromACheckpointEqualsAnUninterruptedRun) {
+  auto straight = BuildOrFail(PipelineText(200));
+  ASSERT_NE(straight, nullptr);
+  ASSERT_THAT(Train(*straight, TempDir("straight"), nullptr), IsOk());
+
+  // Stop at 130 (last checkpoint there), then continue to 200 in a fresh process state.
+  const std::string dir = TempDir("resumed");
+  auto first = BuildOrFail(PipelineText(130));
+  ASSERT_THAT(Train(*first, dir, nullptr), IsOk());
+  auto second = BuildOrFail(PipelineText(200));
+  absl::StatusOr<TrainingSummary> s = Train(*second, dir, nullptr);
+  ASSERT_THAT(s, IsOk());
+  EXPECT_EQ(s->first_step, 130);
+  const std::vector<at::Tensor> a = Weights(*straight), b = Weights(*second);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << i;
+  // metrics.csv has each logged step exactly once.
+  std::ifstream csv(dir + "/metrics.csv");
+  std::stringstream text;
+  text << csv.rdbuf();
+  EXPECT_EQ(text.str().find("100,"), text.str().rfind("100,"));
+  EXPECT_NE(text.str().find("\n200,"), std::string::npos);
+}
+
+TEST(TrainerTest, ACorruptedCheckpointIsAnErrorAndIsNotOverwritten) {
+  const std::string dir = TempDir("corrupt");
+  auto p = BuildOrFail(PipelineText(50));
+  ASSERT_THAT(Train(*p, dir, nullptr), IsOk());
+  std::string bytes;
+  {
+    std::ifstream in(CheckpointPath(dir), std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  bytes.resize(bytes.size() / 2);
+  std::ofstream(CheckpointPath(dir), std::ios::binary) << bytes;
+  auto again = BuildOrFail(PipelineText(100));
+  EXPECT_THAT(Train(*again, dir, nullptr),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       AllOf(HasSubstr(CheckpointPath(dir)), HasSubstr("corrupted or truncated"))));
+  std::ifstream in(CheckpointPath(dir), std::ios::binary);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), bytes);
+  EXPECT_THAT(LoadWeightsForSampling(*again, dir + "/missing.pt"),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("missing.pt")));
+}
+
+TEST(TrainerTest, ACheckpointOfAnotherPipelineIsNotResumed) {
+  const std::string dir = TempDir("other");
+  auto p = BuildOrFail(PipelineText(50));
+  ASSERT_THAT(Train(*p, dir, nullptr), IsOk());
+  auto other = BuildOrFail(PipelineText(100, 0.01));
+  EXPECT_THAT(Train(*other, dir, nullptr),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("different pipeline description")));
+}
+
+TEST(TrainerTest, ANonFiniteLossStopsTrainingAndKeepsTheLastGoodCheckpoint) {
+  const std::string dir = TempDir("diverges");
+  auto p = BuildOrFail(PipelineText(1000, 1e30, 1));
+  absl::StatusOr<TrainingSummary> s = Train(*p, dir, nullptr);
+  EXPECT_THAT(s, StatusIs(absl::StatusCode::kInvalidArgument,
+                          AllOf(HasSubstr("training: loss is"), HasSubstr("last good checkpoint"))));
+  TrainingState state;
+  auto fresh = BuildOrFail(PipelineText(1000, 1e30, 1));
+  ASSERT_THAT(LoadCheckpoint(CheckpointPath(dir), fresh->predictor->trainable()->module(),
+                             nullptr, &state),
+              IsOk());
+  for (const at::Tensor& w : fresh->predictor->trainable()->module().parameters()) {
+    EXPECT_TRUE(w.isfinite().all().item<bool>());
+  }
+}
+
+TEST(TrainerTest, BadTrainingOptionsAreNamed) {
+  auto p = BuildOrFail(PipelineText(100, 0.003, 50, "ema_decay: 1.5"));
+  EXPECT_THAT(Train(*p, TempDir("bad"), nullptr),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("training.ema_decay must be in [0, 1)")));
+  auto oracle = BuildOrFail(OracleText().Text() + "training { steps: 10 }");
+  EXPECT_THAT(Train(*oracle, TempDir("oracle"), nullptr),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("'mixture_oracle' has no trainable network")));
+}
+
+}  // namespace
+}  // namespace diffuse
