@@ -30,7 +30,9 @@ void Philox4x32(const uint32_t counter[4], const uint32_t key[2], uint32_t out[4
 namespace {
 
 // Uniform in (0, 1): never 0, so log() in Box-Muller is finite.
-inline double ToOpenUnit(uint32_t x) { return (x + 0.5) * (1.0 / 4294967296.0); }
+inline float ToOpenUnit(uint32_t x) {
+  return static_cast<float>((x + 0.5) * (1.0 / 4294967296.0));
+}
 
 // Fills `out[0..n)` of stream `stream` starting at block `first_block`; returns blocks used.
 template <bool kNormal>
@@ -46,16 +48,18 @@ uint64_t FillStream(uint64_t seed, uint64_t stream, uint64_t first_block, float*
                                  static_cast<uint32_t>(stream >> 32)};
     Philox4x32(counter, key, r);
     float v[4];
+    const int64_t left = n - 4 * static_cast<int64_t>(b);
     if (kNormal) {
-      // Box-Muller on two pairs of uniforms.
-      for (int p = 0; p < 2; ++p) {
-        const double radius = std::sqrt(-2.0 * std::log(ToOpenUnit(r[2 * p])));
-        const double angle = 2.0 * M_PI * ToOpenUnit(r[2 * p + 1]);
-        v[2 * p] = static_cast<float>(radius * std::cos(angle));
-        v[2 * p + 1] = static_cast<float>(radius * std::sin(angle));
+      // Box-Muller (float precision suffices for float32 output) on the pairs needed.
+      for (int p = 0; p < 2 && 2 * p < left; ++p) {
+        const float radius = std::sqrt(-2.0f * std::log(ToOpenUnit(r[2 * p])));
+        const float angle = 6.2831853f * ToOpenUnit(r[2 * p + 1]);
+        v[2 * p] = radius * std::cos(angle);
+        v[2 * p + 1] = radius * std::sin(angle);
       }
     } else {
-      for (int i = 0; i < 4; ++i) v[i] = static_cast<float>(r[i] * (1.0 / 4294967296.0));
+      // The top 24 bits: exactly representable, so never rounds up to 1.
+      for (int i = 0; i < 4; ++i) v[i] = static_cast<float>(r[i] >> 8) * (1.0f / 16777216.0f);
     }
     for (int i = 0; i < 4 && 4 * static_cast<int64_t>(b) + i < n; ++i) out[4 * b + i] = v[i];
   }

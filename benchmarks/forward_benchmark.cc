@@ -1,0 +1,31 @@
+// One application of F_t (gaussian_vp) to 2-D points: a time shared by the batch (sampling)
+// and one time per sample (training).
+#include <benchmark/benchmark.h>
+#include <torch/torch.h>
+
+#include "benchmarks/bench_support.h"
+
+namespace diffuse {
+namespace {
+
+void BM_GaussianVpApplySharedTime(benchmark::State& state) {
+  auto p = BuildForBenchmark(BenchmarkPipelineText());
+  const at::Tensor x0 = torch::randn({state.range(0), 2});
+  const at::Tensor eps = torch::randn({state.range(0), 2});
+  for (auto _ : state) benchmark::DoNotOptimize(p->forward->Apply(x0, 500.0, eps));
+  state.SetItemsProcessed(state.iterations() * state.range(0));
+}
+BENCHMARK(BM_GaussianVpApplySharedTime)->Arg(1)->Arg(1000)->Arg(100000);
+
+void BM_GaussianVpApplyPerSampleTime(benchmark::State& state) {
+  auto p = BuildForBenchmark(BenchmarkPipelineText());
+  const at::Tensor x0 = torch::randn({state.range(0), 2});
+  const at::Tensor eps = torch::randn({state.range(0), 2});
+  const Time t(torch::randint(1, 1001, {state.range(0)}, torch::kFloat64));
+  for (auto _ : state) benchmark::DoNotOptimize(p->forward->Apply(x0, t, eps));
+  state.SetItemsProcessed(state.iterations() * state.range(0));
+}
+BENCHMARK(BM_GaussianVpApplyPerSampleTime)->Arg(1)->Arg(1000)->Arg(100000);
+
+}  // namespace
+}  // namespace diffuse
