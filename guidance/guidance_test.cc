@@ -92,7 +92,9 @@ TEST(ClassifierFreeGuidanceTest, ANegativeClassPushesSamplesAwayFromIt) {
     distance.push_back((x - mode3).norm(2, 1).mean().item<double>());
     // Unguided, samples stay in class 2; strong extrapolation overshoots out of it
     // (measured: 94.6% in class at w = 0.5, 0% at w = 2 with this neighbouring c_neg).
-    if (w == 0.0) EXPECT_GT(ClassFidelity(*p, 1000).first, 0.95);
+    if (w == 0.0) {
+      EXPECT_GT(ClassFidelity(*p, 1000).first, 0.95);
+    }
   }
   SCOPED_TRACE(::testing::PrintToString(distance));
   EXPECT_LT(distance[0], distance[1]);
