@@ -43,6 +43,15 @@ at::Tensor SigmaTensor(const GaussianCoefficients& c, const Time& t) {
                        : c.Sigma(t.per_sample());
 }
 
+at::Tensor EvaluatePerSample(const at::Tensor& t, const std::function<double(double)>& f) {
+  const at::Tensor in = t.to(torch::kFloat64).contiguous();
+  at::Tensor out = torch::empty_like(in);
+  const double* src = in.data_ptr<double>();
+  double* dst = out.data_ptr<double>();
+  for (int64_t i = 0; i < in.numel(); ++i) dst[i] = f(src[i]);
+  return out;
+}
+
 double Snr(const GaussianCoefficients& c, double t) {
   const double sigma = c.Sigma(t);
   if (sigma == 0) return std::numeric_limits<double>::infinity();

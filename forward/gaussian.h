@@ -2,6 +2,8 @@
 #ifndef DIFFUSE_FORWARD_GAUSSIAN_H_
 #define DIFFUSE_FORWARD_GAUSSIAN_H_
 
+#include <functional>
+
 #include <ATen/core/Tensor.h>
 
 #include "forward/forward_process.h"
@@ -23,6 +25,10 @@ at::Tensor GaussianInvertNoise(const GaussianCoefficients& c, const at::Tensor& 
 // alpha(t) and sigma(t) as float64 tensors: 0-dim for a shared time, [B] per sample.
 at::Tensor AlphaTensor(const GaussianCoefficients& c, const Time& t);
 at::Tensor SigmaTensor(const GaussianCoefficients& c, const Time& t);
+
+// f applied to each element of a float64 [B] tensor (per-sample coefficients from a scalar
+// formula; B is a training batch, so the loop is cheap and the formula exact).
+at::Tensor EvaluatePerSample(const at::Tensor& t, const std::function<double(double)>& f);
 
 // Signal-to-noise ratio alpha^2 / sigma^2 (infinite where sigma = 0).
 double Snr(const GaussianCoefficients& c, double t);

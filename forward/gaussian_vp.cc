@@ -1,6 +1,8 @@
 #include "forward/gaussian_vp.h"
 
+#include <algorithm>
 #include <cmath>
+#include <functional>
 #include <vector>
 
 #include <torch/types.h>
@@ -14,43 +16,33 @@
 namespace diffuse {
 namespace {
 
+constexpr double kMinAlphaBar = 1e-9;
+
+// alpha(t) = sqrt(alpha_bar(t)), sigma(t) = sqrt(1 - alpha_bar(t)).
 class VpCoefficients : public GaussianCoefficients {
  public:
-  explicit VpCoefficients(const std::vector<double>& alpha_bars) {
-    for (double ab : alpha_bars) {
-      alpha_.push_back(std::sqrt(ab));
-      sigma_.push_back(std::sqrt(1 - ab));
-    }
-    alpha_table_ = torch::tensor(alpha_, torch::kFloat64);
-    sigma_table_ = torch::tensor(sigma_, torch::kFloat64);
-  }
-  double Alpha(double t) const override { return alpha_[Index(t)]; }
-  double Sigma(double t) const override { return sigma_[Index(t)]; }
+  explicit VpCoefficients(std::function<double(double)> alpha_bar)
+      : alpha_bar_(std::move(alpha_bar)) {}
+  double Alpha(double t) const override { return std::sqrt(alpha_bar_(t)); }
+  double Sigma(double t) const override { return std::sqrt(1 - alpha_bar_(t)); }
   at::Tensor Alpha(const at::Tensor& t) const override {
-    return alpha_table_.index_select(0, t.to(torch::kLong));
+    return EvaluatePerSample(t, [this](double v) { return Alpha(v); });
   }
   at::Tensor Sigma(const at::Tensor& t) const override {
-    return sigma_table_.index_select(0, t.to(torch::kLong));
+    return EvaluatePerSample(t, [this](double v) { return Sigma(v); });
   }
 
  private:
-  size_t Index(double t) const {
-    const long step = std::lround(t);
-    TORCH_CHECK(step >= 0 && static_cast<size_t>(step) < alpha_.size(),
-                "time ", t, " is outside 0..", alpha_.size() - 1);
-    return static_cast<size_t>(step);
-  }
-  std::vector<double> alpha_, sigma_;
-  at::Tensor alpha_table_, sigma_table_;
+  std::function<double(double)> alpha_bar_;
 };
 
 class GaussianVp : public ForwardProcess {
  public:
-  GaussianVp(int64_t num_steps, const std::vector<double>& alpha_bars)
-      : num_steps_(num_steps), coefficients_(alpha_bars) {}
+  GaussianVp(TimeDomain domain, std::function<double(double)> alpha_bar)
+      : domain_(domain), coefficients_(std::move(alpha_bar)) {}
 
   DataKind data_kind() const override { return DataKind::kContinuous; }
-  TimeDomain time_domain() const override { return {true, num_steps_}; }
+  TimeDomain time_domain() const override { return domain_; }
   at::Tensor Apply(const at::Tensor& x0, const Time& t, const at::Tensor& eps) const override {
     return GaussianApply(coefficients_, x0, t, eps);
   }
@@ -64,40 +56,102 @@ class GaussianVp : public ForwardProcess {
   }
   bool NoiseIsStandardNormal() const override { return true; }
   const GaussianCoefficients* gaussian() const override { return &coefficients_; }
-  // alpha_bar_T is ~4e-5 for the default schedules: x_T is taken as N(0, I), as in DDPM.
+  // alpha_bar(t_max) is ~4e-5 for the default schedules (0 with zero_terminal_snr): x_T is
+  // taken as N(0, I), as in DDPM.
   at::Tensor SampleTerminal(at::IntArrayRef shape, NoiseSource& noise) const override {
     return noise.Normal(shape);
   }
 
  private:
-  int64_t num_steps_;
+  TimeDomain domain_;
   VpCoefficients coefficients_;
 };
 
+// alpha_bar on the table 0..T, linear in between.
+std::function<double(double)> Interpolated(std::vector<double> table) {
+  return [table = std::move(table)](double t) {
+    const double last = static_cast<double>(table.size() - 1);
+    TORCH_CHECK(t >= 0 && t <= last, "time ", t, " is outside [0, ", last, "]");
+    const size_t i = static_cast<size_t>(std::floor(t));
+    const double frac = t - i;
+    return frac == 0 ? table[i] : (1 - frac) * table[i] + frac * table[i + 1];
+  };
+}
+
+absl::StatusOr<std::function<double(double)>> ContinuousAlphaBar(const GaussianVpOptions& o) {
+  std::function<double(double)> f;
+  switch (o.schedule()) {
+    case GaussianVpOptions::LINEAR: {
+      const double b0 = o.beta_start() * o.num_steps(), b1 = o.beta_end() * o.num_steps();
+      f = [b0, b1](double u) { return LinearAlphaBar(u, b0, b1); };
+      break;
+    }
+    case GaussianVpOptions::COSINE:
+      f = [s = o.cosine_offset()](double u) { return CosineAlphaBar(u, s); };
+      break;
+    case GaussianVpOptions::SIGMOID:
+      f = [a = o.sigmoid_start(), b = o.sigmoid_end(), tau = o.sigmoid_tau()](double u) {
+        return SigmoidAlphaBar(u, a, b, tau);
+      };
+      break;
+    default:
+      return absl::InvalidArgumentError(
+          "option continuous_time supports schedules LINEAR, COSINE and SIGMOID");
+  }
+  auto clipped = [f](double u) {
+    TORCH_CHECK(u >= 0 && u <= 1, "time ", u, " is outside [0, 1]");
+    return std::max(f(u), kMinAlphaBar);
+  };
+  if (!o.zero_terminal_snr()) return std::function<double(double)>(clipped);
+  const double s_last = std::sqrt(clipped(1.0));
+  return std::function<double(double)>([clipped, s_last](double u) {
+    const double s = (std::sqrt(clipped(u)) - s_last) / (1 - s_last);
+    return s * s;
+  });
+}
+
+std::vector<double> DiscreteAlphaBars(const GaussianVpOptions& o) {
+  const int64_t T = o.num_steps();
+  switch (o.schedule()) {
+    case GaussianVpOptions::LINEAR:
+      return AlphaBars(LinearBetas(T, o.beta_start(), o.beta_end()));
+    case GaussianVpOptions::SCALED_LINEAR:
+      return AlphaBars(ScaledLinearBetas(T, o.beta_start(), o.beta_end()));
+    case GaussianVpOptions::COSINE:
+      return AlphaBars(CosineBetas(T, o.cosine_offset(), o.max_beta()));
+    case GaussianVpOptions::SIGMOID: {
+      std::vector<double> ab(T + 1);
+      for (int64_t i = 0; i <= T; ++i) {
+        ab[i] = std::max(SigmoidAlphaBar(static_cast<double>(i) / T, o.sigmoid_start(),
+                                         o.sigmoid_end(), o.sigmoid_tau()),
+                         kMinAlphaBar);
+      }
+      return ab;
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<ForwardProcess>> MakeGaussianVp(
-    const GaussianVpOptions& options) {
-  ABSL_RETURN_IF_ERROR(CheckInRange("num_steps", options.num_steps(), 1, 100000));
-  std::vector<double> betas;
-  switch (options.schedule()) {
-    case GaussianVpOptions::LINEAR:
-    case GaussianVpOptions::SCALED_LINEAR:
-      ABSL_RETURN_IF_ERROR(CheckInRange("beta_start", options.beta_start(), 1e-12, 0.999999));
-      ABSL_RETURN_IF_ERROR(CheckInRange("beta_end", options.beta_end(), 1e-12, 0.999999));
-      betas = options.schedule() == GaussianVpOptions::LINEAR
-                  ? LinearBetas(options.num_steps(), options.beta_start(), options.beta_end())
-                  : ScaledLinearBetas(options.num_steps(), options.beta_start(),
-                                      options.beta_end());
-      break;
-    case GaussianVpOptions::COSINE:
-      ABSL_RETURN_IF_ERROR(CheckInRange("cosine_offset", options.cosine_offset(), 0, 1));
-      ABSL_RETURN_IF_ERROR(CheckInRange("max_beta", options.max_beta(), 1e-12, 1));
-      betas = CosineBetas(options.num_steps(), options.cosine_offset(), options.max_beta());
-      break;
+absl::StatusOr<std::unique_ptr<ForwardProcess>> MakeGaussianVp(const GaussianVpOptions& o) {
+  ABSL_RETURN_IF_ERROR(CheckInRange("num_steps", o.num_steps(), 1, 100000));
+  ABSL_RETURN_IF_ERROR(CheckInRange("beta_start", o.beta_start(), 1e-12, 0.999999));
+  ABSL_RETURN_IF_ERROR(CheckInRange("beta_end", o.beta_end(), 1e-12, 0.999999));
+  ABSL_RETURN_IF_ERROR(CheckInRange("cosine_offset", o.cosine_offset(), 0, 1));
+  ABSL_RETURN_IF_ERROR(CheckInRange("max_beta", o.max_beta(), 1e-12, 1));
+  ABSL_RETURN_IF_ERROR(CheckInRange("sigmoid_tau", o.sigmoid_tau(), 1e-6, 100));
+  if (!(o.sigmoid_start() < o.sigmoid_end())) {
+    return absl::InvalidArgumentError("option sigmoid_start must be < sigmoid_end");
   }
+  if (o.continuous_time()) {
+    ABSL_ASSIGN_OR_RETURN(std::function<double(double)> alpha_bar, ContinuousAlphaBar(o));
+    return std::unique_ptr<ForwardProcess>(new GaussianVp({false, 0}, std::move(alpha_bar)));
+  }
+  std::vector<double> alpha_bars = DiscreteAlphaBars(o);
+  if (o.zero_terminal_snr()) RescaleToZeroTerminalSnr(&alpha_bars, /*first=*/1);
   return std::unique_ptr<ForwardProcess>(
-      new GaussianVp(options.num_steps(), AlphaBars(betas)));
+      new GaussianVp({true, o.num_steps()}, Interpolated(std::move(alpha_bars))));
 }
 
 namespace {

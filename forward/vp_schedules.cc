@@ -46,3 +46,34 @@ std::vector<double> AlphaBars(const std::vector<double>& betas) {
 }
 
 }  // namespace diffuse
+
+namespace diffuse {
+
+double LinearAlphaBar(double u, double b0, double b1) {
+  return std::exp(-(b0 * u + 0.5 * (b1 - b0) * u * u));
+}
+
+double CosineAlphaBar(double u, double offset) {
+  auto f = [&](double v) {
+    const double c = std::cos((v + offset) / (1 + offset) * M_PI / 2);
+    return c * c;
+  };
+  return f(u) / f(0);
+}
+
+double SigmoidAlphaBar(double u, double start, double end, double tau) {
+  auto sigmoid = [](double x) { return 1 / (1 + std::exp(-x)); };
+  const double v_start = sigmoid(start / tau), v_end = sigmoid(end / tau);
+  return (v_end - sigmoid((u * (end - start) + start) / tau)) / (v_end - v_start);
+}
+
+void RescaleToZeroTerminalSnr(std::vector<double>* alpha_bars, size_t first) {
+  std::vector<double>& ab = *alpha_bars;
+  const double s_first = std::sqrt(ab[first]), s_last = std::sqrt(ab.back());
+  for (size_t i = first; i < ab.size(); ++i) {
+    const double s = (std::sqrt(ab[i]) - s_last) * s_first / (s_first - s_last);
+    ab[i] = s * s;
+  }
+}
+
+}  // namespace diffuse

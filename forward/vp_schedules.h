@@ -3,6 +3,7 @@
 #ifndef DIFFUSE_FORWARD_VP_SCHEDULES_H_
 #define DIFFUSE_FORWARD_VP_SCHEDULES_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -20,6 +21,18 @@ std::vector<double> CosineBetas(int64_t num_steps, double offset, double max_bet
 
 // alpha_bar_t = prod_{i<=t} (1 - beta_i) for t = 0..T (alpha_bar_0 = 1, clean data).
 std::vector<double> AlphaBars(const std::vector<double>& betas);
+
+// Continuous-time alpha_bar(u), u in [0, 1].
+// VP SDE (Song et al. 2021, eq. 33): exp(-(b0 u + (b1 - b0) u^2 / 2)).
+double LinearAlphaBar(double u, double b0, double b1);
+// f(u) / f(0) with the cosine f above.
+double CosineAlphaBar(double u, double offset);
+// Chen 2023, Alg. 1 (sigmoid_schedule).
+double SigmoidAlphaBar(double u, double start, double end, double tau);
+
+// Lin et al. 2024, Alg. 1 on sqrt(alpha_bar): s' = (s - s_last) s_first / (s_first - s_last),
+// applied to entries [first, end) of `alpha_bars`.
+void RescaleToZeroTerminalSnr(std::vector<double>* alpha_bars, size_t first);
 
 }  // namespace diffuse
 

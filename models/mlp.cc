@@ -144,6 +144,12 @@ absl::StatusOr<std::unique_ptr<X0Predictor>> Make(const MlpOptions& options,
         " needs a forward process with Gaussian coefficients; forward '",
         context.config->forward().name(), "' has none (use X0)"));
   }
+  if (options.parameterization() == EPS &&
+      gaussian->Alpha(context.forward->time_domain().t_max()) == 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "option parameterization EPS cannot recover x0 where alpha(t) = 0, and forward '",
+        context.config->forward().name(), "' reaches alpha = 0 at t_max (use V or X0)"));
+  }
   const std::vector<int64_t> shape = context.data->sample_shape();
   if (shape.size() != 1) {
     return absl::FailedPreconditionError(absl::StrCat(

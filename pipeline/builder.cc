@@ -125,10 +125,7 @@ absl::StatusOr<std::unique_ptr<Pipeline>> BuildPipeline(const PipelineConfig& co
                  term->CheckCompatible(*p->forward, *p->predictor)));
     p->guidance.push_back(std::move(term));
   }
-  ABSL_ASSIGN_OR_RETURN(p->times, MakeTimeGrid(config.sampler().grid(),
-                                               config.sampler().num_steps(),
-                                               config.sampler().steps_offset(),
-                                               p->forward->time_domain()));
+  ABSL_ASSIGN_OR_RETURN(p->times, MakeSamplerGrid(config.sampler(), *p->forward));
   ABSL_RETURN_IF_ERROR(CheckSampler(*p));
   return p;
 }

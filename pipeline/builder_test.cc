@@ -54,7 +54,7 @@ TEST(BuilderTest, UnknownNameListsWhatIsRegistered) {
   EXPECT_THAT(BuildFromText(OracleText{.reverse = R"(name: "ddim_typo")"}.Text()),
               StatusIs(absl::StatusCode::kNotFound,
                        AllOf(HasSubstr("reverse.name: unknown component 'ddim_typo'"),
-                             HasSubstr("partial_substitution, resample, substitution"))));
+                             HasSubstr("partial_substitution, predictor_corrector, resample, substitution"))));
   EXPECT_THAT(BuildFromText(OracleText{.forward = R"(name: "")"}.Text()),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("forward.name is empty")));
 }
@@ -123,6 +123,30 @@ TEST(BuilderTest, SubstitutionNeedsAnInvertibleForward) {
   ZeroOutForward zero;
   EXPECT_THAT(pipeline->reverse->CheckCompatible(zero),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("invertible")));
+}
+
+TEST(BuilderTest, GaussianSolversNeedGaussianCoefficients) {
+  for (const char* solver : {"euler", "heun", "dpmpp_2m", "euler_maruyama", "predictor_corrector"}) {
+    auto pipeline = BuildOrFail(OracleText{.reverse = std::string("name: \"") + solver + "\""}.Text());
+    ASSERT_NE(pipeline, nullptr);
+    ZeroOutForward zero;
+    EXPECT_THAT(pipeline->reverse->CheckCompatible(zero),
+                StatusIs(absl::StatusCode::kFailedPrecondition,
+                         HasSubstr("needs a forward process with Gaussian coefficients")))
+        << solver;
+  }
+}
+
+TEST(BuilderTest, EpsParameterizationIsRefusedWhereAlphaReachesZero) {
+  const std::string flow_mlp = R"(
+    data { name: "two_moons" }
+    forward { name: "flow" }
+    predictor { name: "mlp" }
+    prior { name: "standard_normal" }
+    reverse { name: "dpmpp_2m" })";
+  EXPECT_THAT(BuildFromText(flow_mlp),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("EPS cannot recover x0 where alpha(t) = 0")));
 }
 
 TEST(BuilderTest, GuidanceChecksItsPredictor) {

@@ -21,7 +21,7 @@ std::string OracleText::Text() const {
   return absl::StrCat("data { name: \"eight_gaussians\" }\n",            //
                       "forward { ", forward, " }\n",                      //
                       "predictor { name: \"mixture_oracle\" }\n",        //
-                      "prior { name: \"standard_normal\" }\n",           //
+                      "prior { ", prior, " }\n",                          //
                       "reverse { ", reverse, " }\n",                      //
                       guidance, "\n",                                     //
                       "sampler { ", sampler, " }\n");

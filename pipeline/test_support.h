@@ -20,6 +20,7 @@ std::unique_ptr<Pipeline> BuildOrFail(const std::string& text);
 // process; each argument replaces its section (text inside the braces).
 struct OracleText {
   std::string forward = R"(name: "gaussian_vp")";
+  std::string prior = R"(name: "standard_normal")";
   std::string reverse = R"(name: "substitution")";
   std::string sampler = "num_steps: 50";
   std::string guidance;  // whole `guidance { ... }` blocks, may be empty

@@ -17,13 +17,25 @@ namespace {
 struct Case {
   const char* reverse;
   double t, t_prev;
+  const char* forward = R"(name: "gaussian_vp")";
 };
+
+constexpr char kVe[] = R"(name: "gaussian_ve" options {
+    [type.googleapis.com/diffuse.GaussianVeOptions] { sigma_min: 0.01 sigma_max: 20 } })";
+constexpr char kFlow[] = R"(name: "flow")";
+constexpr char kVpCosineContinuous[] = R"(name: "gaussian_vp" options {
+    [type.googleapis.com/diffuse.GaussianVpOptions] { schedule: COSINE continuous_time: true } })";
+constexpr char kVpZeroSnr[] = R"(name: "gaussian_vp" options {
+    [type.googleapis.com/diffuse.GaussianVpOptions] { zero_terminal_snr: true } })";
 
 class MarginalConsistencyTest : public ::testing::TestWithParam<Case> {};
 
 TEST_P(MarginalConsistencyTest, ResidualIsStandardNormalAndIndependentOfX0) {
   const Case c = GetParam();
-  auto pipeline = BuildOrFail(OracleText{.reverse = c.reverse}.Text());
+  auto pipeline = BuildOrFail(OracleText{.forward = c.forward,
+                                         .prior = R"(name: "forward_terminal")",
+                                         .reverse = c.reverse}
+                                  .Text());
   ASSERT_NE(pipeline, nullptr);
   const ForwardProcess& forward = *pipeline->forward;
   const int64_t n = 200000;
@@ -58,7 +70,19 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{R"(name: "partial_substitution" options {
                                [type.googleapis.com/diffuse.PartialSubstitutionOptions] {
                                  eta: 0.5 } })",
-                           900, 300}));
+                           900, 300},
+                      // Euler on the probability-flow ODE is DDIM: exactly consistent.
+                      Case{R"(name: "euler")", 600, 400},
+                      // Other operators.
+                      Case{R"(name: "resample")", 0.8, 0.3, kVe},
+                      Case{R"(name: "substitution")", 0.8, 0.3, kVe},
+                      Case{R"(name: "partial_substitution")", 1.0, 0.2, kVe},
+                      Case{R"(name: "substitution")", 1.0, 0.5, kFlow},
+                      Case{R"(name: "partial_substitution")", 0.7, 0.69, kFlow},
+                      Case{R"(name: "resample")", 0.9, 0.1, kVpCosineContinuous},
+                      Case{R"(name: "partial_substitution")", 0.9, 0.1, kVpCosineContinuous},
+                      Case{R"(name: "substitution")", 1000, 700, kVpZeroSnr},
+                      Case{R"(name: "partial_substitution")", 1000, 990, kVpZeroSnr}));
 
 // A formula check, not a Monte Carlo one: for VP the share equals DDIM's
 // sigma_t(eta) / sqrt(1 - alpha_bar_prev), sigma_t(eta) = eta sqrt((1 - ab_prev) / (1 - ab_t))

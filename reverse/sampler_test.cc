@@ -24,6 +24,11 @@ at::Tensor ExactSamples(const Pipeline& p, int64_t n, uint64_t seed) {
   return p.data->mixture()->Sample(n, gen);
 }
 
+constexpr char kVe[] = R"(name: "gaussian_ve" options {
+    [type.googleapis.com/diffuse.GaussianVeOptions] { sigma_min: 0.002 sigma_max: 40 } })";
+constexpr char kFlow[] = R"(name: "flow")";
+constexpr char kVp[] = R"(name: "gaussian_vp")";
+
 struct QualityCase {
   std::string reverse;
   std::string sampler;
@@ -31,6 +36,7 @@ struct QualityCase {
   // q(x0 | x_t); with the posterior mean each step loses variance (modes come out narrow),
   // so only mode placement is checked.
   bool exact_widths = true;
+  std::string forward = kVp;
 };
 
 class OracleSamplingTest : public ::testing::TestWithParam<QualityCase> {};
@@ -38,7 +44,10 @@ class OracleSamplingTest : public ::testing::TestWithParam<QualityCase> {};
 // Tolerances are a few times the spread of the same figures between two exact sample sets
 // of this size (n = 4000: mode fraction sd ~0.005, mean log-lik sd ~0.02, SW2 ~0.05).
 TEST_P(OracleSamplingTest, ReproducesTheMixture) {
-  auto p = BuildOrFail(OracleText{.reverse = GetParam().reverse, .sampler = GetParam().sampler}
+  auto p = BuildOrFail(OracleText{.forward = GetParam().forward,
+                                  .prior = R"(name: "forward_terminal")",
+                                  .reverse = GetParam().reverse,
+                                  .sampler = GetParam().sampler}
                            .Text());
   ASSERT_NE(p, nullptr);
   const int64_t n = 4000;
@@ -68,7 +77,25 @@ INSTANTIATE_TEST_SUITE_P(
         QualityCase{R"(name: "partial_substitution" options {
                       [type.googleapis.com/diffuse.PartialSubstitutionOptions] { eta: 0.5 } })",
                     "num_steps: 30 grid: LEADING steps_offset: 1"},
-        QualityCase{R"(name: "resample")", "num_steps: 1000", false}));
+        QualityCase{R"(name: "resample")", "num_steps: 1000", false},
+        // ODE / SDE solvers on three Gaussian families.
+        QualityCase{R"(name: "euler")", "num_steps: 50"},
+        // Second-order solvers want a grid that ends at a small time with even steps in
+        // log sigma_tilde: at 20 steps TRAILING ends at t = 50 (the last step returns
+        // x0_hat: modes 25% narrow), LINSPACE's last step t = 54 -> 1 is a lambda jump of ~3
+        // where 2M's extrapolation overshoots (mean log-lik -2.87 vs -2.49). Karras is the
+        // grid they are designed for.
+        QualityCase{R"(name: "heun")", "num_steps: 20 grid: KARRAS"},
+        QualityCase{R"(name: "dpmpp_2m")", "num_steps: 20 grid: KARRAS"},
+        QualityCase{R"(name: "dpmpp_2m")", "num_steps: 50 grid: TRAILING"},
+        QualityCase{R"(name: "euler_maruyama")", "num_steps: 1000"},
+        QualityCase{R"(name: "predictor_corrector")", "num_steps: 500"},
+        QualityCase{R"(name: "heun")", "num_steps: 20 grid: KARRAS", true, kVe},
+        QualityCase{R"(name: "dpmpp_2m")", "num_steps: 25", true, kVe},
+        QualityCase{R"(name: "euler_maruyama")", "num_steps: 1000", true, kVe},
+        QualityCase{R"(name: "dpmpp_2m")", "num_steps: 25", true, kFlow},
+        QualityCase{R"(name: "heun")", "num_steps: 25 grid: QUADRATIC", true, kFlow},
+        QualityCase{R"(name: "predictor_corrector")", "num_steps: 500", true, kFlow}));
 
 TEST(SamplerTest, NStepsCallThePredictorExactlyNTimesEndingAtZero) {
   for (const char* sampler : {"num_steps: 1", "num_steps: 7 grid: LINSPACE",

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "forward/forward_process.h"
 #include "forward/time.h"
 #include "pipeline/pipeline.pb.h"
 
@@ -22,8 +23,18 @@ namespace diffuse {
 // Continuous time: 1 - k / N, k = 0..N-1 for every grid.
 // INVALID_ARGUMENT names sampler.num_steps / sampler.steps_offset when the grid would not
 // be N strictly decreasing times in (0, t_max].
+// KARRAS is not available here (it needs the process's coefficients).
 absl::StatusOr<std::vector<double>> MakeTimeGrid(TimeGrid grid, int num_steps,
                                                  int steps_offset, const TimeDomain& domain);
+
+// The grid of a sampler section for `forward` (every grid, KARRAS included).
+absl::StatusOr<std::vector<double>> MakeSamplerGrid(const SamplerOptions& sampler,
+                                                    const ForwardProcess& forward);
+
+// The time at which sigma(t) / alpha(t) = sigma_tilde (bisection; sigma_tilde increases
+// with t) within [t_lo, t_hi].
+double TimeAtScaledSigma(const GaussianCoefficients& g, double sigma_tilde, double t_lo,
+                         double t_hi);
 
 }  // namespace diffuse
 

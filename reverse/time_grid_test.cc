@@ -1,8 +1,10 @@
 #include "reverse/time_grid.h"
 
+#include <cmath>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "pipeline/test_support.h"
 #include "util/status_matchers.h"
 
 namespace diffuse {
@@ -50,6 +52,38 @@ TEST(TimeGridTest, NStepsMeansExactlyNPredictorCallsForEveryN) {
   }
   EXPECT_EQ(Grid(TRAILING, 1000).back(), 1);
   EXPECT_EQ(Grid(LINSPACE, 1000).front(), 1000);
+}
+
+// DDIM's "quad" (Song et al. 2021, code): int(linspace(0, sqrt(0.8 T), N)^2), +1 here.
+TEST(TimeGridTest, QuadraticMatchesDdim) {
+  EXPECT_THAT(Grid(QUADRATIC, 10), ElementsAre(801, 633, 484, 356, 247, 159, 89, 40, 10, 1));
+  // Too many steps collide after truncation (DDIM would repeat a step); we refuse.
+  EXPECT_THAT(MakeTimeGrid(QUADRATIC, 50, 0, kT1000),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("strictly decreasing")));
+}
+
+TEST(TimeGridTest, KarrasSpacesSigmaTildeAsEquationFive) {
+  auto p = BuildOrFail(OracleText{.sampler = "num_steps: 12 grid: KARRAS rho: 7"}.Text());
+  ASSERT_NE(p, nullptr);
+  const GaussianCoefficients& g = *p->forward->gaussian();
+  auto st = [&](double t) { return g.Sigma(t) / g.Alpha(t); };
+  ASSERT_EQ(p->times.size(), 12u);
+  EXPECT_NEAR(p->times.front(), 1000, 1e-6);
+  EXPECT_NEAR(p->times.back(), 1, 1e-6);
+  const double hi = std::pow(st(1000), 1 / 7.0), lo = std::pow(st(1), 1 / 7.0);
+  for (int k = 0; k < 12; ++k) {
+    const double want = std::pow(hi + k * (lo - hi) / 11, 7);
+    EXPECT_NEAR(st(p->times[k]) / want, 1.0, 1e-6) << k;
+  }
+  // A process ending at alpha = 0 needs an explicit sigma_max.
+  EXPECT_THAT(BuildFromText(OracleText{.forward = R"(name: "flow")",
+                                       .sampler = "grid: KARRAS"}
+                                .Text()),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("sampler.sigma_max is required")));
+  EXPECT_THAT(BuildFromText(OracleText{.forward = R"(name: "flow")",
+                                       .sampler = "grid: KARRAS sigma_max: 50 num_steps: 20"}
+                                .Text()),
+              IsOk());
 }
 
 TEST(TimeGridTest, ContinuousTimeIsUniformOnTheUnitInterval) {
