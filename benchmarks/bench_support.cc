@@ -18,13 +18,13 @@ std::unique_ptr<Pipeline> BuildForBenchmark(const std::string& text) {
   return std::move(p).value();
 }
 
-std::string BenchmarkPipelineText(const std::string& reverse) {
+std::string BenchmarkPipelineText(const std::string& reverse, const std::string& forward) {
   return absl::StrCat(R"(
     data { name: "eight_gaussians" }
-    forward { name: "gaussian_vp" }
+    forward { )", forward, R"( }
     predictor { name: "mlp" options { [type.googleapis.com/diffuse.MlpOptions] {
-      hidden: 128 blocks: 3 } } }
-    prior { name: "standard_normal" }
+      hidden: 128 blocks: 3 parameterization: V } } }
+    prior { name: "forward_terminal" }
     reverse { )", reverse, R"( }
     sampler { num_steps: 50 })");
 }

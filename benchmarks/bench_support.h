@@ -12,8 +12,9 @@ namespace diffuse {
 // Builds `text` or aborts with the error.
 std::unique_ptr<Pipeline> BuildForBenchmark(const std::string& text);
 
-// The eight-Gaussians / gaussian_vp / mlp (128 x 3) description with `reverse` filled in.
-std::string BenchmarkPipelineText(const std::string& reverse = R"(name: "substitution")");
+// The eight-Gaussians / mlp (128 x 3) description with `reverse` and `forward` filled in.
+std::string BenchmarkPipelineText(const std::string& reverse = R"(name: "substitution")",
+                                  const std::string& forward = R"(name: "gaussian_vp")");
 
 }  // namespace diffuse
 

@@ -19,6 +19,24 @@ TEST(PhiloxTest, MatchesTheRandom123KnownAnswer) {
   EXPECT_EQ(out[3], 0x6d5451fdu);
 }
 
+// Pins the stream layout: sample i, draw k uses Philox block (k, i) under key = seed; word j
+// of the block becomes uniform (word >> 8) / 2^24.
+TEST(PhiloxNoiseTest, StreamsAreTheDocumentedPhiloxBlocks) {
+  PhiloxNoise noise(/*seed=*/0x123456789abcdefULL, /*first_sample=*/5);
+  noise.Uniform({3, 4});  // block 0 of samples 5..7
+  const at::Tensor u = noise.Uniform({3, 6});  // blocks 1..2 of samples 5..7
+  const uint32_t key[2] = {0x89abcdefu, 0x01234567u};
+  for (int i = 0; i < 3; ++i) {
+    for (int j = 0; j < 6; ++j) {
+      const uint32_t counter[4] = {static_cast<uint32_t>(1 + j / 4), 0,
+                                   static_cast<uint32_t>(5 + i), 0};
+      uint32_t out[4];
+      Philox4x32(counter, key, out);
+      EXPECT_EQ(u[i][j].item<float>(), (out[j % 4] >> 8) / 16777216.0f) << i << "," << j;
+    }
+  }
+}
+
 TEST(PhiloxNoiseTest, ASampleDoesNotDependOnBatchSizeOrChunking) {
   PhiloxNoise whole(42);
   at::Tensor a1 = whole.Normal({10, 3});
