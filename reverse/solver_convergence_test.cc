@@ -1,7 +1,7 @@
 // Deterministic solvers against a reference trajectory: from the same x_T, the error to the
 // probability-flow ODE solution (DDIM with 4000 steps) at N steps on the Karras grid. Euler is first order;
 // Heun and DPM-Solver++(2M) are second order and must beat it at equal N. The curve is
-// printed (docs/solvers.md quotes it).
+// printed (docs/components.md quotes it).
 #include <cstdio>
 
 #include <torch/torch.h>
