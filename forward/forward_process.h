@@ -17,6 +17,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include "absl/status/status.h"
 #include "forward/time.h"
 #include "random/noise_source.h"
 
@@ -44,6 +45,12 @@ class ForwardProcess {
 
   virtual DataKind data_kind() const = 0;
   virtual TimeDomain time_domain() const = 0;
+
+  // Checked once by the builder: whether samples of this shape (without the batch
+  // dimension) can be corrupted by this operator.
+  virtual absl::Status CheckSampleShape(at::IntArrayRef sample_shape) const {
+    return absl::OkStatus();
+  }
 
   // x_t = F_t(x0, eps). x0 and eps are [B, ...]; t is shared or per sample.
   virtual at::Tensor Apply(const at::Tensor& x0, const Time& t, const at::Tensor& eps) const = 0;

@@ -13,7 +13,7 @@ class X0Predictor;
 
 struct BuildContext {
   const PipelineConfig* config = nullptr;
-  const Dataset* data = nullptr;
+  Dataset* data = nullptr;  // non-const: a component may draw from it (e.g. a prior fit)
   const ForwardProcess* forward = nullptr;
   const X0Predictor* predictor = nullptr;
 };

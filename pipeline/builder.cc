@@ -102,6 +102,9 @@ absl::StatusOr<std::unique_ptr<Pipeline>> BuildPipeline(const PipelineConfig& co
   ABSL_ASSIGN_OR_RETURN(p->forward, Registry<ForwardProcess>::Global().Create(
                                         config.forward(), "forward", context));
   context.forward = p->forward.get();
+  ABSL_RETURN_IF_ERROR(Prefixed(
+      absl::StrCat("forward '", config.forward().name(), "' on data '", config.data().name(), "'"),
+      p->forward->CheckSampleShape(p->data->sample_shape())));
   ABSL_ASSIGN_OR_RETURN(p->predictor, Registry<X0Predictor>::Global().Create(
                                           config.predictor(), "predictor", context));
   context.predictor = p->predictor.get();
