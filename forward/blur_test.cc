@@ -6,7 +6,6 @@
 #include <torch/torch.h>
 
 #include "data/dataset.h"
-#include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
 #include "pipeline/registry.h"
 #include "pipeline/test_support.h"
@@ -42,24 +41,18 @@ struct Parts {
 };
 
 Parts Build(double noise_std, const std::string& reverse) {
-  PipelineConfig config;
+  static const PipelineConfig* config = new PipelineConfig;
   BuildContext context;
-  context.config = &config;
+  context.config = config;
   Parts parts;
-  ComponentSpec data_spec;
-  data_spec.set_name("test_bump_images");
-  parts.data = *Registry<Dataset>::Global().Create(data_spec, "data", context);
+  parts.data = CreateOrFail<Dataset>(R"(name: "test_bump_images")", context);
   context.data = parts.data.get();
-  ComponentSpec forward;
-  const std::string text = "name: \"blur\" options { [type.googleapis.com/diffuse.BlurOptions] "
-                           "{ num_steps: 20 blur_sigma_max: 3 noise_std: " +
-                           std::to_string(noise_std) + " } }";
-  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &forward));
-  parts.forward = *Registry<ForwardProcess>::Global().Create(forward, "forward", context);
+  parts.forward = CreateOrFail<ForwardProcess>(
+      "name: \"blur\" options { [type.googleapis.com/diffuse.BlurOptions] "
+      "{ num_steps: 20 blur_sigma_max: 3 noise_std: " + std::to_string(noise_std) + " } }",
+      context);
   context.forward = parts.forward.get();
-  ComponentSpec reverse_spec;
-  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(reverse, &reverse_spec));
-  parts.reverse = *Registry<ReverseConditional>::Global().Create(reverse_spec, "reverse", context);
+  parts.reverse = CreateOrFail<ReverseConditional>(reverse, context);
   return parts;
 }
 
@@ -153,12 +146,9 @@ TEST(BlurTest, TheBuilderRefusesWhatDoesNotFit) {
   // coefficients: no ODE solvers.
   Parts p = Build(0.0, R"(name: "substitution")");
   for (const char* reverse : {R"(name: "partial_substitution")", R"(name: "dpmpp_2m")"}) {
-    ComponentSpec spec;
-    ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(reverse, &spec));
-    BuildContext context;
-    auto r = Registry<ReverseConditional>::Global().Create(spec, "reverse", context);
-    ASSERT_THAT(r, IsOk());
-    EXPECT_THAT((*r)->CheckCompatible(*p.forward),
+    auto r = CreateOrFail<ReverseConditional>(reverse, BuildContext());
+    ASSERT_NE(r, nullptr);
+    EXPECT_THAT(r->CheckCompatible(*p.forward),
                 StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("needs")))
         << reverse;
   }

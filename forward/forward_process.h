@@ -39,6 +39,15 @@ class GaussianCoefficients {
   virtual at::Tensor Sigma(const at::Tensor& t) const = 0;
 };
 
+// Absorbing-state (masking) processes, D3PM-style: each entry of x_t is independently x0's
+// value with probability Keep(t), else MaskValue().
+class AbsorbingCoefficients {
+ public:
+  virtual ~AbsorbingCoefficients() = default;
+  virtual double Keep(double t) const = 0;  // 1 at t = 0, decreasing
+  virtual double MaskValue() const = 0;
+};
+
 class ForwardProcess {
  public:
   virtual ~ForwardProcess() = default;
@@ -69,6 +78,9 @@ class ForwardProcess {
 
   // The Gaussian coefficients, or nullptr when F_t is not of that form.
   virtual const GaussianCoefficients* gaussian() const { return nullptr; }
+
+  // The absorbing-state coefficients, or nullptr for other operators.
+  virtual const AbsorbingCoefficients* absorbing() const { return nullptr; }
 
   // Draws the terminal state x_{t_max} of the given shape.
   virtual at::Tensor SampleTerminal(at::IntArrayRef shape, NoiseSource& noise) const = 0;

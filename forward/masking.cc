@@ -1,0 +1,89 @@
+// Forward "masking": absorbing-state corruption; see masking.proto.
+#include <cmath>
+#include <memory>
+
+#include <torch/torch.h>
+
+#include "forward/forward_process.h"
+#include "forward/gaussian.h"
+#include "forward/masking.pb.h"
+#include "pipeline/option_checks.h"
+#include "pipeline/registry.h"
+#include "util/status_macros.h"
+
+namespace diffuse {
+namespace {
+
+class Masking : public ForwardProcess, public AbsorbingCoefficients {
+ public:
+  explicit Masking(const MaskingOptions& options) : options_(options) {}
+
+  DataKind data_kind() const override { return DataKind::kContinuous; }
+  TimeDomain time_domain() const override { return {true, options_.num_steps()}; }
+
+  double Keep(double t) const override {
+    const double u = t / options_.num_steps();
+    return options_.schedule() == MaskingOptions::COSINE ? std::cos(M_PI / 2 * u) : 1 - u;
+  }
+  double MaskValue() const override { return options_.mask_value(); }
+  const AbsorbingCoefficients* absorbing() const override {
+    return options_.deterministic() ? nullptr : this;
+  }
+
+  at::Tensor Apply(const at::Tensor& x0, const Time& t, const at::Tensor& eps) const override {
+    const at::Tensor keep =
+        t.is_shared()
+            ? torch::scalar_tensor(Keep(t.shared()), torch::kFloat32)
+            : BroadcastPerSample(
+                  EvaluatePerSample(t.per_sample(), [this](double v) { return Keep(v); }), x0);
+    const at::Tensor u = options_.deterministic() ? Ranking(x0) : eps;
+    const at::Tensor masked = torch::where(u.lt(keep), x0, torch::full_like(x0, MaskValue()));
+    return options_.deterministic() ? masked + eps : masked;
+  }
+
+  at::Tensor SampleNoise(at::IntArrayRef shape, NoiseSource& noise) const override {
+    return options_.deterministic() ? torch::zeros(shape) : noise.Uniform(shape);
+  }
+
+  bool IsInvertible() const override { return options_.deterministic(); }
+  // Deterministic masking: the residual x_t - F_t(x0, 0).
+  at::Tensor InvertNoise(const at::Tensor& x0, const at::Tensor& x_t,
+                         const Time& t) const override {
+    TORCH_CHECK(options_.deterministic(), "random masking is not invertible in eps");
+    return x_t - Apply(x0, t, torch::zeros_like(x0));
+  }
+
+  at::Tensor SampleTerminal(at::IntArrayRef shape, NoiseSource&) const override {
+    return torch::full(shape, MaskValue());  // keep(T) = 0: everything is masked
+  }
+
+ private:
+  // A fixed ranking in (0, 1) of the positions of one sample, broadcast over the batch.
+  at::Tensor Ranking(const at::Tensor& like) const {
+    const int64_t n = like[0].numel();
+    if (ranking_.numel() != n) {
+      at::Generator gen = at::detail::createCPUGenerator(options_.order_seed());
+      ranking_ = ((torch::randperm(n, gen, torch::kLong).to(torch::kFloat32) + 0.5) / n)
+                     .view(like[0].sizes());
+    }
+    return ranking_.unsqueeze(0).expand_as(like);
+  }
+
+  MaskingOptions options_;
+  mutable at::Tensor ranking_;
+};
+
+absl::StatusOr<std::unique_ptr<ForwardProcess>> Make(const MaskingOptions& o,
+                                                     const BuildContext&) {
+  ABSL_RETURN_IF_ERROR(CheckInRange("num_steps", o.num_steps(), 1, 10000));
+  if (!std::isfinite(o.mask_value())) {
+    return absl::InvalidArgumentError("option mask_value must be finite");
+  }
+  return std::unique_ptr<ForwardProcess>(new Masking(o));
+}
+
+}  // namespace
+
+DIFFUSE_REGISTER_COMPONENT(ForwardProcess, "masking", MaskingOptions, Make);
+
+}  // namespace diffuse

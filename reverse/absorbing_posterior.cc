@@ -1,0 +1,48 @@
+// Reverse "absorbing_posterior": the exact q(x_s | x_t, x0) of a masking process
+// (absorbing_posterior.h), with x0 = x0_hat for the entries it unmasks.
+#include "reverse/absorbing_posterior.h"
+
+#include <memory>
+
+#include <torch/types.h>
+
+#include "pipeline/registry.h"
+#include "reverse/reverse_conditional.h"
+
+namespace diffuse {
+
+double AbsorbingUnmaskProbability(double keep_t, double keep_s) {
+  if (keep_t >= 1) return 0.0;  // nothing is masked at t
+  return (keep_s - keep_t) / (1 - keep_t);
+}
+
+namespace {
+
+class AbsorbingPosterior : public ReverseConditional {
+ public:
+  absl::Status CheckCompatible(const ForwardProcess& forward) const override {
+    if (forward.absorbing() == nullptr) {
+      return absl::FailedPreconditionError(
+          "needs an absorbing-state forward process (random masking)");
+    }
+    return absl::OkStatus();
+  }
+  at::Tensor Step(const ReverseStep& step, const at::Tensor& x_t,
+                  const X0Prediction& x0_hat) override {
+    const AbsorbingCoefficients& a = *step.forward->absorbing();
+    const double p = AbsorbingUnmaskProbability(a.Keep(step.t), a.Keep(step.t_prev));
+    const at::Tensor unmask =
+        x_t.eq(a.MaskValue()) & step.noise->Uniform(x_t.sizes()).lt(p);
+    return torch::where(unmask, x0_hat.x0, x_t);
+  }
+};
+
+absl::StatusOr<std::unique_ptr<ReverseConditional>> Make(const NoOptions&, const BuildContext&) {
+  return std::unique_ptr<ReverseConditional>(new AbsorbingPosterior);
+}
+
+}  // namespace
+
+DIFFUSE_REGISTER_COMPONENT(ReverseConditional, "absorbing_posterior", NoOptions, Make);
+
+}  // namespace diffuse
