@@ -26,26 +26,12 @@ class FlowCoefficients : public GaussianCoefficients {
   }
 };
 
-class Flow : public ForwardProcess {
+class Flow : public GaussianForward {
  public:
-  DataKind data_kind() const override { return DataKind::kContinuous; }
-  TimeDomain time_domain() const override { return {false, 0}; }
-  at::Tensor Apply(const at::Tensor& x0, const Time& t, const at::Tensor& eps) const override {
-    return GaussianApply(coefficients_, x0, t, eps);
-  }
-  at::Tensor SampleNoise(at::IntArrayRef shape, NoiseSource& noise) const override {
-    return noise.Normal(shape);
-  }
-  bool IsInvertible() const override { return true; }
-  at::Tensor InvertNoise(const at::Tensor& x0, const at::Tensor& x_t,
-                         const Time& t) const override {
-    return GaussianInvertNoise(coefficients_, x0, x_t, t);
-  }
-  bool NoiseIsStandardNormal() const override { return true; }
-  const GaussianCoefficients* gaussian() const override { return &coefficients_; }
-  at::Tensor SampleTerminal(at::IntArrayRef shape, NoiseSource& noise) const override {
-    return noise.Normal(shape);
-  }
+  Flow() : GaussianForward({false, 0}, 1.0) {}
+
+ protected:
+  const GaussianCoefficients& coefficients() const override { return coefficients_; }
 
  private:
   FlowCoefficients coefficients_;

@@ -52,6 +52,11 @@ at::Tensor EvaluatePerSample(const at::Tensor& t, const std::function<double(dou
   return out;
 }
 
+at::Tensor GaussianForward::SampleTerminal(at::IntArrayRef shape, NoiseSource& noise) const {
+  const at::Tensor z = noise.Normal(shape);
+  return terminal_std_ == 1.0 ? z : z * terminal_std_;
+}
+
 double Snr(const GaussianCoefficients& c, double t) {
   const double sigma = c.Sigma(t);
   if (sigma == 0) return std::numeric_limits<double>::infinity();

@@ -35,31 +35,15 @@ class VeCoefficients : public GaussianCoefficients {
   double sigma_min_, log_ratio_;
 };
 
-class GaussianVe : public ForwardProcess {
+class GaussianVe : public GaussianForward {
  public:
   GaussianVe(double sigma_min, double sigma_max)
-      : sigma_max_(sigma_max), coefficients_(sigma_min, sigma_max) {}
-  DataKind data_kind() const override { return DataKind::kContinuous; }
-  TimeDomain time_domain() const override { return {false, 0}; }
-  at::Tensor Apply(const at::Tensor& x0, const Time& t, const at::Tensor& eps) const override {
-    return GaussianApply(coefficients_, x0, t, eps);
-  }
-  at::Tensor SampleNoise(at::IntArrayRef shape, NoiseSource& noise) const override {
-    return noise.Normal(shape);
-  }
-  bool IsInvertible() const override { return true; }
-  at::Tensor InvertNoise(const at::Tensor& x0, const at::Tensor& x_t,
-                         const Time& t) const override {
-    return GaussianInvertNoise(coefficients_, x0, x_t, t);
-  }
-  bool NoiseIsStandardNormal() const override { return true; }
-  const GaussianCoefficients* gaussian() const override { return &coefficients_; }
-  at::Tensor SampleTerminal(at::IntArrayRef shape, NoiseSource& noise) const override {
-    return noise.Normal(shape) * sigma_max_;
-  }
+      : GaussianForward({false, 0}, sigma_max), coefficients_(sigma_min, sigma_max) {}
+
+ protected:
+  const GaussianCoefficients& coefficients() const override { return coefficients_; }
 
  private:
-  double sigma_max_;
   VeCoefficients coefficients_;
 };
 

@@ -36,34 +36,17 @@ class VpCoefficients : public GaussianCoefficients {
   std::function<double(double)> alpha_bar_;
 };
 
-class GaussianVp : public ForwardProcess {
+// alpha_bar(t_max) is ~4e-5 for the default schedules (0 with zero_terminal_snr): x_T is
+// taken as N(0, I), as in DDPM.
+class GaussianVp : public GaussianForward {
  public:
   GaussianVp(TimeDomain domain, std::function<double(double)> alpha_bar)
-      : domain_(domain), coefficients_(std::move(alpha_bar)) {}
+      : GaussianForward(domain, 1.0), coefficients_(std::move(alpha_bar)) {}
 
-  DataKind data_kind() const override { return DataKind::kContinuous; }
-  TimeDomain time_domain() const override { return domain_; }
-  at::Tensor Apply(const at::Tensor& x0, const Time& t, const at::Tensor& eps) const override {
-    return GaussianApply(coefficients_, x0, t, eps);
-  }
-  at::Tensor SampleNoise(at::IntArrayRef shape, NoiseSource& noise) const override {
-    return noise.Normal(shape);
-  }
-  bool IsInvertible() const override { return true; }
-  at::Tensor InvertNoise(const at::Tensor& x0, const at::Tensor& x_t,
-                         const Time& t) const override {
-    return GaussianInvertNoise(coefficients_, x0, x_t, t);
-  }
-  bool NoiseIsStandardNormal() const override { return true; }
-  const GaussianCoefficients* gaussian() const override { return &coefficients_; }
-  // alpha_bar(t_max) is ~4e-5 for the default schedules (0 with zero_terminal_snr): x_T is
-  // taken as N(0, I), as in DDPM.
-  at::Tensor SampleTerminal(at::IntArrayRef shape, NoiseSource& noise) const override {
-    return noise.Normal(shape);
-  }
+ protected:
+  const GaussianCoefficients& coefficients() const override { return coefficients_; }
 
  private:
-  TimeDomain domain_;
   VpCoefficients coefficients_;
 };
 
