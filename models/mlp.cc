@@ -70,7 +70,9 @@ class MlpPredictor : public X0Predictor, public TrainableModel {
 
   X0Prediction Predict(const at::Tensor& x_t, const Time& t,
                        const Condition& condition) override {
-    const at::Tensor out = net_(x_t, ScaledTime(t, x_t.size(0)), LabelIndex(condition, x_t));
+    const at::Tensor out = net_(x_t.flatten(1), ScaledTime(t, x_t.size(0)),
+                                LabelIndex(condition, x_t))
+                               .view(x_t.sizes());
     if (kind_ == X0) return {out, at::Tensor()};
     const auto [alpha, sigma] = AlphaSigma(t, x_t);
     return {OutputToX0(kind_, out, x_t, alpha, sigma), at::Tensor()};
@@ -88,7 +90,8 @@ class MlpPredictor : public X0Predictor, public TrainableModel {
 
   at::Tensor Loss(const TrainingExample& e) override {
     const at::Tensor out =
-        net_(e.x_t, ScaledTime(e.t, e.x_t.size(0)), LabelIndex(e.condition, e.x_t));
+        net_(e.x_t.flatten(1), ScaledTime(e.t, e.x_t.size(0)), LabelIndex(e.condition, e.x_t))
+            .view(e.x_t.sizes());
     at::Tensor target = e.x0;
     if (kind_ != X0) {
       const auto [alpha, sigma] = AlphaSigma(e.t, e.x_t);
@@ -150,12 +153,9 @@ absl::StatusOr<std::unique_ptr<X0Predictor>> Make(const MlpOptions& options,
         "option parameterization EPS cannot recover x0 where alpha(t) = 0, and forward '",
         context.config->forward().name(), "' reaches alpha = 0 at t_max (use V or X0)"));
   }
-  const std::vector<int64_t> shape = context.data->sample_shape();
-  if (shape.size() != 1) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "needs flat vector data; data '", context.config->data().name(), "' has ",
-        shape.size(), "-D samples"));
-  }
+  // Samples of any shape are flattened (an MLP on images is a baseline, not a U-Net).
+  int64_t data_dim = 1;
+  for (int64_t d : context.data->sample_shape()) data_dim *= d;
   int64_t num_classes = 0;
   if (options.class_conditional()) {
     num_classes = context.data->num_classes();
@@ -168,7 +168,7 @@ absl::StatusOr<std::unique_ptr<X0Predictor>> Make(const MlpOptions& options,
   // Parameter initialization draws from LibTorch's global generator: seed it so a pipeline
   // starts from the same weights every time (training.seed).
   torch::manual_seed(context.config->training().seed());
-  MlpDenoiser net(MlpDenoiserOptions(shape[0])
+  MlpDenoiser net(MlpDenoiserOptions(data_dim)
                       .hidden(options.hidden())
                       .blocks(options.blocks())
                       .time_embedding_dim(options.time_embedding_dim())

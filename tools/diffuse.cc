@@ -22,6 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
+#include "eval/image_grid.h"
 #include "eval/mixture_metrics.h"
 #include "eval/scatter_plot.h"
 #include "pipeline/builder.h"
@@ -38,7 +39,7 @@ ABSL_FLAG(std::string, checkpoint, "", "sample: checkpoint to load (trainable pr
 ABSL_FLAG(int64_t, num, 1000, "sample: number of samples.");
 ABSL_FLAG(int64_t, seed, -1, "sample: noise seed (-1: sampler.seed of the description).");
 ABSL_FLAG(std::string, x_T, "", "sample: start from these states (.npy, [num, ...]).");
-ABSL_FLAG(std::string, png, "", "sample: also write a scatter plot (2-D data).");
+ABSL_FLAG(std::string, png, "", "sample: also write a PNG (scatter plot of 2-D data, or a grid of images).");
 ABSL_FLAG(std::string, samples, "", "eval: samples to evaluate (.npy).");
 ABSL_FLAG(int, threads, 0, "BLAS threads (0: all cores).");
 ABSL_FLAG(int, intra_op_threads, 1,
@@ -122,10 +123,14 @@ absl::Status SampleCommand() {
   ABSL_RETURN_IF_ERROR(WriteNpy(out, ToNpy(generated->samples)));
   std::cout << "wrote " << out << " " << generated->samples.sizes() << "\n";
   if (!absl::GetFlag(FLAGS_png).empty()) {
-    const at::Tensor reference =
-        p->data->mixture() != nullptr ? ExactSamples(*p, request.num, 1) : at::Tensor();
-    ABSL_RETURN_IF_ERROR(WriteScatterPng(absl::GetFlag(FLAGS_png), generated->samples,
-                                         generated->labels, reference));
+    if (generated->samples.dim() == 4) {
+      ABSL_RETURN_IF_ERROR(WriteImageGridPng(absl::GetFlag(FLAGS_png), generated->samples));
+    } else {
+      const at::Tensor reference =
+          p->data->mixture() != nullptr ? ExactSamples(*p, request.num, 1) : at::Tensor();
+      ABSL_RETURN_IF_ERROR(WriteScatterPng(absl::GetFlag(FLAGS_png), generated->samples,
+                                           generated->labels, reference));
+    }
     std::cout << "wrote " << absl::GetFlag(FLAGS_png) << "\n";
   }
   return absl::OkStatus();

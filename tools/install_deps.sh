@@ -8,7 +8,8 @@ packages=(
   libabsl-dev libgoogle-glog-dev libgflags-dev                   # Abseil, logging
   libprotobuf-dev protobuf-compiler                              # pipeline descriptions
   libgtest-dev libgmock-dev libbenchmark-dev                     # tests, benchmarks
-  libpng-dev                                                     # PNG output
+  libpng-dev                                                     # PNG output (and zlib)
+  dataset-fashion-mnist                                          # the image dataset
   python3-numpy                                                  # .npy interop checks
 )
 missing=()

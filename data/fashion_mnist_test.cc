@@ -1,0 +1,71 @@
+#include <cstdio>
+#include <fstream>
+
+#include <torch/torch.h>
+
+#include "data/dataset.h"
+#include "data/idx_file.h"
+#include "gtest/gtest.h"
+#include "pipeline/test_support.h"
+#include "util/status_matchers.h"
+
+namespace diffuse {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr char kDir[] = "/usr/share/datasets/fashion-mnist";
+
+TEST(FashionMnistTest, TestSplitHasTenBalancedClassesScaledToPlusMinusOne) {
+  auto data = CreateOrFail<Dataset>(R"(name: "fashion_mnist" options {
+      [type.googleapis.com/diffuse.FashionMnistOptions] { split: TEST } })", BuildContext());
+  ASSERT_NE(data, nullptr);
+  EXPECT_EQ(data->sample_shape(), (std::vector<int64_t>{1, 28, 28}));
+  EXPECT_EQ(data->num_classes(), 10);
+  at::Generator gen = at::detail::createCPUGenerator(0);
+  const DataBatch batch = data->Sample(20000, gen);
+  EXPECT_EQ(batch.x.sizes(), (std::vector<int64_t>{20000, 1, 28, 28}));
+  EXPECT_EQ(batch.x.min().item<float>(), -1.0f);
+  EXPECT_EQ(batch.x.max().item<float>(), 1.0f);
+  // The test split has exactly 1,000 images per class; uniform draws see ~10% each.
+  const at::Tensor counts = torch::bincount(batch.label, {}, 10).to(torch::kFloat64) / 20000;
+  EXPECT_LT((counts - 0.1).abs().max().item<double>(), 0.01);
+  // The same generator seed draws the same batch.
+  at::Generator again = at::detail::createCPUGenerator(0);
+  EXPECT_TRUE(torch::equal(data->Sample(20000, again).x, batch.x));
+}
+
+TEST(FashionMnistTest, IdxHeaderAndCounts) {
+  absl::StatusOr<IdxArray> labels = ReadIdxFile(std::string(kDir) + "/t10k-labels-idx1-ubyte.gz");
+  ASSERT_THAT(labels, IsOk());
+  EXPECT_EQ(labels->dims, (std::vector<int64_t>{10000}));
+}
+
+TEST(FashionMnistTest, MissingOrTruncatedFilesNameThePath) {
+  EXPECT_THAT(ReadIdxFile("/nonexistent/train-images-idx3-ubyte.gz"),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("/nonexistent/train-images")));
+  // A truncated copy (plain, not gzipped: gzread reads both).
+  absl::StatusOr<IdxArray> full = ReadIdxFile(std::string(kDir) + "/t10k-labels-idx1-ubyte.gz");
+  ASSERT_THAT(full, IsOk());
+  const std::string path = std::string(getenv("TEST_TMPDIR")) + "/t10k-labels-idx1-ubyte.gz";
+  {
+    std::ofstream out(path, std::ios::binary);
+    const unsigned char header[8] = {0, 0, 8, 1, 0, 0, 0x27, 0x10};  // 10,000 labels
+    out.write(reinterpret_cast<const char*>(header), 8);
+    out.write(reinterpret_cast<const char*>(full->data.data()), 5000);
+  }
+  EXPECT_THAT(ReadIdxFile(path), StatusIs(absl::StatusCode::kDataLoss,
+                                          HasSubstr(path + ": truncated")));
+  // Through the dataset: the error names the file and the component.
+  ComponentSpec spec;
+  ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(
+      "name: \"fashion_mnist\" options { [type.googleapis.com/diffuse.FashionMnistOptions] "
+      "{ split: TEST dir: \"" + std::string(getenv("TEST_TMPDIR")) + "\" } }", &spec));
+  EXPECT_THAT(Registry<Dataset>::Global().Create(spec, "data", BuildContext()),
+              StatusIs(absl::StatusCode::kNotFound,
+                       HasSubstr("data 'fashion_mnist': cannot open " +
+                                 std::string(getenv("TEST_TMPDIR")) + "/t10k-images")));
+}
+
+}  // namespace
+}  // namespace diffuse

@@ -1,0 +1,40 @@
+#include "data/idx_file.h"
+
+#include <zlib.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace diffuse {
+
+absl::StatusOr<IdxArray> ReadIdxFile(const std::string& path) {
+  gzFile file = gzopen(path.c_str(), "rb");  // reads plain files too
+  if (file == nullptr) return absl::NotFoundError(absl::StrCat("cannot open ", path));
+  auto fail = [&](const std::string& why) {
+    gzclose(file);
+    return absl::DataLossError(absl::StrCat(path, ": ", why));
+  };
+  unsigned char header[4];
+  if (gzread(file, header, 4) != 4) return fail("truncated IDX header");
+  if (header[0] != 0 || header[1] != 0 || header[2] != 0x08 || header[3] == 0) {
+    return fail("not an unsigned-byte IDX file (bad magic)");
+  }
+  IdxArray array;
+  int64_t count = 1;
+  for (int d = 0; d < header[3]; ++d) {
+    unsigned char b[4];
+    if (gzread(file, b, 4) != 4) return fail("truncated IDX header");
+    const int64_t dim = (int64_t{b[0]} << 24) | (b[1] << 16) | (b[2] << 8) | b[3];
+    array.dims.push_back(dim);
+    count *= dim;
+  }
+  array.data.resize(count);
+  if (gzread(file, array.data.data(), static_cast<unsigned>(count)) != count) {
+    return fail(absl::StrCat("truncated: fewer than the ", count, " bytes its header promises"));
+  }
+  unsigned char extra;
+  if (gzread(file, &extra, 1) != 0) return fail("trailing bytes after the payload");
+  gzclose(file);
+  return array;
+}
+
+}  // namespace diffuse
