@@ -13,9 +13,10 @@
 namespace diffuse {
 
 class GaussianMixture;
+class TokenMixture;
 
 struct DataBatch {
-  at::Tensor x;      // [B, ...sample_shape] float32
+  at::Tensor x;      // [B, ...sample_shape] float32, or int64 tokens
   at::Tensor label;  // [B] int64, or undefined for unlabelled data
 };
 
@@ -23,11 +24,15 @@ class Dataset {
  public:
   virtual ~Dataset() = default;
   virtual std::vector<int64_t> sample_shape() const = 0;
+  // K > 0 when samples are int64 tokens in [0, K); 0 for real-valued data.
+  virtual int64_t num_token_classes() const { return 0; }
   // 0 for unlabelled data.
   virtual int64_t num_classes() const { return 0; }
   virtual DataBatch Sample(int64_t batch, at::Generator& generator) = 0;
   // The exact data distribution when it is a Gaussian mixture, else nullptr.
   virtual const GaussianMixture* mixture() const { return nullptr; }
+  // The exact distribution of token data when it is a TokenMixture, else nullptr.
+  virtual const TokenMixture* token_mixture() const { return nullptr; }
 };
 
 }  // namespace diffuse

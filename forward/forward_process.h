@@ -25,7 +25,7 @@ namespace diffuse {
 
 enum class DataKind {
   kContinuous,  // real-valued tensors
-  kTokens,      // int64 class indices in [0, K)
+  kTokens,      // int64 class indices in [0, K) (and a mask state K where there is one)
 };
 
 // x_t = alpha(t) x0 + sigma(t) eps with eps ~ N(0, I).
@@ -46,6 +46,20 @@ class AbsorbingCoefficients {
   virtual ~AbsorbingCoefficients() = default;
   virtual double Keep(double t) const = 0;  // 1 at t = 0, decreasing
   virtual double MaskValue() const = 0;
+};
+
+// Factorized categorical corruption of tokens (D3PM; multinomial diffusion; masking): every
+// entry moves independently from state i at time s to state j at time t >= s with
+// probability Q(s, t)[i, j] = r delta_ij + (1 - r) m_j, r = Keep(t) / Keep(s), where m is
+// the stationary distribution over the num_states() states (uniform over the K classes, or
+// all mass on the mask state K). forward/categorical.h derives likelihoods and posteriors.
+class CategoricalCoefficients {
+ public:
+  virtual ~CategoricalCoefficients() = default;
+  virtual int64_t num_classes() const = 0;  // K: data tokens are 0..K-1
+  virtual int64_t num_states() const = 0;   // K, or K + 1 with a mask state K
+  virtual double Keep(double t) const = 0;  // Keep(0) = 1, decreasing
+  virtual at::Tensor Stationary() const = 0;  // m: float64 [num_states()], sums to 1
 };
 
 class ForwardProcess {
@@ -81,6 +95,9 @@ class ForwardProcess {
 
   // The absorbing-state coefficients, or nullptr for other operators.
   virtual const AbsorbingCoefficients* absorbing() const { return nullptr; }
+
+  // The categorical coefficients (token data), or nullptr for other operators.
+  virtual const CategoricalCoefficients* categorical() const { return nullptr; }
 
   // Draws the terminal state x_{t_max} of the given shape.
   virtual at::Tensor SampleTerminal(at::IntArrayRef shape, NoiseSource& noise) const = 0;

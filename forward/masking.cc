@@ -4,6 +4,7 @@
 
 #include <torch/torch.h>
 
+#include "forward/categorical.h"
 #include "forward/forward_process.h"
 #include "forward/gaussian.h"
 #include "forward/masking.pb.h"
@@ -14,23 +15,41 @@
 namespace diffuse {
 namespace {
 
-class Masking : public ForwardProcess, public AbsorbingCoefficients {
+class Masking : public ForwardProcess,
+                public AbsorbingCoefficients,
+                public CategoricalCoefficients {
  public:
   explicit Masking(const MaskingOptions& options) : options_(options) {}
 
-  DataKind data_kind() const override { return DataKind::kContinuous; }
+  bool tokens() const { return options_.num_classes() > 0; }
+  DataKind data_kind() const override {
+    return tokens() ? DataKind::kTokens : DataKind::kContinuous;
+  }
   TimeDomain time_domain() const override { return {true, options_.num_steps()}; }
 
   double Keep(double t) const override {
     const double u = t / options_.num_steps();
     return options_.schedule() == MaskingOptions::COSINE ? std::cos(M_PI / 2 * u) : 1 - u;
   }
-  double MaskValue() const override { return options_.mask_value(); }
+  double MaskValue() const override {
+    return tokens() ? options_.num_classes() : options_.mask_value();
+  }
+  int64_t num_classes() const override { return options_.num_classes(); }
+  int64_t num_states() const override { return options_.num_classes() + 1; }
+  at::Tensor Stationary() const override {
+    at::Tensor m = torch::zeros({num_states()}, torch::kFloat64);
+    m[num_classes()] = 1.0;
+    return m;
+  }
+  const CategoricalCoefficients* categorical() const override {
+    return tokens() ? this : nullptr;
+  }
   const AbsorbingCoefficients* absorbing() const override {
     return options_.deterministic() ? nullptr : this;
   }
 
   at::Tensor Apply(const at::Tensor& x0, const Time& t, const at::Tensor& eps) const override {
+    if (tokens()) return CategoricalApply(*this, x0, t, eps);
     const at::Tensor keep =
         t.is_shared()
             ? torch::scalar_tensor(Keep(t.shared()), torch::kFloat32)
@@ -54,7 +73,9 @@ class Masking : public ForwardProcess, public AbsorbingCoefficients {
   }
 
   at::Tensor SampleTerminal(at::IntArrayRef shape, NoiseSource&) const override {
-    return torch::full(shape, MaskValue());  // keep(T) = 0: everything is masked
+    // keep(T) = 0: everything is masked.
+    return tokens() ? torch::full(shape, num_classes(), torch::kLong)
+                    : torch::full(shape, MaskValue());
   }
 
  private:
@@ -78,6 +99,12 @@ absl::StatusOr<std::unique_ptr<ForwardProcess>> Make(const MaskingOptions& o,
   ABSL_RETURN_IF_ERROR(CheckInRange("num_steps", o.num_steps(), 1, 10000));
   if (!std::isfinite(o.mask_value())) {
     return absl::InvalidArgumentError("option mask_value must be finite");
+  }
+  ABSL_RETURN_IF_ERROR(CheckInRange("num_classes", o.num_classes(), 0, 100000));
+  if (o.num_classes() > 0 && o.deterministic()) {
+    return absl::InvalidArgumentError(
+        "options num_classes > 0 (tokens) and deterministic are incompatible: token masks "
+        "are random");
   }
   return std::unique_ptr<ForwardProcess>(new Masking(o));
 }

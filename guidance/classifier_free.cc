@@ -40,6 +40,9 @@ class ClassifierFree : public GuidanceTerm {
       return absl::InvalidArgumentError(absl::StrCat(
           "option negative_label = ", neg, " is not a class in [0, ", support.num_classes, ")"));
     }
+    if (forward.data_kind() == DataKind::kTokens && !predictor.predicts_logits()) {
+      return absl::FailedPreconditionError("token data needs a predictor of logits");
+    }
     if (options_.rescale() > 0 && forward.gaussian() == nullptr) {
       return absl::FailedPreconditionError("rescale > 0 needs Gaussian coefficients");
     }
@@ -50,8 +53,14 @@ class ClassifierFree : public GuidanceTerm {
     TORCH_CHECK(in.condition.label.defined(), "classifier-free guidance needs labels");
     Condition negative = in.condition;
     negative.label = torch::full_like(in.condition.label, options_.negative_label());
-    const at::Tensor x0_neg = in.predictor->Predict(in.x_t, in.t, negative).x0;
+    const X0Prediction neg = in.predictor->Predict(in.x_t, in.t, negative);
     const double w = options_.scale();
+    if (x0_hat.logits.defined()) {
+      // Token data: guide the log-probabilities, (1 + w) log p(x0 | c) - w log p(x0 | c_neg).
+      at::Tensor logits = torch::add(x0_hat.logits * (1 + w), neg.logits, -w);
+      return {logits.argmax(-1), std::move(logits)};
+    }
+    const at::Tensor& x0_neg = neg.x0;
     at::Tensor guided = torch::add(x0_hat.x0 * (1 + w), x0_neg, -w);
     if (options_.rescale() > 0) guided = Rescale(in, x0_hat.x0, guided);
     return {guided, x0_hat.logits};

@@ -56,6 +56,9 @@ class X0Predictor {
 
   virtual ConditionSupport conditions() const { return {}; }
 
+  // Whether predictions carry logits over token classes (required on token data).
+  virtual bool predicts_logits() const { return false; }
+
   // Installs (or, with nullptr, removes) a bottleneck hook. Predictors without a bottleneck
   // return UNIMPLEMENTED.
   virtual absl::Status SetBottleneckHook(BottleneckHook hook) {

@@ -25,6 +25,36 @@ absl::Status RequireSection(const PipelineConfig& config, const char* field, boo
       absl::StrCat("pipeline has no '", field, "' section (required)"));
 }
 
+// Token data needs a token forward process with the same K.
+absl::Status CheckDataKind(const Pipeline& p) {
+  const PipelineConfig& c = p.config;
+  const int64_t data_k = p.data->num_token_classes();
+  const bool forward_tokens = p.forward->data_kind() == DataKind::kTokens;
+  if ((data_k > 0) != forward_tokens) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "forward '", c.forward().name(), "' works on ", forward_tokens ? "tokens" : "real values",
+        " but data '", c.data().name(), "' is ", data_k > 0 ? "tokens" : "real-valued"));
+  }
+  if (!forward_tokens) return absl::OkStatus();
+  const CategoricalCoefficients* categorical = p.forward->categorical();
+  if (categorical != nullptr && categorical->num_classes() != data_k) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "forward '", c.forward().name(), "' has num_classes = ", categorical->num_classes(),
+        " but data '", c.data().name(), "' has ", data_k, " token classes"));
+  }
+  return absl::OkStatus();
+}
+
+// Token data needs a predictor of logits.
+absl::Status CheckPredictorKind(const Pipeline& p) {
+  const PipelineConfig& c = p.config;
+  if (p.forward->data_kind() == DataKind::kTokens && !p.predictor->predicts_logits()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "predictor '", c.predictor().name(), "' does not predict logits, which token data needs"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CheckSampler(const Pipeline& p) {
   const SamplerOptions& s = p.config.sampler();
   if (s.batch_size() < 1) {
@@ -105,9 +135,11 @@ absl::StatusOr<std::unique_ptr<Pipeline>> BuildPipeline(const PipelineConfig& co
   ABSL_RETURN_IF_ERROR(Prefixed(
       absl::StrCat("forward '", config.forward().name(), "' on data '", config.data().name(), "'"),
       p->forward->CheckSampleShape(p->data->sample_shape())));
+  ABSL_RETURN_IF_ERROR(CheckDataKind(*p));
   ABSL_ASSIGN_OR_RETURN(p->predictor, Registry<X0Predictor>::Global().Create(
                                           config.predictor(), "predictor", context));
   context.predictor = p->predictor.get();
+  ABSL_RETURN_IF_ERROR(CheckPredictorKind(*p));
   ABSL_ASSIGN_OR_RETURN(p->prior, Registry<LatentPrior>::Global().Create(
                                       config.prior(), "prior", context));
   ABSL_RETURN_IF_ERROR(Prefixed(absl::StrCat("prior '", config.prior().name(), "'"),

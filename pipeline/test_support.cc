@@ -18,9 +18,9 @@ std::unique_ptr<Pipeline> BuildOrFail(const std::string& text) {
 }
 
 std::string OracleText::Text() const {
-  return absl::StrCat("data { name: \"eight_gaussians\" }\n",            //
+  return absl::StrCat("data { ", data, " }\n",                          //
                       "forward { ", forward, " }\n",                      //
-                      "predictor { name: \"mixture_oracle\" }\n",        //
+                      "predictor { ", predictor, " }\n",                  //
                       "prior { ", prior, " }\n",                          //
                       "reverse { ", reverse, " }\n",                      //
                       guidance, "\n",                                     //

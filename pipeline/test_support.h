@@ -40,6 +40,8 @@ std::unique_ptr<Interface> CreateOrFail(const std::string& spec_text, const Buil
 // A description of the exact mixture oracle on the eight-Gaussians ring with a linear VP
 // process; each argument replaces its section (text inside the braces).
 struct OracleText {
+  std::string data = R"(name: "eight_gaussians")";
+  std::string predictor = R"(name: "mixture_oracle")";
   std::string forward = R"(name: "gaussian_vp")";
   std::string prior = R"(name: "standard_normal")";
   std::string reverse = R"(name: "substitution")";

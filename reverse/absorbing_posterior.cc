@@ -4,8 +4,9 @@
 
 #include <memory>
 
-#include <torch/types.h>
+#include <torch/torch.h>
 
+#include "forward/categorical.h"
 #include "pipeline/registry.h"
 #include "reverse/reverse_conditional.h"
 
@@ -33,7 +34,12 @@ class AbsorbingPosterior : public ReverseConditional {
     const double p = AbsorbingUnmaskProbability(a.Keep(step.t), a.Keep(step.t_prev));
     const at::Tensor unmask =
         x_t.eq(a.MaskValue()) & step.noise->Uniform(x_t.sizes()).lt(p);
-    return torch::where(unmask, x0_hat.x0, x_t);
+    // Tokens: x0 ~ softmax(logits) for the entries it unmasks (x0_hat ~ q(x0 | x_t)); an
+    // argmax would collapse every unmasked token onto the mode.
+    const at::Tensor x0 = x0_hat.logits.defined()
+                              ? SampleCategorical(torch::softmax(x0_hat.logits, -1), *step.noise)
+                              : x0_hat.x0;
+    return torch::where(unmask, x0, x_t);
   }
 };
 

@@ -87,6 +87,10 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
                                       std::ostream* progress) {
   ABSL_RETURN_IF_ERROR(ValidateTraining(p));
   ABSL_RETURN_IF_ERROR(MakeDirs(out_dir));
+  if (const int stale = RemoveStaleTemporaries(out_dir); stale > 0 && progress != nullptr) {
+    *progress << "removed " << stale << " partial file(s) of a killed run in " << out_dir
+              << std::endl;
+  }
   const TrainingOptions& o = p.config.training();
   TrainableModel& model = *p.predictor->trainable();
   torch::nn::Module& module = model.module();

@@ -1,5 +1,7 @@
 #include "util/atomic_file.h"
 
+#include <dirent.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -9,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
 namespace diffuse {
@@ -43,6 +46,25 @@ absl::Status WriteFileAtomically(const std::string& path,
     }
     return absl::OkStatus();
   });
+}
+
+int RemoveStaleTemporaries(const std::string& dir) {
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return 0;
+  int removed = 0;
+  while (const dirent* entry = readdir(d)) {
+    const std::string name = entry->d_name;
+    const size_t mark = name.rfind(".tmp.");
+    int pid = 0;
+    if (mark == std::string::npos || !absl::SimpleAtoi(name.substr(mark + 5), &pid)) continue;
+    // kill(pid, 0) fails with ESRCH when no such process exists.
+    if (pid > 0 && pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH &&
+        std::remove((dir + "/" + name).c_str()) == 0) {
+      ++removed;
+    }
+  }
+  closedir(d);
+  return removed;
 }
 
 absl::StatusOr<std::string> ReadFile(const std::string& path) {

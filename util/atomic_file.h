@@ -22,6 +22,10 @@ absl::Status WriteAtomicallyWith(
     const std::string& path,
     const std::function<absl::Status(const std::string& tmp_path)>& write);
 
+// Removes the temporaries `<name>.tmp.<pid>` in `dir` left by processes that no longer run
+// (a writer killed mid-write); returns how many were removed.
+int RemoveStaleTemporaries(const std::string& dir);
+
 // Reads a whole file; NOT_FOUND names the path.
 absl::StatusOr<std::string> ReadFile(const std::string& path);
 
