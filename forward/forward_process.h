@@ -99,8 +99,13 @@ class ForwardProcess {
   // The categorical coefficients (token data), or nullptr for other operators.
   virtual const CategoricalCoefficients* categorical() const { return nullptr; }
 
-  // Draws the terminal state x_{t_max} of the given shape.
+  // Draws the terminal state x_{t_max} of the given shape. Precondition:
+  // HasDataFreeTerminal().
   virtual at::Tensor SampleTerminal(at::IntArrayRef shape, NoiseSource& noise) const = 0;
+
+  // Whether x_{t_max} can be drawn without the data. False for truncated processes (ES-DDPM),
+  // whose start comes from a prior that estimates x0 and diffuses it ("diffused_estimate").
+  virtual bool HasDataFreeTerminal() const { return true; }
 };
 
 }  // namespace diffuse

@@ -13,7 +13,12 @@ namespace {
 class ForwardTerminalPrior : public LatentPrior {
  public:
   explicit ForwardTerminalPrior(const ForwardProcess& forward) : forward_(forward) {}
-  absl::Status CheckCompatible(const ForwardProcess&) const override {
+  absl::Status CheckCompatible(const ForwardProcess& forward) const override {
+    if (!forward.HasDataFreeTerminal()) {
+      return absl::FailedPreconditionError(
+          "the forward process is truncated: its start depends on the data (use prior "
+          "\"diffused_estimate\")");
+    }
     return absl::OkStatus();
   }
   PriorSample Sample(int64_t batch, at::IntArrayRef sample_shape, NoiseSource& noise) override {

@@ -19,6 +19,11 @@ class StandardNormalPrior : public LatentPrior {
 
   absl::Status CheckCompatible(const ForwardProcess& forward) const override {
     const GaussianCoefficients* g = forward.gaussian();
+    if (!forward.HasDataFreeTerminal()) {
+      return absl::FailedPreconditionError(
+          "the forward process is truncated: its start depends on the data (use prior "
+          "\"diffused_estimate\")");
+    }
     if (g == nullptr) {
       return absl::FailedPreconditionError(
           "needs a Gaussian forward process (its terminal state must be N(0, I))");

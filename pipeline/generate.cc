@@ -24,7 +24,7 @@ absl::StatusOr<Generated> Generate(Pipeline& p, const GenerateRequest& request) 
         absl::StrJoin(full_shape, ", "), "]"));
   }
   const int64_t chunk = p.config.sampler().batch_size();
-  std::vector<at::Tensor> parts;
+  std::vector<at::Tensor> parts, labels;
   const auto start = std::chrono::steady_clock::now();
   try {
     for (int64_t first = 0; first < request.num; first += chunk) {
@@ -34,7 +34,10 @@ absl::StatusOr<Generated> Generate(Pipeline& p, const GenerateRequest& request) 
       if (request.x_start.defined()) {
         prior.x_start = request.x_start.slice(0, first, first + count).to(torch::kFloat32);
       }
-      prior.condition.label = p.LabelsFor(first, count);
+      // A prior that estimates x0 from labelled data (diffused_estimate) supplies the labels
+      // its start belongs to; otherwise they come from the sampler options.
+      if (!prior.condition.label.defined()) prior.condition.label = p.LabelsFor(first, count);
+      if (prior.condition.label.defined()) labels.push_back(prior.condition.label);
       parts.push_back(RunReverseProcess(p.sampling(), prior.x_start, p.times, prior.condition,
                                         noise));
       if (request.progress != nullptr) {
@@ -48,7 +51,7 @@ absl::StatusOr<Generated> Generate(Pipeline& p, const GenerateRequest& request) 
   } catch (const c10::Error& e) {
     return absl::InternalError(absl::StrCat("sampling failed: ", e.what_without_backtrace()));
   }
-  return Generated{torch::cat(parts, 0), p.LabelsFor(0, request.num)};
+  return Generated{torch::cat(parts, 0), labels.empty() ? at::Tensor() : torch::cat(labels, 0)};
 }
 
 }  // namespace diffuse

@@ -1,5 +1,6 @@
 // Draws samples from a built pipeline: prior -> reverse process, in chunks of
-// sampler.batch_size. Sample i always uses noise stream (seed, i) and label LabelsFor(i), so
+// sampler.batch_size. Sample i always uses noise stream (seed, i) and label LabelsFor(i)
+// (unless the prior supplies labels with its start), so
 // it does not change with the chunk size or with how many samples are drawn.
 #ifndef DIFFUSE_PIPELINE_GENERATE_H_
 #define DIFFUSE_PIPELINE_GENERATE_H_
