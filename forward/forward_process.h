@@ -23,6 +23,8 @@
 
 namespace diffuse {
 
+struct Condition;  // models/x0_predictor.h
+
 enum class DataKind {
   kContinuous,  // real-valued tensors
   kTokens,      // int64 class indices in [0, K) (and a mask state K where there is one)
@@ -102,6 +104,13 @@ class ForwardProcess {
   // Draws the terminal state x_{t_max} of the given shape. Precondition:
   // HasDataFreeTerminal().
   virtual at::Tensor SampleTerminal(at::IntArrayRef shape, NoiseSource& noise) const = 0;
+
+  // Operators defined on a residual x - c, with c from the condition (DiffuseVAE: VP on
+  // x0 - x_hat, ending at N(x_hat, I)): the offset c of one batch, or an undefined tensor
+  // (the default: no offset). All other methods then act on residuals; the sampler, the
+  // trainer and priors add and remove c, so every reverse step stays exact.
+  virtual at::Tensor Offset(const Condition& condition) const { return at::Tensor(); }
+  virtual bool HasOffset() const { return false; }
 
   // Whether x_{t_max} can be drawn without the data. False for truncated processes (ES-DDPM),
   // whose start comes from a prior that estimates x0 and diffuses it ("diffused_estimate").

@@ -23,6 +23,9 @@ class ClassifierGuidance : public GuidanceTerm {
     if (forward.gaussian() == nullptr) {
       return absl::FailedPreconditionError("needs a forward process with Gaussian coefficients");
     }
+    if (forward.HasOffset()) {
+      return absl::FailedPreconditionError("does not support offset forward processes (shifted)");
+    }
     return absl::OkStatus();
   }
 

@@ -43,8 +43,9 @@ class ClassifierFree : public GuidanceTerm {
     if (forward.data_kind() == DataKind::kTokens && !predictor.predicts_logits()) {
       return absl::FailedPreconditionError("token data needs a predictor of logits");
     }
-    if (options_.rescale() > 0 && forward.gaussian() == nullptr) {
-      return absl::FailedPreconditionError("rescale > 0 needs Gaussian coefficients");
+    if (options_.rescale() > 0 && (forward.gaussian() == nullptr || forward.HasOffset())) {
+      return absl::FailedPreconditionError(
+          "rescale > 0 needs Gaussian coefficients and no offset (shifted)");
     }
     return absl::OkStatus();
   }

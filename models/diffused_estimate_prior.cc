@@ -17,9 +17,12 @@ namespace {
 
 class DiffusedEstimatePrior : public LatentPrior {
  public:
-  DiffusedEstimatePrior(const ForwardProcess& forward, DiffusedEstimatePriorOptions::Estimate estimate,
+  DiffusedEstimatePrior(const ForwardProcess& forward,
+                        DiffusedEstimatePriorOptions::Estimate estimate, bool as_condition,
                         DataBatch pool)
-      : forward_(forward), estimate_(estimate), pool_(std::move(pool.x)),
+      : forward_(forward),
+        estimate_(estimate),
+        as_condition_(as_condition), pool_(std::move(pool.x)),
         pool_labels_(std::move(pool.label)) {
     if (estimate_ == DiffusedEstimatePriorOptions::GAUSSIAN_FIT) {
       const at::Tensor flat = pool_.flatten(1).to(torch::kFloat64);
@@ -49,13 +52,19 @@ class DiffusedEstimatePrior : public LatentPrior {
       const at::Tensor z = noise.Normal({batch, mean_.size(0)}).to(torch::kFloat64);
       x0 = (mean_ + torch::matmul(z, cholesky_.t())).to(torch::kFloat32).view(shape);
     }
+    if (as_condition_) condition.image = x0;
     const double t_max = forward_.time_domain().t_max();
-    return {forward_.Apply(x0, t_max, forward_.SampleNoise(shape, noise)), condition};
+    const at::Tensor eps = forward_.SampleNoise(shape, noise);
+    // An offset process (forward "shifted") diffuses the residual x0 - c.
+    const at::Tensor offset = forward_.Offset(condition);
+    if (!offset.defined()) return {forward_.Apply(x0, t_max, eps), condition};
+    return {offset + forward_.Apply(x0 - offset, t_max, eps), condition};
   }
 
  private:
   const ForwardProcess& forward_;
   DiffusedEstimatePriorOptions::Estimate estimate_;
+  bool as_condition_;
   at::Tensor pool_, pool_labels_;
   at::Tensor mean_, cholesky_;
 };
@@ -72,7 +81,8 @@ absl::StatusOr<std::unique_ptr<LatentPrior>> Make(const DiffusedEstimatePriorOpt
   at::Generator generator = at::detail::createCPUGenerator(o.seed());
   DataBatch pool = context.data->Sample(o.pool_size(), generator);
   return std::unique_ptr<LatentPrior>(
-      new DiffusedEstimatePrior(*context.forward, o.estimate(), std::move(pool)));
+      new DiffusedEstimatePrior(*context.forward, o.estimate(), o.estimate_as_condition(),
+                                std::move(pool)));
 }
 
 }  // namespace

@@ -32,15 +32,24 @@ absl::Status CheckMixtureAndGaussian(const BuildContext& context) {
 
 class MixtureOracle : public X0Predictor {
  public:
-  MixtureOracle(const GaussianMixture& mixture, const GaussianCoefficients& coefficients,
+  MixtureOracle(const GaussianMixture& mixture, const ForwardProcess& forward,
                 bool class_conditional)
-      : mixture_(mixture), coefficients_(coefficients), class_conditional_(class_conditional) {}
+      : mixture_(mixture),
+        forward_(forward),
+        coefficients_(*forward.gaussian()),
+        class_conditional_(class_conditional) {}
 
   X0Prediction Predict(const at::Tensor& x_t, const Time& t,
                        const Condition& condition) override {
     const at::Tensor label = class_conditional_ ? condition.label : at::Tensor();
-    return {mixture_.PosteriorMean(x_t.flatten(1), AlphaTensor(coefficients_, t),
-                                   SigmaTensor(coefficients_, t), label)
+    const at::Tensor alpha = AlphaTensor(coefficients_, t);
+    // With an offset c independent of x0 (forward "shifted"), x_t - (1 - alpha) c =
+    // alpha x0 + sigma eps is the unshifted process.
+    const at::Tensor offset = forward_.Offset(condition);
+    const at::Tensor y =
+        offset.defined() ? x_t - (1 - BroadcastPerSample(alpha.expand({x_t.size(0)}), x_t)) * offset
+                         : x_t;
+    return {mixture_.PosteriorMean(y.flatten(1), alpha, SigmaTensor(coefficients_, t), label)
                 .view(x_t.sizes()),
             at::Tensor()};
   }
@@ -56,6 +65,7 @@ class MixtureOracle : public X0Predictor {
 
  private:
   const GaussianMixture& mixture_;
+  const ForwardProcess& forward_;
   const GaussianCoefficients& coefficients_;
   bool class_conditional_;
 };
@@ -87,7 +97,7 @@ absl::StatusOr<std::unique_ptr<X0Predictor>> MakeOracle(const MixtureOracleOptio
   absl::Status status = CheckMixtureAndGaussian(context);
   if (!status.ok()) return status;
   return std::unique_ptr<X0Predictor>(new MixtureOracle(
-      *context.data->mixture(), *context.forward->gaussian(), options.class_conditional()));
+      *context.data->mixture(), *context.forward, options.class_conditional()));
 }
 
 absl::StatusOr<std::unique_ptr<NoisyClassifier>> MakeClassifier(

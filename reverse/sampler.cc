@@ -18,23 +18,33 @@ at::Tensor RunReverseProcess(const SamplingComponents& components, at::Tensor x_
                              const std::vector<double>& times, const Condition& condition,
                              NoiseSource& noise, const StepHook& hook) {
   torch::NoGradGuard no_grad;
-  const PredictFn predict = [&](const at::Tensor& x, double t) {
-    return GuidedPrediction(components, x, t, condition);
+  const at::Tensor offset = components.forward->Offset(condition);
+  const bool shifted = offset.defined();
+  // Reverse steps see residuals u = x - offset; x0_hat is returned in the same coordinates.
+  const PredictFn predict = [&](const at::Tensor& u, double t) {
+    if (!shifted) return GuidedPrediction(components, u, t, condition);
+    X0Prediction p = GuidedPrediction(components, u + offset, t, condition);
+    p.x0 = p.x0 - offset;
+    return p;
   };
   components.reverse->Reset();
-  at::Tensor x = std::move(x_start);
+  at::Tensor u = shifted ? x_start - offset : std::move(x_start);
   const int n = static_cast<int>(times.size());
   for (int i = 0; i < n; ++i) {
     ReverseStep step{components.forward, times[i], i + 1 < n ? times[i + 1] : 0.0,
                      i, n, &noise, &predict};
-    X0Prediction x0_hat = predict(x, step.t);
+    X0Prediction x0_hat = predict(u, step.t);
     if (hook) {
+      at::Tensor x = shifted ? u + offset : u;
+      if (shifted) x0_hat.x0 = x0_hat.x0 + offset;
       StepView view{i, n, step.t, step.t_prev, x, x0_hat};
       hook(view);
+      u = shifted ? x - offset : x;
+      if (shifted) x0_hat.x0 = x0_hat.x0 - offset;
     }
-    x = components.reverse->Step(step, x, x0_hat);
+    u = components.reverse->Step(step, u, x0_hat);
   }
-  return x;
+  return shifted ? u + offset : u;
 }
 
 }  // namespace diffuse

@@ -3,7 +3,9 @@
 // Each step: x0_hat = predictor(x_t, t, condition), refined by each guidance term in order,
 // shown to the hook (which may modify it), then x_{t_prev} ~ reverse(x_t, x0_hat).
 // Exactly times.size() steps, and as many predictor calls plus those guidance terms or
-// multistep solvers make. Runs without autograd (guidance re-enables it locally).
+// multistep solvers make. Runs without autograd (guidance re-enables it locally). For a
+// forward process with an offset c (ForwardProcess::Offset, e.g. DiffuseVAE's x_hat) the
+// reverse steps run on the residual x - c; the predictor and the hook see x.
 #ifndef DIFFUSE_REVERSE_SAMPLER_H_
 #define DIFFUSE_REVERSE_SAMPLER_H_
 
@@ -20,13 +22,14 @@
 
 namespace diffuse {
 
-// What a step hook sees; x0_hat may be modified (editing, clipping, previews).
+// What a step hook sees before each step; it may replace x_t and x0_hat (editing, clipping,
+// inpainting); the step then uses what it leaves there.
 struct StepView {
   int index;
   int num_steps;
   double t;
   double t_prev;
-  const at::Tensor& x_t;
+  at::Tensor& x_t;
   X0Prediction& x0_hat;
 };
 using StepHook = std::function<void(StepView&)>;

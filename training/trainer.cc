@@ -51,6 +51,11 @@ absl::Status ValidateTraining(const Pipeline& p) {
     return absl::FailedPreconditionError(absl::StrCat(
         "predictor '", p.config.predictor().name(), "' has no trainable network"));
   }
+  if (p.forward->HasOffset()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "forward '", p.config.forward().name(),
+        "' offsets x by a condition (x_hat) that no data component supplies for training yet"));
+  }
   return absl::OkStatus();
 }
 
