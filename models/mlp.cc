@@ -59,10 +59,12 @@ namespace {
 
 class MlpPredictor : public X0Predictor, public TrainableModel {
  public:
-  MlpPredictor(MlpDenoiser net, Parameterization kind, const GaussianCoefficients* gaussian,
-               double time_scale, int64_t num_classes, bool null_label)
+  MlpPredictor(MlpDenoiser net, Parameterization kind, double sigma_data,
+               const GaussianCoefficients* gaussian, double time_scale, int64_t num_classes,
+               bool null_label)
       : net_(std::move(net)),
         kind_(kind),
+        sigma_data_(sigma_data),
         gaussian_(gaussian),
         time_scale_(time_scale),
         num_classes_(num_classes),
@@ -70,6 +72,13 @@ class MlpPredictor : public X0Predictor, public TrainableModel {
 
   X0Prediction Predict(const at::Tensor& x_t, const Time& t,
                        const Condition& condition) override {
+    if (kind_ == EDM) {
+      const EdmScalings c = Edm(t, x_t);
+      const at::Tensor out = net_(x_t.flatten(1) * Rows(c.c_in_x), NoiseLabel(c, x_t),
+                                  LabelIndex(condition, x_t))
+                                 .view(x_t.sizes());
+      return {c.c_skip_x * x_t + c.c_out * out, at::Tensor()};
+    }
     const at::Tensor out = net_(x_t.flatten(1), ScaledTime(t, x_t.size(0)),
                                 LabelIndex(condition, x_t))
                                .view(x_t.sizes());
@@ -89,6 +98,14 @@ class MlpPredictor : public X0Predictor, public TrainableModel {
   torch::nn::Module& module() override { return *net_; }
 
   at::Tensor Loss(const TrainingExample& e) override {
+    if (kind_ == EDM) {
+      const EdmScalings c = Edm(e.t, e.x_t);
+      const at::Tensor out = net_(e.x_t.flatten(1) * Rows(c.c_in_x), NoiseLabel(c, e.x_t),
+                                  LabelIndex(e.condition, e.x_t))
+                                 .view(e.x_t.sizes());
+      const at::Tensor target = (e.x0 - c.c_skip_x * e.x_t) / c.c_out;
+      return (out - target).pow(2).flatten(1).mean(1);
+    }
     const at::Tensor out =
         net_(e.x_t.flatten(1), ScaledTime(e.t, e.x_t.size(0)), LabelIndex(e.condition, e.x_t))
             .view(e.x_t.sizes());
@@ -104,6 +121,19 @@ class MlpPredictor : public X0Predictor, public TrainableModel {
   at::Tensor ScaledTime(const Time& t, int64_t batch) const {
     return t.is_shared() ? torch::full({batch}, t.shared() * time_scale_, torch::kFloat32)
                          : (t.per_sample() * time_scale_).to(torch::kFloat32);
+  }
+
+  EdmScalings Edm(const Time& t, const at::Tensor& x) const {
+    const auto [alpha, sigma] = AlphaSigma(t, x);
+    return EdmPreconditioning(alpha, sigma, sigma_data_);
+  }
+  // A shared (0-dim) or per-sample ([B, 1, ...]) coefficient against flattened samples.
+  static at::Tensor Rows(const at::Tensor& c) {
+    return c.dim() == 0 ? c : c.reshape({c.size(0), 1});
+  }
+  // c_noise on the scale of the time embedding (about the range of 1000 t).
+  at::Tensor NoiseLabel(const EdmScalings& c, const at::Tensor& x) const {
+    return (c.c_noise.flatten() * 250).expand({x.size(0)}).to(torch::kFloat32).contiguous();
   }
 
   // Class index for the embedding: kNullLabel (or no label) -> K.
@@ -126,6 +156,7 @@ class MlpPredictor : public X0Predictor, public TrainableModel {
 
   MlpDenoiser net_;
   Parameterization kind_;
+  double sigma_data_;
   const GaussianCoefficients* gaussian_;
   double time_scale_;
   int64_t num_classes_;
@@ -137,6 +168,7 @@ absl::StatusOr<std::unique_ptr<X0Predictor>> Make(const MlpOptions& options,
   ABSL_RETURN_IF_ERROR(CheckInRange("hidden", options.hidden(), 1, 8192));
   ABSL_RETURN_IF_ERROR(CheckInRange("blocks", options.blocks(), 1, 64));
   ABSL_RETURN_IF_ERROR(CheckInRange("time_embedding_dim", options.time_embedding_dim(), 2, 4096));
+  ABSL_RETURN_IF_ERROR(CheckInRange("sigma_data", options.sigma_data(), 1e-9, 1000));
   if (options.time_embedding_dim() % 2 != 0) {
     return absl::InvalidArgumentError("option time_embedding_dim must be even");
   }
@@ -175,7 +207,7 @@ absl::StatusOr<std::unique_ptr<X0Predictor>> Make(const MlpOptions& options,
                       .num_classes(num_classes));
   const bool null_label = num_classes > 0 && context.config->training().condition_dropout() > 0;
   return std::unique_ptr<X0Predictor>(
-      new MlpPredictor(std::move(net), options.parameterization(), gaussian,
+      new MlpPredictor(std::move(net), options.parameterization(), options.sigma_data(), gaussian,
                        1000.0 / context.forward->time_domain().t_max(), num_classes,
                        null_label));
 }

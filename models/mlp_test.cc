@@ -33,6 +33,52 @@ TEST(ParameterizationTest, TargetThenX0RecoversX0ForGeneralCoefficients) {
                               0.6 * eps - 0.8 * x0));
 }
 
+// Karras et al. 2022, Table 1 (VE form, alpha = 1) and its alpha-scaled form
+// D(x_t) = c_skip(st) x_t / alpha + c_out(st) F(c_in(st) x_t / alpha) for VP coefficients.
+TEST(EdmPreconditioningTest, MatchesTableOneAndItsScaledForm) {
+  const double sd = 0.5;
+  for (double st : {0.002, 0.3, 1.0, 80.0}) {
+    const EdmScalings c = EdmPreconditioning(torch::scalar_tensor(1.0, torch::kFloat64),
+                                             torch::scalar_tensor(st, torch::kFloat64), sd);
+    EXPECT_NEAR(c.c_skip_x.item<double>(), sd * sd / (st * st + sd * sd), 1e-12);
+    EXPECT_NEAR(c.c_out.item<double>(), st * sd / std::sqrt(st * st + sd * sd), 1e-12);
+    EXPECT_NEAR(c.c_in_x.item<double>(), 1 / std::sqrt(st * st + sd * sd), 1e-12);
+    EXPECT_NEAR(c.c_noise.item<double>(), std::log(st) / 4, 1e-12);
+  }
+  const double alpha = 0.6, sigma = 0.8, st = sigma / alpha;
+  const EdmScalings c = EdmPreconditioning(torch::scalar_tensor(alpha, torch::kFloat64),
+                                           torch::scalar_tensor(sigma, torch::kFloat64), sd);
+  EXPECT_NEAR(c.c_skip_x.item<double>(), sd * sd / (st * st + sd * sd) / alpha, 1e-12);
+  EXPECT_NEAR(c.c_in_x.item<double>(), 1 / std::sqrt(st * st + sd * sd) / alpha, 1e-12);
+  EXPECT_NEAR(c.c_out.item<double>(), st * sd / std::sqrt(st * st + sd * sd), 1e-12);
+  // Finite where alpha = 0 (zero terminal SNR): D = sd * F(x_t / sigma).
+  const EdmScalings end = EdmPreconditioning(torch::scalar_tensor(0.0, torch::kFloat64),
+                                             torch::scalar_tensor(1.0, torch::kFloat64), sd);
+  EXPECT_EQ(end.c_skip_x.item<double>(), 0.0);
+  EXPECT_NEAR(end.c_out.item<double>(), sd, 1e-12);
+  EXPECT_NEAR(end.c_in_x.item<double>(), 1.0, 1e-12);
+  EXPECT_TRUE(std::isfinite(end.c_noise.item<double>()));
+}
+
+// The point of the preconditioning (Karras et al. 2022, App. B.6): for data of std sd the
+// network input c_in x_t and its training target (x0 - c_skip x_t) / c_out have unit
+// variance at every noise level.
+TEST(EdmPreconditioningTest, InputAndTargetHaveUnitVariance) {
+  const double sd = 1.7;
+  const int64_t n = 400000;
+  at::Generator gen = at::detail::createCPUGenerator(3);
+  const at::Tensor x0 = sd * torch::randn({n}, gen, torch::kFloat64);
+  const at::Tensor eps = torch::randn({n}, gen, torch::kFloat64);
+  for (auto [alpha, sigma] : std::vector<std::pair<double, double>>{{1, 0.01}, {0.9, 0.44}, {0.2, 0.98}, {1, 50}}) {
+    const EdmScalings c = EdmPreconditioning(torch::scalar_tensor(alpha, torch::kFloat64),
+                                             torch::scalar_tensor(sigma, torch::kFloat64), sd);
+    const at::Tensor x_t = alpha * x0 + sigma * eps;
+    EXPECT_NEAR((c.c_in_x * x_t).var().item<double>(), 1.0, 0.01) << alpha << " " << sigma;
+    EXPECT_NEAR(((x0 - c.c_skip_x * x_t) / c.c_out).var().item<double>(), 1.0, 0.01)
+        << alpha << " " << sigma;
+  }
+}
+
 TEST(SinusoidalEmbeddingTest, IsSinThenCosOfGeometricFrequencies) {
   const at::Tensor e = SinusoidalEmbedding(torch::tensor({0.0f, 500.0f}), 8);
   ASSERT_EQ(e.sizes(), (std::vector<int64_t>{2, 8}));

@@ -1,6 +1,6 @@
 #include "models/parameterization.h"
 
-#include <torch/types.h>
+#include <torch/torch.h>
 
 namespace diffuse {
 
@@ -13,6 +13,8 @@ at::Tensor OutputToX0(Parameterization kind, const at::Tensor& out, const at::Te
       return out;
     case V:
       return (alpha * x_t - sigma * out) / (alpha * alpha + sigma * sigma);
+    case EDM:
+      break;  // needs sigma_data: EdmPreconditioning
   }
   TORCH_CHECK(false, "unknown parameterization ", static_cast<int>(kind));
 }
@@ -26,8 +28,19 @@ at::Tensor TrainingTarget(Parameterization kind, const at::Tensor& x0, const at:
       return x0;
     case V:
       return alpha * eps - sigma * x0;
+    case EDM:
+      break;  // needs sigma_data: EdmPreconditioning
   }
   TORCH_CHECK(false, "unknown parameterization ", static_cast<int>(kind));
+}
+
+EdmScalings EdmPreconditioning(const at::Tensor& alpha, const at::Tensor& sigma,
+                               double sigma_data) {
+  const double sd2 = sigma_data * sigma_data;
+  // sigma_tilde^2 + sd^2 = (sigma^2 + alpha^2 sd^2) / alpha^2.
+  const at::Tensor norm = (sigma * sigma + alpha * alpha * sd2).sqrt();
+  return {alpha * sd2 / (norm * norm), sigma * sigma_data / norm, 1 / norm,
+          ((sigma.log() - alpha.log()) / 4).nan_to_num(0).clamp(-10, 10)};
 }
 
 }  // namespace diffuse

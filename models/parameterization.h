@@ -18,6 +18,18 @@ at::Tensor OutputToX0(Parameterization kind, const at::Tensor& out, const at::Te
 at::Tensor TrainingTarget(Parameterization kind, const at::Tensor& x0, const at::Tensor& eps,
                           const at::Tensor& alpha, const at::Tensor& sigma);
 
+// EDM preconditioning (Karras et al. 2022, Table 1), for x_t = alpha x0 + sigma eps: with
+// x_tilde = x_t / alpha and sigma_tilde = sigma / alpha it is
+//   D = c_skip x_tilde + c_out F(c_in x_tilde, c_noise),  c_skip = sd^2 / (st^2 + sd^2),
+//   c_out = st sd / sqrt(st^2 + sd^2), c_in = 1 / sqrt(st^2 + sd^2), c_noise = ln(st) / 4,
+// written here per x_t (c_skip_x = c_skip / alpha, c_in_x = c_in / alpha) so every factor
+// stays finite where alpha = 0; c_noise is clamped to [-10, 10] there.
+struct EdmScalings {
+  at::Tensor c_skip_x, c_out, c_in_x, c_noise;
+};
+EdmScalings EdmPreconditioning(const at::Tensor& alpha, const at::Tensor& sigma,
+                               double sigma_data);
+
 }  // namespace diffuse
 
 #endif  // DIFFUSE_MODELS_PARAMETERIZATION_H_

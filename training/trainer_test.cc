@@ -28,12 +28,13 @@ std::string TempDir(const std::string& name) {
 }
 
 std::string PipelineText(int64_t steps, double learning_rate = 0.003, int checkpoint_every = 50,
-                         const std::string& extra_training = "") {
+                         const std::string& extra_training = "",
+                         const std::string& extra_mlp = "") {
   return absl::StrCat(R"(
     data { name: "eight_gaussians" }
     forward { name: "gaussian_vp" }
     predictor { name: "mlp" options { [type.googleapis.com/diffuse.MlpOptions] {
-      hidden: 64 blocks: 2 } } }
+      hidden: 64 blocks: 2 )", extra_mlp, R"( } } }
     prior { name: "standard_normal" }
     reverse { name: "substitution" }
     sampler { num_steps: 50 }
@@ -46,8 +47,11 @@ std::vector<at::Tensor> Weights(Pipeline& p) {
   return p.predictor->trainable()->module().parameters();
 }
 
-TEST(TrainerTest, LossFallsAndSamplesLandOnTheModes) {
-  auto p = BuildOrFail(PipelineText(1500));
+class TrainerLearnsTest : public ::testing::TestWithParam<const char*> {};
+
+// eps-prediction, and EDM preconditioning (sigma_data = the ring's std, about 4).
+TEST_P(TrainerLearnsTest, LossFallsAndSamplesLandOnTheModes) {
+  auto p = BuildOrFail(PipelineText(1500, 0.003, 50, "", GetParam()));
   ASSERT_NE(p, nullptr);
   absl::StatusOr<TrainingSummary> s = Train(*p, TempDir("learns"), nullptr);
   ASSERT_THAT(s, IsOk());
@@ -61,6 +65,10 @@ TEST(TrainerTest, LossFallsAndSamplesLandOnTheModes) {
   EXPECT_LT(q.off_mode_fraction, 0.2);
   for (double f : q.mode_fraction) EXPECT_GT(f, 0.05);
 }
+
+INSTANTIATE_TEST_SUITE_P(Parameterizations, TrainerLearnsTest,
+                         ::testing::Values("parameterization: EPS",
+                                           "parameterization: EDM sigma_data: 4"));
 
 TEST(TrainerTest, ResumingFromACheckpointEqualsAnUninterruptedRun) {
   auto straight = BuildOrFail(PipelineText(200));
