@@ -64,6 +64,15 @@ class CategoricalCoefficients {
   virtual at::Tensor Stationary() const = 0;  // m: float64 [num_states()], sums to 1
 };
 
+// Deletion of tokens (forward "deletion"): each token survives to t with probability Keep(t),
+// survivors packed to the front of the row, the rest filled with the marker num_classes().
+class DeletionCoefficients {
+ public:
+  virtual ~DeletionCoefficients() = default;
+  virtual double Keep(double t) const = 0;     // 1 at t = 0, decreasing
+  virtual int64_t num_classes() const = 0;     // K; K is also the deleted marker
+};
+
 class ForwardProcess {
  public:
   virtual ~ForwardProcess() = default;
@@ -97,6 +106,9 @@ class ForwardProcess {
 
   // The absorbing-state coefficients, or nullptr for other operators.
   virtual const AbsorbingCoefficients* absorbing() const { return nullptr; }
+
+  // The deletion coefficients, or nullptr for other operators.
+  virtual const DeletionCoefficients* deletion() const { return nullptr; }
 
   // The categorical coefficients (token data), or nullptr for other operators.
   virtual const CategoricalCoefficients* categorical() const { return nullptr; }

@@ -36,11 +36,13 @@ absl::Status CheckDataKind(const Pipeline& p) {
         " but data '", c.data().name(), "' is ", data_k > 0 ? "tokens" : "real-valued"));
   }
   if (!forward_tokens) return absl::OkStatus();
-  const CategoricalCoefficients* categorical = p.forward->categorical();
-  if (categorical != nullptr && categorical->num_classes() != data_k) {
+  const int64_t forward_k = p.forward->categorical() != nullptr ? p.forward->categorical()->num_classes()
+                            : p.forward->deletion() != nullptr  ? p.forward->deletion()->num_classes()
+                                                                : data_k;
+  if (forward_k != data_k) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "forward '", c.forward().name(), "' has num_classes = ", categorical->num_classes(),
-        " but data '", c.data().name(), "' has ", data_k, " token classes"));
+        "forward '", c.forward().name(), "' has num_classes = ", forward_k, " but data '",
+        c.data().name(), "' has ", data_k, " token classes"));
   }
   return absl::OkStatus();
 }

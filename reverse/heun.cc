@@ -4,30 +4,57 @@
 // infinite and the Euler/DDIM step is the exact limit: 2N - 1 calls for N steps otherwise.
 #include <memory>
 
+#include "absl/strings/str_cat.h"
+#include "pipeline/option_checks.h"
 #include "pipeline/registry.h"
+#include "reverse/churn.h"
 #include "reverse/gaussian_solver.h"
+#include "reverse/solver_options.pb.h"
+#include "util/status_macros.h"
 
 namespace diffuse {
 namespace {
 
 class Heun : public GaussianSolver {
+ public:
+  explicit Heun(const KarrasSolverOptions& options) : options_(options) {}
+
  protected:
   at::Tensor GaussianStep(const ReverseStep& step, const at::Tensor& x_t, const at::Tensor& x0,
                           GaussianPoint t, GaussianPoint s) override {
+    const Churned c = Churn(options_, step, x_t);
+    if (c.t_hat != step.t) {
+      return HeunFrom(step, c.x, (*step.predict)(c.x, c.t_hat).x0,
+                      PointAt(*step.forward->gaussian(), c.t_hat), s);
+    }
+    return HeunFrom(step, x_t, x0, t, s);
+  }
+
+ private:
+  static at::Tensor HeunFrom(const ReverseStep& step, const at::Tensor& x_t,
+                             const at::Tensor& x0, GaussianPoint t, GaussianPoint s) {
     const at::Tensor x_euler = DdimStep(x_t, x0, t, s);
     if (s.sigma == 0 || t.alpha == 0) return x_euler;
     const at::Tensor x0_s = (*step.predict)(x_euler, step.t_prev).x0;
     return HeunCorrection(x_t, x0, x_euler, x0_s, t, s);
   }
+
+  KarrasSolverOptions options_;
 };
 
-absl::StatusOr<std::unique_ptr<ReverseConditional>> Make(const NoOptions&,
+absl::StatusOr<std::unique_ptr<ReverseConditional>> Make(const KarrasSolverOptions& o,
                                                          const BuildContext&) {
-  return std::unique_ptr<ReverseConditional>(new Heun);
+  ABSL_RETURN_IF_ERROR(CheckInRange("s_churn", o.s_churn(), 0, 1000));
+  ABSL_RETURN_IF_ERROR(CheckInRange("s_noise", o.s_noise(), 0.5, 2));
+  if (!(o.s_tmin() >= 0 && o.s_tmin() <= o.s_tmax())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "options s_tmin = ", o.s_tmin(), " and s_tmax = ", o.s_tmax(), ": need 0 <= s_tmin <= s_tmax"));
+  }
+  return std::unique_ptr<ReverseConditional>(new Heun(o));
 }
 
 }  // namespace
 
-DIFFUSE_REGISTER_COMPONENT(ReverseConditional, "heun", NoOptions, Make);
+DIFFUSE_REGISTER_COMPONENT(ReverseConditional, "heun", KarrasSolverOptions, Make);
 
 }  // namespace diffuse
