@@ -40,38 +40,50 @@ at::Tensor CategoricalApply(const CategoricalCoefficients& c, const at::Tensor& 
   const at::Tensor keep = KeepTensor(c, t, x0);
   const at::Tensor u64 = u.to(torch::kFloat64);
   const at::Tensor position = ((u64 - keep) / (1 - keep).clamp_min(1e-300)).clamp(0, 1);
+  // The state whose CDF interval under m contains the position: a binary search in m's CDF.
+  const at::Tensor cdf = c.Stationary().cumsum(0);
   const at::Tensor replacement =
-      InverseCdf(c.Stationary().expand({x0.numel(), c.num_states()}),
-                 position.expand(x0.sizes()).reshape({-1}))
-          .view(x0.sizes());
+      torch::searchsorted(cdf, position.expand(x0.sizes()).contiguous(), /*out_int32=*/false,
+                          /*right=*/true)
+          .clamp_max(c.num_states() - 1);
   return torch::where(u64.lt(keep), x0, replacement);
 }
+
+namespace {
+
+// [..., n] float64 indicator of x == j for j < n.
+at::Tensor OneHot(const at::Tensor& x, int64_t n) {
+  return x.unsqueeze(-1).eq(torch::arange(n, torch::kLong)).to(torch::kFloat64);
+}
+
+}  // namespace
 
 at::Tensor CategoricalLikelihood(const CategoricalCoefficients& c, const at::Tensor& x_t,
                                  const Time& t) {
   const at::Tensor keep = KeepTensor(c, t, x_t).unsqueeze(-1);
-  const at::Tensor one_hot =
-      torch::one_hot(x_t, c.num_states()).slice(-1, 0, c.num_classes()).to(torch::kFloat64);
   const at::Tensor m_of_x = c.Stationary().index({x_t}).unsqueeze(-1);
-  return keep * one_hot + (1 - keep) * m_of_x;
+  return keep * OneHot(x_t, c.num_classes()) + (1 - keep) * m_of_x;
 }
 
 at::Tensor CategoricalPosterior(const CategoricalCoefficients& c, const at::Tensor& x_t,
                                 const at::Tensor& p0, double t, double s) {
   const int64_t k = c.num_classes(), n = c.num_states();
-  const at::Tensor likelihood = CategoricalLikelihood(c, x_t, t);
+  const at::Tensor m = c.Stationary();
+  const at::Tensor m_of_x = m.index({x_t}).unsqueeze(-1);
+  const double keep_t = c.Keep(t), keep_s = c.Keep(s);
+  const at::Tensor likelihood = keep_t * OneHot(x_t, k) + (1 - keep_t) * m_of_x;
   const at::Tensor possible = likelihood.gt(0);
   // sum_i p0(i) q(x_s | x0 = i) q(x_t | x_s) / q(x_t | x0 = i), over possible i; where p0
   // puts no mass on any possible class, all possible classes weigh the same.
-  at::Tensor prior = torch::where(possible, p0.to(torch::kFloat64), torch::zeros_like(likelihood));
+  at::Tensor prior = p0.to(torch::kFloat64).masked_fill(~possible, 0);
   prior = torch::where(prior.sum(-1, true).gt(0), prior, possible.to(torch::kFloat64));
   const at::Tensor weight = prior / likelihood.clamp_min(1e-300);
-  const at::Tensor marginal_s = CategoricalTransition(c, 0, s).slice(0, 0, k);  // [K, S]
-  const at::Tensor forward_s = torch::matmul(weight, marginal_s);               // [..., S]
+  // weight Qbar_s = keep_s weight (padded to S states) + (1 - keep_s) sum(weight) m.
+  at::Tensor forward_s = (1 - keep_s) * weight.sum(-1, true) * m;
+  forward_s.slice(-1, 0, k).add_(weight, keep_s);
   const double r = CategoricalRetention(c, s, t);
-  const at::Tensor to_x_t = r * torch::one_hot(x_t, n).to(torch::kFloat64) +
-                            (1 - r) * c.Stationary().index({x_t}).unsqueeze(-1);
-  const at::Tensor joint = forward_s * to_x_t;
+  const at::Tensor to_x_t = r * OneHot(x_t, n) + (1 - r) * m_of_x;
+  const at::Tensor joint = forward_s.mul_(to_x_t);
   return joint / joint.sum(-1, /*keepdim=*/true).clamp_min(1e-300);
 }
 

@@ -114,6 +114,27 @@ TEST(SamplerTest, NStepsCallThePredictorExactlyNTimesEndingAtZero) {
   }
 }
 
+// A hook's edits take effect: at step 0 it puts every sample on the noise-free path of a
+// fixed point c (x_t = alpha_t c, x0_hat = c); DDIM then stays on it, which the hook sees
+// at step 1, and the run ends at c.
+TEST(SamplerTest, HookEditsOfXtAndX0AreUsed) {
+  auto p = BuildOrFail(OracleText{.sampler = "num_steps: 3"}.Text());
+  ASSERT_NE(p, nullptr);
+  const GaussianCoefficients& g = *p->forward->gaussian();
+  const at::Tensor c = torch::tensor({{1.5f, -2.0f}}).expand({4, 2});
+  at::Tensor seen_at_1;
+  const at::Tensor out = Sample(*p, 4, 0, 0, [&](StepView& v) {
+    if (v.index == 0) {
+      v.x_t = g.Alpha(v.t) * c;
+      v.x0_hat.x0 = c;
+    }
+    if (v.index == 1) seen_at_1 = v.x_t.clone();
+    v.x0_hat.x0 = c;
+  });
+  EXPECT_TRUE(torch::allclose(seen_at_1, g.Alpha(p->times[1]) * c, 1e-5, 1e-6));
+  EXPECT_TRUE(torch::allclose(out, c, 1e-5, 1e-6));
+}
+
 TEST(SamplerTest, ASampleDoesNotChangeWithBatchSize) {
   auto p = BuildOrFail(OracleText{.reverse = R"(name: "partial_substitution")",
                                   .sampler = "num_steps: 20"}
