@@ -77,6 +77,22 @@ double TimeAtScaledSigma(const GaussianCoefficients& g, double sigma_tilde, doub
 absl::StatusOr<std::vector<double>> MakeSamplerGrid(const SamplerOptions& s,
                                                     const ForwardProcess& forward) {
   const TimeDomain domain = forward.time_domain();
+  if (s.timesteps_size() > 0) {
+    if (s.has_num_steps() && s.num_steps() != s.timesteps_size()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "sampler.num_steps = ", s.num_steps(), " but sampler.timesteps has ",
+          s.timesteps_size(), " entries"));
+    }
+    std::vector<double> times(s.timesteps().begin(), s.timesteps().end());
+    for (size_t k = 0; k < times.size(); ++k) {
+      if (!(times[k] > 0 && times[k] <= domain.t_max()) || (k > 0 && times[k] >= times[k - 1])) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "sampler.timesteps[", k, "] = ", times[k], ": need strictly decreasing times in (0, ",
+            domain.t_max(), "]"));
+      }
+    }
+    return times;
+  }
   if (s.grid() != KARRAS) {
     return MakeTimeGrid(s.grid(), s.num_steps(), s.steps_offset(), domain);
   }

@@ -103,3 +103,21 @@ TEST(TimeGridTest, RejectsImpossibleGridsNamingTheField) {
 
 }  // namespace
 }  // namespace diffuse
+
+namespace diffuse {
+namespace {
+
+TEST(TimeGridTest, AnExplicitSubsequenceIsUsedAsGiven) {
+  auto p = BuildOrFail(OracleText{.sampler = "timesteps: [999, 700, 301, 42, 1]"}.Text());
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(p->times, (std::vector<double>{999, 700, 301, 42, 1}));
+  EXPECT_THAT(BuildFromText(OracleText{.sampler = "timesteps: [500, 600]"}.Text()),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("sampler.timesteps[1] = 600")));
+  EXPECT_THAT(BuildFromText(OracleText{.sampler = "timesteps: [2000]"}.Text()),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("sampler.timesteps[0] = 2000")));
+  EXPECT_THAT(BuildFromText(OracleText{.sampler = "num_steps: 3 timesteps: [5, 1]"}.Text()),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("2 entries")));
+}
+
+}  // namespace
+}  // namespace diffuse
