@@ -97,6 +97,12 @@ class MlpPredictor : public X0Predictor, public TrainableModel {
   TrainableModel* trainable() override { return this; }
   torch::nn::Module& module() override { return *net_; }
 
+  at::Tensor X0LossScale(const Time& t, int64_t batch) override {
+    if (kind_ == X0) return torch::ones({batch}, torch::kFloat64);
+    const at::Tensor alpha = AlphaTensor(*gaussian_, t), sigma = SigmaTensor(*gaussian_, t);
+    return diffuse::X0LossScale(kind_, alpha, sigma, sigma_data_).expand({batch}).contiguous();
+  }
+
   at::Tensor Loss(const TrainingExample& e) override {
     if (kind_ == EDM) {
       const EdmScalings c = Edm(e.t, e.x_t);

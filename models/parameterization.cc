@@ -34,6 +34,21 @@ at::Tensor TrainingTarget(Parameterization kind, const at::Tensor& x0, const at:
   TORCH_CHECK(false, "unknown parameterization ", static_cast<int>(kind));
 }
 
+at::Tensor X0LossScale(Parameterization kind, const at::Tensor& alpha, const at::Tensor& sigma,
+                       double sigma_data) {
+  switch (kind) {
+    case EPS:
+      return (alpha / sigma).pow(2);
+    case X0:
+      return torch::ones_like(alpha);
+    case V:
+      return (alpha * alpha + sigma * sigma).pow(2) / (sigma * sigma);
+    case EDM:
+      return EdmPreconditioning(alpha, sigma, sigma_data).c_out.pow(-2);
+  }
+  TORCH_CHECK(false, "unknown parameterization ", static_cast<int>(kind));
+}
+
 EdmScalings EdmPreconditioning(const at::Tensor& alpha, const at::Tensor& sigma,
                                double sigma_data) {
   const double sd2 = sigma_data * sigma_data;

@@ -18,6 +18,11 @@ at::Tensor OutputToX0(Parameterization kind, const at::Tensor& out, const at::Te
 at::Tensor TrainingTarget(Parameterization kind, const at::Tensor& x0, const at::Tensor& eps,
                           const at::Tensor& alpha, const at::Tensor& sigma);
 
+// Loss in `kind` over the squared error of the implied x0 (float64 like alpha, sigma):
+// alpha^2 / sigma^2 (EPS), 1 (X0), (alpha^2 + sigma^2)^2 / sigma^2 (V), 1 / c_out^2 (EDM).
+at::Tensor X0LossScale(Parameterization kind, const at::Tensor& alpha, const at::Tensor& sigma,
+                       double sigma_data);
+
 // EDM preconditioning (Karras et al. 2022, Table 1), for x_t = alpha x0 + sigma eps: with
 // x_tilde = x_t / alpha and sigma_tilde = sigma / alpha it is
 //   D = c_skip x_tilde + c_out F(c_in x_tilde, c_noise),  c_skip = sd^2 / (st^2 + sd^2),

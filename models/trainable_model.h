@@ -33,6 +33,11 @@ class TrainableModel {
   virtual torch::nn::Module& module() = 0;
   // Per-sample loss [B] of the model on `example`.
   virtual at::Tensor Loss(const TrainingExample& example) = 0;
+  // Per-sample ratio [B] (float64) of Loss() to the squared error of the x0 it implies,
+  // ||x0 - x0_hat||^2 / dim, at times t: SNR for eps, 1 for x0, (alpha^2 + sigma^2)^2 /
+  // sigma^2 for v, 1 / c_out^2 for EDM. The trainer's loss weightings are defined on x0 and
+  // divided by it.
+  virtual at::Tensor X0LossScale(const Time& t, int64_t batch) = 0;
 };
 
 }  // namespace diffuse

@@ -13,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "google/protobuf/text_format.h"
+#include "forward/gaussian.h"
 #include "models/trainable_model.h"
 #include "random/noise_source.h"
 #include "training/checkpoint.h"
@@ -32,6 +33,27 @@ std::string Clock(double seconds) {
   return absl::StrFormat("%d:%02d:%02d", s / 3600, (s / 60) % 60, s % 60);
 }
 
+}  // namespace
+
+at::Tensor LossWeights(const Pipeline& p, TrainableModel& model, const Time& t, int64_t batch) {
+  const TrainingOptions& o = p.config.training();
+  if (o.loss_weighting() == TrainingOptions::PLAIN) return torch::ones({batch});
+  const GaussianCoefficients& g = *p.forward->gaussian();
+  const at::Tensor alpha = AlphaTensor(g, t).expand({batch});
+  const at::Tensor sigma = SigmaTensor(g, t).expand({batch});
+  at::Tensor x0_weight;
+  if (o.loss_weighting() == TrainingOptions::MIN_SNR) {
+    x0_weight = (alpha / sigma).pow(2).clamp_max(o.min_snr_gamma());
+  } else {
+    const double sd2 = o.sigma_data() * o.sigma_data();
+    const at::Tensor sigma_bar2 = sd2 * sigma * sigma / (alpha * alpha * sd2 + sigma * sigma);
+    x0_weight = 0.5 / sigma_bar2;
+  }
+  return (x0_weight / model.X0LossScale(t, batch)).to(torch::kFloat32);
+}
+
+namespace {
+
 absl::Status ValidateTraining(const Pipeline& p) {
   const TrainingOptions& o = p.config.training();
   auto bad = [](const std::string& what) {
@@ -46,6 +68,20 @@ absl::Status ValidateTraining(const Pipeline& p) {
     return bad("condition_dropout must be in [0, 1]");
   }
   if (o.log_every() < 1) return bad("log_every must be >= 1");
+  if (!(o.weight_decay() >= 0 && o.weight_decay() <= 1)) {
+    return bad(absl::StrCat("weight_decay = ", o.weight_decay(), " must be in [0, 1]"));
+  }
+  if (o.warmup_steps() < 0) return bad("warmup_steps must be >= 0");
+  if (!(o.grad_clip_norm() >= 0)) return bad("grad_clip_norm must be >= 0");
+  if (!(o.min_snr_gamma() > 0 && o.min_snr_gamma() <= 1000)) {
+    return bad("min_snr_gamma must be in (0, 1000]");
+  }
+  if (!(o.sigma_data() > 0 && o.sigma_data() <= 1000)) return bad("sigma_data must be in (0, 1000]");
+  if (o.loss_weighting() != TrainingOptions::PLAIN && p.forward->gaussian() == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "training.loss_weighting ", TrainingOptions::LossWeighting_Name(o.loss_weighting()),
+        " needs Gaussian coefficients; forward '", p.config.forward().name(), "' has none"));
+  }
   if (o.checkpoint_every() < 1) return bad("checkpoint_every must be >= 1");
   if (p.predictor->trainable() == nullptr) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -100,9 +136,19 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
   TrainableModel& model = *p.predictor->trainable();
   torch::nn::Module& module = model.module();
   module.train();
-  torch::optim::Adam optimizer(
-      module.parameters(),
-      torch::optim::AdamOptions(o.learning_rate()).betas({o.adam_beta1(), o.adam_beta2()}));
+  // AdamW only with weight decay: at 0 it equals Adam, whose checkpoints stay resumable.
+  std::unique_ptr<torch::optim::Optimizer> optimizer_holder;
+  if (o.weight_decay() > 0) {
+    optimizer_holder = std::make_unique<torch::optim::AdamW>(
+        module.parameters(), torch::optim::AdamWOptions(o.learning_rate())
+                                 .betas({o.adam_beta1(), o.adam_beta2()})
+                                 .weight_decay(o.weight_decay()));
+  } else {
+    optimizer_holder = std::make_unique<torch::optim::Adam>(
+        module.parameters(),
+        torch::optim::AdamOptions(o.learning_rate()).betas({o.adam_beta1(), o.adam_beta2()}));
+  }
+  torch::optim::Optimizer& optimizer = *optimizer_holder;
   at::Generator generator = at::detail::createCPUGenerator(o.seed());
   GeneratorNoise noise(generator);
 
@@ -155,7 +201,7 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
         example.condition.label = data.label.masked_fill(drop, Condition::kNullLabel);
       }
     }
-    const at::Tensor loss = model.Loss(example).mean();
+    const at::Tensor loss = (model.Loss(example) * LossWeights(p, model, example.t, batch)).mean();
     const double value = loss.item<double>();
     if (!std::isfinite(value)) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -164,6 +210,13 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
     }
     optimizer.zero_grad();
     loss.backward();
+    if (o.grad_clip_norm() > 0) torch::nn::utils::clip_grad_norm_(params, o.grad_clip_norm());
+    if (o.warmup_steps() > 0) {
+      const double scale = std::min(1.0, static_cast<double>(step + 1) / o.warmup_steps());
+      for (auto& group : optimizer.param_groups()) {
+        group.options().set_lr(o.learning_rate() * scale);
+      }
+    }
     optimizer.step();
     {
       torch::NoGradGuard no_grad;

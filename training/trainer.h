@@ -12,6 +12,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "models/trainable_model.h"
 #include "pipeline/builder.h"
 
 namespace diffuse {
@@ -30,6 +31,11 @@ std::string CheckpointPath(const std::string& out_dir);
 // Trains into `out_dir` (checkpoint.pt, metrics.csv), resuming from out_dir's checkpoint
 // when one exists. Progress lines go to `progress` (may be nullptr). Stops with
 // INVALID_ARGUMENT on a non-finite loss, leaving the last good checkpoint.
+// Per-sample loss weights [B] (float32) at times t: training.loss_weighting's weight on the
+// squared x0 error divided by the model's TrainableModel::X0LossScale; ones for PLAIN.
+at::Tensor LossWeights(const Pipeline& pipeline, TrainableModel& model, const Time& t,
+                       int64_t batch);
+
 absl::StatusOr<TrainingSummary> Train(Pipeline& pipeline, const std::string& out_dir,
                                       std::ostream* progress);
 

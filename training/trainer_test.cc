@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "eval/mixture_metrics.h"
+#include "forward/gaussian.h"
 #include "gtest/gtest.h"
 #include "models/trainable_model.h"
 #include "pipeline/generate.h"
@@ -66,32 +67,83 @@ TEST_P(TrainerLearnsTest, LossFallsAndSamplesLandOnTheModes) {
   for (double f : q.mode_fraction) EXPECT_GT(f, 0.05);
 }
 
+// The weights reproduce the published per-parameterization forms: min-SNR-gamma is
+// min(SNR, g) / SNR on the eps loss and min(SNR, g) / (SNR + 1) on the v loss (Hang et al.
+// 2023, sec. 3.4); the UDM weight on an EDM-preconditioned model is the constant 1/2, since
+// EDM's c_out^2 is exactly the Gaussian-data x0-posterior variance sigma_bar^2.
+TEST(LossWeightsTest, MatchPublishedForms) {
+  const Time t(torch::tensor({1.0, 100.0, 400.0, 900.0}, torch::kFloat64));
+  for (const char* kind : {"EPS", "V"}) {
+    auto p = BuildOrFail(PipelineText(10, 0.003, 50, "loss_weighting: MIN_SNR min_snr_gamma: 5",
+                                      absl::StrCat("parameterization: ", kind)));
+    ASSERT_NE(p, nullptr);
+    const GaussianCoefficients& g = *p->forward->gaussian();
+    const at::Tensor snr = (AlphaTensor(g, t) / SigmaTensor(g, t)).pow(2);
+    const at::Tensor expected =
+        snr.clamp_max(5) / (std::string(kind) == "EPS" ? snr : snr + 1);
+    EXPECT_TRUE(torch::allclose(LossWeights(*p, *p->predictor->trainable(), t, 4).to(torch::kFloat64),
+                                expected, 1e-5, 1e-7))
+        << kind;
+  }
+  auto edm = BuildOrFail(PipelineText(10, 0.003, 50, "loss_weighting: UDM sigma_data: 4",
+                                      "parameterization: EDM sigma_data: 4"));
+  ASSERT_NE(edm, nullptr);
+  EXPECT_TRUE(torch::allclose(LossWeights(*edm, *edm->predictor->trainable(), t, 4),
+                              torch::full({4}, 0.5f), 1e-5, 1e-6));
+}
+
+// AdamW, warmup, gradient clipping and min-SNR weighting together still learn the ring.
+TEST(TrainerTest, AdamWWarmupClippingAndMinSnrLearn) {
+  auto p = BuildOrFail(PipelineText(
+      1500, 0.003, 50,
+      "weight_decay: 0.01 warmup_steps: 200 grad_clip_norm: 1 loss_weighting: MIN_SNR"));
+  ASSERT_NE(p, nullptr);
+  absl::StatusOr<TrainingSummary> s = Train(*p, TempDir("adamw"), nullptr);
+  ASSERT_THAT(s, IsOk());
+  EXPECT_LT(s->final_loss, 0.8 * s->first_loss);
+  absl::StatusOr<Generated> g = Generate(*p, {2000, 1, at::Tensor(), nullptr});
+  ASSERT_THAT(g, IsOk());
+  at::Generator gen = at::detail::createCPUGenerator(1);
+  const MixtureQuality q = EvaluateAgainstMixture(
+      g->samples, *p->data->mixture(), p->data->mixture()->Sample(2000, gen));
+  SCOPED_TRACE(q.ToString());
+  EXPECT_LT(q.off_mode_fraction, 0.2);
+  for (double f : q.mode_fraction) EXPECT_GT(f, 0.05);
+}
+
 INSTANTIATE_TEST_SUITE_P(Parameterizations, TrainerLearnsTest,
                          ::testing::Values("parameterization: EPS",
                                            "parameterization: EDM sigma_data: 4"));
 
 TEST(TrainerTest, ResumingFromACheckpointEqualsAnUninterruptedRun) {
-  auto straight = BuildOrFail(PipelineText(200));
-  ASSERT_NE(straight, nullptr);
-  ASSERT_THAT(Train(*straight, TempDir("straight"), nullptr), IsOk());
+  // Defaults (Adam), and AdamW with a warmup that crosses the resume point, clipping and the
+  // UDM weighting.
+  for (const std::string extra :
+       {"", "weight_decay: 0.01 warmup_steps: 150 grad_clip_norm: 0.5 loss_weighting: UDM"}) {
+    SCOPED_TRACE(extra);
+    const std::string tag = extra.empty() ? "adam" : "adamw";
+    auto straight = BuildOrFail(PipelineText(200, 0.003, 50, extra));
+    ASSERT_NE(straight, nullptr);
+    ASSERT_THAT(Train(*straight, TempDir("straight_" + tag), nullptr), IsOk());
 
-  // Stop at 130 (last checkpoint there), then continue to 200 in a fresh process state.
-  const std::string dir = TempDir("resumed");
-  auto first = BuildOrFail(PipelineText(130));
-  ASSERT_THAT(Train(*first, dir, nullptr), IsOk());
-  auto second = BuildOrFail(PipelineText(200));
-  absl::StatusOr<TrainingSummary> s = Train(*second, dir, nullptr);
-  ASSERT_THAT(s, IsOk());
-  EXPECT_EQ(s->first_step, 130);
-  const std::vector<at::Tensor> a = Weights(*straight), b = Weights(*second);
-  ASSERT_EQ(a.size(), b.size());
-  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << i;
-  // metrics.csv has each logged step exactly once.
-  std::ifstream csv(dir + "/metrics.csv");
-  std::stringstream text;
-  text << csv.rdbuf();
-  EXPECT_EQ(text.str().find("100,"), text.str().rfind("100,"));
-  EXPECT_NE(text.str().find("\n200,"), std::string::npos);
+    // Stop at 130 (last checkpoint there), then continue to 200 in a fresh process state.
+    const std::string dir = TempDir("resumed_" + tag);
+    auto first = BuildOrFail(PipelineText(130, 0.003, 50, extra));
+    ASSERT_THAT(Train(*first, dir, nullptr), IsOk());
+    auto second = BuildOrFail(PipelineText(200, 0.003, 50, extra));
+    absl::StatusOr<TrainingSummary> s = Train(*second, dir, nullptr);
+    ASSERT_THAT(s, IsOk());
+    EXPECT_EQ(s->first_step, 130);
+    const std::vector<at::Tensor> a = Weights(*straight), b = Weights(*second);
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << i;
+    // metrics.csv has each logged step exactly once.
+    std::ifstream csv(dir + "/metrics.csv");
+    std::stringstream text;
+    text << csv.rdbuf();
+    EXPECT_EQ(text.str().find("100,"), text.str().rfind("100,"));
+    EXPECT_NE(text.str().find("\n200,"), std::string::npos);
+  }
 }
 
 TEST(TrainerTest, ACorruptedCheckpointIsAnErrorAndIsNotOverwritten) {
