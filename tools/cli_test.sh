@@ -77,7 +77,32 @@ PY
 "$DIFFUSE" eval --pipeline="$TMP/small.pbtxt" --samples="$TMP/straight.npy" > "$TMP/eval.txt" 2>&1 \
   && grep -q "sliced W2" "$TMP/eval.txt" && pass "eval" || fail "eval"
 
-# 5. Bad input: one line naming the file/field, non-zero exit, no output.
+# 5. Weights to safetensors: Python reads them (plain json + numpy), and sampling from them
+#    gives the same samples as from the checkpoint.
+"$DIFFUSE" export --pipeline="$TMP/small.pbtxt" --checkpoint="$TMP/straight/checkpoint.pt" \
+  --out="$TMP/weights.safetensors" > /dev/null 2>&1
+"$DIFFUSE" sample --pipeline="$TMP/small.pbtxt" --checkpoint="$TMP/weights.safetensors" \
+  --num=100 --seed=5 --out="$TMP/from_weights.npy" > /dev/null 2>&1
+/usr/bin/python3 - "$TMP/weights.safetensors" "$TMP/first100.npy" "$TMP/from_weights.npy" <<'PY' \
+  && pass "safetensors export, read from Python, sample" || fail "safetensors export/import"
+import json, struct, sys, numpy as np
+raw = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", raw[:8])[0]
+header = json.loads(raw[8:8 + n])
+assert header["__metadata__"]["format"] == "diffuse-weights-v1", header["__metadata__"]
+names = [k for k in header if k != "__metadata__"]
+assert names and all(header[k]["dtype"] == "F32" for k in names), names
+for k in names:
+    b, e = header[k]["data_offsets"]
+    w = np.frombuffer(raw[8 + n + b:8 + n + e], np.float32).reshape(header[k]["shape"])
+    assert np.isfinite(w).all(), k
+assert np.array_equal(np.load(sys.argv[2]), np.load(sys.argv[3]))
+PY
+head -c 300 "$TMP/weights.safetensors" > "$TMP/cut.safetensors"
+expect_error "truncated safetensors" "cut.safetensors" "$TMP/o8.npy" -- \
+  "$DIFFUSE" sample --pipeline="$TMP/small.pbtxt" --checkpoint="$TMP/cut.safetensors" --out="$TMP/o8.npy"
+
+# 6. Bad input: one line naming the file/field, non-zero exit, no output.
 printf 'data { name: "eight_gaussians" }\nforward { nme: 1 }\n' > "$TMP/malformed.pbtxt"
 expect_error "malformed description" "malformed.pbtxt:2:" "$TMP/o1.npy" -- \
   "$DIFFUSE" sample --pipeline="$TMP/malformed.pbtxt" --out="$TMP/o1.npy"

@@ -5,6 +5,8 @@
 //   diffuse sample --pipeline=P [--checkpoint=C] --num=N [--seed=S] --out=FILE.npy
 //                  [--x_T=FILE.npy] [--png=FILE.png]
 //   diffuse eval   --pipeline=P --samples=FILE.npy   quality against the data's mixture
+//   diffuse export --pipeline=P --checkpoint=C --out=W.safetensors   EMA weights for Python
+// `sample --checkpoint` also takes a .safetensors file (weights only).
 //
 // Errors are one line on stderr naming the file or field, with exit status 1; outputs are
 // written atomically, so a failed command leaves no partial file.
@@ -21,6 +23,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_replace.h"
 #include "eval/image_grid.h"
 #include "eval/mixture_metrics.h"
@@ -28,6 +31,7 @@
 #include "pipeline/builder.h"
 #include "pipeline/generate.h"
 #include "training/trainer.h"
+#include "training/weights_file.h"
 #include "util/atomic_file.h"
 #include "util/npy.h"
 #include "util/runtime.h"
@@ -102,7 +106,9 @@ absl::Status SampleCommand() {
           "--checkpoint is required: predictor '", p->config.predictor().name(),
           "' is trained"));
     }
-    ABSL_RETURN_IF_ERROR(LoadWeightsForSampling(*p, checkpoint));
+    ABSL_RETURN_IF_ERROR(absl::EndsWith(checkpoint, ".safetensors")
+                             ? ImportWeights(*p, checkpoint)
+                             : LoadWeightsForSampling(*p, checkpoint));
   }
   GenerateRequest request;
   request.num = absl::GetFlag(FLAGS_num);
@@ -204,6 +210,19 @@ absl::Status DemoCommand() {
   return absl::OkStatus();
 }
 
+absl::Status ExportCommand() {
+  const std::string checkpoint = absl::GetFlag(FLAGS_checkpoint);
+  const std::string out = absl::GetFlag(FLAGS_out);
+  if (checkpoint.empty()) return absl::InvalidArgumentError("--checkpoint is required");
+  if (!absl::EndsWith(out, ".safetensors")) {
+    return absl::InvalidArgumentError("--out must name a .safetensors file");
+  }
+  ABSL_ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> p, LoadPipeline());
+  ABSL_RETURN_IF_ERROR(ExportWeights(*p, checkpoint, out));
+  std::cout << "wrote " << out << "\n";
+  return absl::OkStatus();
+}
+
 }  // namespace
 }  // namespace diffuse
 
@@ -211,10 +230,10 @@ int main(int argc, char** argv) {
   google::InitGoogleLogging(argv[0]);
   FLAGS_logtostderr = true;
   absl::SetProgramUsageMessage(
-      "diffuse demo|train|sample|eval [flags]; see the comment at the top of tools/diffuse.cc");
+      "diffuse demo|train|sample|eval|export [flags]; see the comment at the top of tools/diffuse.cc");
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() != 2) {
-    std::cerr << "usage: diffuse demo|train|sample|eval [--flags]  (--help for flags)\n";
+    std::cerr << "usage: diffuse demo|train|sample|eval|export [--flags]  (--help for flags)\n";
     return 2;
   }
   const diffuse::RuntimeInfo runtime = diffuse::ConfigureRuntime(
@@ -233,8 +252,10 @@ int main(int argc, char** argv) {
     status = diffuse::SampleCommand();
   } else if (command == "eval") {
     status = diffuse::EvalCommand();
+  } else if (command == "export") {
+    status = diffuse::ExportCommand();
   } else {
-    std::cerr << "diffuse: unknown command '" << command << "' (demo, train, sample, eval)\n";
+    std::cerr << "diffuse: unknown command '" << command << "' (demo, train, sample, eval, export)\n";
     return 2;
   }
   if (!status.ok()) {

@@ -1,0 +1,74 @@
+#include "training/weights_file.h"
+
+#include <map>
+
+#include <torch/torch.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "google/protobuf/text_format.h"
+#include "models/trainable_model.h"
+#include "training/checkpoint.h"
+#include "util/safetensors.h"
+
+namespace diffuse {
+namespace {
+
+constexpr char kFormat[] = "diffuse-weights-v1";
+
+absl::StatusOr<TrainableModel*> Network(Pipeline& p, const std::string& path) {
+  TrainableModel* model = p.predictor->trainable();
+  if (model == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "predictor '", p.config.predictor().name(), "' has no weights (", path, ")"));
+  }
+  return model;
+}
+
+}  // namespace
+
+absl::Status ExportWeights(Pipeline& p, const std::string& checkpoint, const std::string& out) {
+  absl::StatusOr<TrainableModel*> model = Network(p, checkpoint);
+  if (!model.ok()) return model.status();
+  TrainingState state;
+  torch::nn::Module& module = (*model)->module();
+  absl::Status loaded = LoadCheckpoint(checkpoint, module, nullptr, &state);
+  if (!loaded.ok()) return loaded;
+  UseEmaWeights(module, state.ema);
+  Safetensors file;
+  for (const auto& item : module.named_parameters()) {
+    file.tensors.emplace_back(item.key(), item.value().detach());
+  }
+  file.metadata["format"] = kFormat;
+  file.metadata["pipeline"] = state.pipeline_text;
+  file.metadata["step"] = absl::StrCat(state.step);
+  return WriteSafetensors(out, file);
+}
+
+absl::Status ImportWeights(Pipeline& p, const std::string& path) {
+  absl::StatusOr<TrainableModel*> model = Network(p, path);
+  if (!model.ok()) return model.status();
+  absl::StatusOr<Safetensors> file = ReadSafetensors(path);
+  if (!file.ok()) return file.status();
+  std::map<std::string, at::Tensor> by_name(file->tensors.begin(), file->tensors.end());
+  torch::nn::Module& module = (*model)->module();
+  torch::NoGradGuard no_grad;
+  for (auto& item : module.named_parameters()) {
+    auto it = by_name.find(item.key());
+    if (it == by_name.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("weights ", path, " lack parameter '", item.key(), "'"));
+    }
+    if (it->second.sizes() != item.value().sizes()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "weights ", path, ": parameter '", item.key(), "' has shape [",
+          absl::StrJoin(it->second.sizes(), ", "), "], the network wants [",
+          absl::StrJoin(item.value().sizes(), ", "), "]"));
+    }
+    item.value().copy_(it->second);
+  }
+  module.eval();
+  return absl::OkStatus();
+}
+
+}  // namespace diffuse

@@ -1,0 +1,125 @@
+#include "util/safetensors.h"
+
+#include <cstring>
+
+#include <torch/torch.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
+#include "util/atomic_file.h"
+
+namespace diffuse {
+namespace {
+
+const char* DtypeName(at::ScalarType t) {
+  switch (t) {
+    case at::kFloat: return "F32";
+    case at::kDouble: return "F64";
+    case at::kLong: return "I64";
+    default: return nullptr;
+  }
+}
+
+// A JSON string literal (RFC 8259: quote, backslash and control characters escaped).
+std::string JsonString(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      out += absl::StrFormat("\\u%04x", static_cast<int>(c));
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+absl::Status WriteSafetensors(const std::string& path, const Safetensors& contents) {
+  std::vector<std::string> entries;
+  std::string data;
+  for (const auto& [name, tensor] : contents.tensors) {
+    const char* dtype = DtypeName(tensor.scalar_type());
+    if (dtype == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("safetensors ", path, ": tensor '", name, "' has unsupported dtype ",
+                       c10::toString(tensor.scalar_type())));
+    }
+    const at::Tensor c = tensor.detach().contiguous().cpu();
+    const size_t begin = data.size(), bytes = c.numel() * c.element_size();
+    data.append(static_cast<const char*>(c.data_ptr()), bytes);  // x86-64: little-endian
+    entries.push_back(absl::StrCat(JsonString(name), ":{\"dtype\":\"", dtype, "\",\"shape\":[",
+                                   absl::StrJoin(c.sizes(), ","), "],\"data_offsets\":[", begin,
+                                   ",", begin + bytes, "]}"));
+  }
+  std::vector<std::string> meta;
+  for (const auto& [k, v] : contents.metadata) meta.push_back(JsonString(k) + ":" + JsonString(v));
+  if (!meta.empty()) entries.push_back("\"__metadata__\":{" + absl::StrJoin(meta, ",") + "}");
+  std::string header = "{" + absl::StrJoin(entries, ",") + "}";
+  header.append((8 - header.size() % 8) % 8, ' ');  // data starts 8-byte aligned
+  std::string file(8, '\0');
+  const uint64_t n = header.size();
+  std::memcpy(file.data(), &n, 8);
+  return WriteFileAtomically(path, file + header + data);
+}
+
+absl::StatusOr<Safetensors> ReadSafetensors(const std::string& path) {
+  absl::StatusOr<std::string> file = ReadFile(path);
+  if (!file.ok()) return file.status();
+  auto bad = [&](const std::string& what) {
+    return absl::DataLossError(absl::StrCat("safetensors ", path, ": ", what));
+  };
+  if (file->size() < 8) return bad("shorter than its 8-byte header length");
+  uint64_t n = 0;
+  std::memcpy(&n, file->data(), 8);
+  if (n > file->size() - 8) return bad(absl::StrCat("header length ", n, " exceeds the file"));
+  google::protobuf::Struct header;
+  if (!google::protobuf::util::JsonStringToMessage(file->substr(8, n), &header).ok()) {
+    return bad("header is not valid JSON");
+  }
+  const char* data = file->data() + 8 + n;
+  const uint64_t data_size = file->size() - 8 - n;
+  Safetensors out;
+  for (const auto& [name, value] : header.fields()) {
+    if (name == "__metadata__") {
+      for (const auto& [k, v] : value.struct_value().fields()) out.metadata[k] = v.string_value();
+      continue;
+    }
+    const auto& f = value.struct_value().fields();
+    if (!f.count("dtype") || !f.count("shape") || !f.count("data_offsets")) {
+      return bad(absl::StrCat("entry '", name, "' lacks dtype, shape or data_offsets"));
+    }
+    const std::string dtype = f.at("dtype").string_value();
+    const at::ScalarType type = dtype == "F32"   ? at::kFloat
+                                : dtype == "F64" ? at::kDouble
+                                : dtype == "I64" ? at::kLong
+                                                 : at::kByte;
+    if (type == at::kByte) return bad(absl::StrCat("entry '", name, "': dtype ", dtype, " unsupported"));
+    std::vector<int64_t> shape;
+    int64_t numel = 1;
+    for (const auto& d : f.at("shape").list_value().values()) {
+      shape.push_back(static_cast<int64_t>(d.number_value()));
+      numel *= shape.back();
+    }
+    const auto& offsets = f.at("data_offsets").list_value().values();
+    if (offsets.size() != 2) return bad(absl::StrCat("entry '", name, "': bad data_offsets"));
+    const uint64_t begin = offsets[0].number_value(), end = offsets[1].number_value();
+    const uint64_t bytes = numel * c10::elementSize(type);
+    if (end < begin || end - begin != bytes || end > data_size) {
+      return bad(absl::StrCat("entry '", name, "': data [", begin, ", ", end,
+                              ") does not fit its shape or the file (truncated?)"));
+    }
+    at::Tensor t = torch::empty(shape, type);
+    std::memcpy(t.data_ptr(), data + begin, bytes);
+    out.tensors.emplace_back(name, t);
+  }
+  return out;
+}
+
+}  // namespace diffuse
