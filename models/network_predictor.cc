@@ -1,0 +1,101 @@
+#include "models/network_predictor.h"
+
+#include <torch/torch.h>
+
+#include "absl/strings/str_cat.h"
+#include "forward/gaussian.h"
+#include "pipeline/pipeline.pb.h"
+
+namespace diffuse {
+namespace {
+
+// A shared (0-dim) or per-sample ([B, 1, ...]) coefficient against x.
+at::Tensor TimeInput(const Time& t, int64_t batch, double scale) {
+  return t.is_shared() ? torch::full({batch}, t.shared() * scale, torch::kFloat32)
+                       : (t.per_sample() * scale).to(torch::kFloat32);
+}
+
+}  // namespace
+
+absl::Status CheckParameterization(Parameterization kind, const BuildContext& context) {
+  const GaussianCoefficients* gaussian = context.forward->gaussian();
+  if (kind != X0 && gaussian == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "option parameterization ", Parameterization_Name(kind),
+        " needs a forward process with Gaussian coefficients; forward '",
+        context.config->forward().name(), "' has none (use X0)"));
+  }
+  if (kind == EPS && gaussian->Alpha(context.forward->time_domain().t_max()) == 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "option parameterization EPS cannot recover x0 where alpha(t) = 0, and forward '",
+        context.config->forward().name(), "' reaches alpha = 0 at t_max (use V or X0)"));
+  }
+  return absl::OkStatus();
+}
+
+std::pair<at::Tensor, at::Tensor> NetworkPredictor::AlphaSigma(const Time& t,
+                                                               const at::Tensor& x) const {
+  const GaussianCoefficients& g = *options_.gaussian;
+  if (t.is_shared()) {
+    return {torch::scalar_tensor(g.Alpha(t.shared()), x.scalar_type()),
+            torch::scalar_tensor(g.Sigma(t.shared()), x.scalar_type())};
+  }
+  return {BroadcastPerSample(g.Alpha(t.per_sample()), x),
+          BroadcastPerSample(g.Sigma(t.per_sample()), x)};
+}
+
+at::Tensor NetworkPredictor::LabelIndex(const Condition& condition, int64_t batch) const {
+  const int64_t k = options_.conditions.num_classes;
+  if (k == 0) return at::Tensor();
+  if (!condition.label.defined()) return torch::full({batch}, k, torch::kLong);
+  return torch::where(condition.label.lt(0), torch::full_like(condition.label, k),
+                      condition.label);
+}
+
+std::pair<at::Tensor, at::Tensor> NetworkPredictor::Run(const at::Tensor& x_t, const Time& t,
+                                                        const Condition& condition) {
+  const int64_t batch = x_t.size(0);
+  const at::Tensor label = LabelIndex(condition, batch);
+  if (options_.kind == EDM) {
+    const auto [alpha, sigma] = AlphaSigma(t, x_t);
+    const EdmScalings c = EdmPreconditioning(alpha, sigma, options_.sigma_data);
+    // c_noise on the scale of the time embedding (about the range of 1000 t).
+    const at::Tensor time = (c.c_noise.flatten() * 250).expand({batch}).to(torch::kFloat32).contiguous();
+    const at::Tensor out = Network(x_t * c.c_in_x, time, label, condition);
+    return {out, c.c_skip_x * x_t + c.c_out * out};
+  }
+  const at::Tensor out = Network(x_t, TimeInput(t, batch, options_.time_scale), label, condition);
+  if (options_.kind == X0) return {out, out};
+  const auto [alpha, sigma] = AlphaSigma(t, x_t);
+  return {out, OutputToX0(options_.kind, out, x_t, alpha, sigma)};
+}
+
+X0Prediction NetworkPredictor::Predict(const at::Tensor& x_t, const Time& t,
+                                       const Condition& condition) {
+  return {Run(x_t, t, condition).second, at::Tensor()};
+}
+
+at::Tensor NetworkPredictor::Loss(const TrainingExample& e) {
+  const at::Tensor out = Run(e.x_t, e.t, e.condition).first;
+  at::Tensor target = e.x0;
+  if (options_.kind == EDM) {
+    const auto [alpha, sigma] = AlphaSigma(e.t, e.x_t);
+    const EdmScalings c = EdmPreconditioning(alpha, sigma, options_.sigma_data);
+    target = (e.x0 - c.c_skip_x * e.x_t) / c.c_out;
+  } else if (options_.kind != X0) {
+    const auto [alpha, sigma] = AlphaSigma(e.t, e.x_t);
+    target = TrainingTarget(options_.kind, e.x0, e.eps, alpha, sigma);
+  }
+  return (out - target).pow(2).flatten(1).mean(1);
+}
+
+at::Tensor NetworkPredictor::X0LossScale(const Time& t, int64_t batch) {
+  if (options_.kind == X0) return torch::ones({batch}, torch::kFloat64);
+  const at::Tensor alpha = AlphaTensor(*options_.gaussian, t);
+  const at::Tensor sigma = SigmaTensor(*options_.gaussian, t);
+  return diffuse::X0LossScale(options_.kind, alpha, sigma, options_.sigma_data)
+      .expand({batch})
+      .contiguous();
+}
+
+}  // namespace diffuse

@@ -1,0 +1,62 @@
+// A neural network behind the x0 interface: whatever it outputs (eps, x0, v, or EDM's F,
+// models/parameterization.h), Predict returns x0 and Loss trains it, with the forward
+// process's Gaussian coefficients. Networks (MLP, U-Net) implement only Network().
+#ifndef DIFFUSE_MODELS_NETWORK_PREDICTOR_H_
+#define DIFFUSE_MODELS_NETWORK_PREDICTOR_H_
+
+#include <utility>
+
+#include <ATen/core/Tensor.h>
+
+#include "absl/status/status.h"
+#include "forward/forward_process.h"
+#include "pipeline/build_context.h"
+#include "models/parameterization.h"
+#include "models/trainable_model.h"
+#include "models/x0_predictor.h"
+
+namespace diffuse {
+
+struct NetworkPredictorOptions {
+  Parameterization kind = EPS;
+  double sigma_data = 0.5;                        // EDM only
+  const GaussianCoefficients* gaussian = nullptr;  // required unless kind == X0
+  double time_scale = 1.0;  // the network's time input is t * time_scale (about 0..1000)
+  ConditionSupport conditions;
+};
+
+// Checked once by a network's factory: EPS, V and EDM need Gaussian coefficients; EPS
+// cannot recover x0 where alpha reaches 0.
+absl::Status CheckParameterization(Parameterization kind, const BuildContext& context);
+
+class NetworkPredictor : public X0Predictor, public TrainableModel {
+ public:
+  explicit NetworkPredictor(NetworkPredictorOptions options) : options_(std::move(options)) {}
+
+  X0Prediction Predict(const at::Tensor& x_t, const Time& t,
+                       const Condition& condition) override;
+  ConditionSupport conditions() const override { return options_.conditions; }
+  TrainableModel* trainable() override { return this; }
+  at::Tensor Loss(const TrainingExample& example) override;
+  at::Tensor X0LossScale(const Time& t, int64_t batch) override;
+
+ protected:
+  // The network's output for input x [B, ...] (already scaled for EDM), time input [B]
+  // (float32) and the condition; `label` is the class index with the null class mapped to
+  // num_classes (undefined for unconditional networks). Same shape as x.
+  virtual at::Tensor Network(const at::Tensor& x, const at::Tensor& time,
+                             const at::Tensor& label, const Condition& condition) = 0;
+
+ private:
+  // Network output and the x0 it implies.
+  std::pair<at::Tensor, at::Tensor> Run(const at::Tensor& x_t, const Time& t,
+                                        const Condition& condition);
+  at::Tensor LabelIndex(const Condition& condition, int64_t batch) const;
+  std::pair<at::Tensor, at::Tensor> AlphaSigma(const Time& t, const at::Tensor& x) const;
+
+  NetworkPredictorOptions options_;
+};
+
+}  // namespace diffuse
+
+#endif  // DIFFUSE_MODELS_NETWORK_PREDICTOR_H_
