@@ -1,0 +1,77 @@
+// The U-Net of predictor "unet" (unet.proto) as a LibTorch module.
+#ifndef DIFFUSE_MODELS_UNET_H_
+#define DIFFUSE_MODELS_UNET_H_
+
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "models/x0_predictor.h"
+
+namespace diffuse {
+
+struct UNetConfig {
+  int64_t in_channels = 1;     // data channels (+ image condition channels)
+  int64_t out_channels = 1;
+  int64_t base_channels = 32;
+  std::vector<int64_t> channel_mult = {1, 2, 2};
+  int64_t num_res_blocks = 1;
+  std::vector<int64_t> attention_resolutions = {7};
+  int64_t resolution = 28;     // input height
+  int64_t groups = 8;
+  int64_t num_classes = 0;     // > 0: K + 1 embedding rows (row K: null class)
+  int64_t latent_dim = 0;
+};
+
+// Residual block with adaptive group normalization on the embedding.
+class ResBlockImpl : public torch::nn::Module {
+ public:
+  ResBlockImpl(int64_t in, int64_t out, int64_t emb_dim, int64_t groups);
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& emb);
+
+ private:
+  torch::nn::GroupNorm norm1_{nullptr}, norm2_{nullptr};
+  torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr}, skip_{nullptr};
+  torch::nn::Linear emb_{nullptr};
+};
+TORCH_MODULE(ResBlock);
+
+// Single-head self-attention over the H x W positions, residual.
+class AttentionImpl : public torch::nn::Module {
+ public:
+  AttentionImpl(int64_t channels, int64_t groups);
+  at::Tensor forward(const at::Tensor& x);
+
+ private:
+  torch::nn::GroupNorm norm_{nullptr};
+  torch::nn::Conv2d qkv_{nullptr}, proj_{nullptr};
+};
+TORCH_MODULE(Attention);
+
+class UNetImpl : public torch::nn::Module {
+ public:
+  explicit UNetImpl(const UNetConfig& config);
+  // x [B, C, H, W]; time [B] (float); label [B] int64 or undefined; latent [B, D] or
+  // undefined. The hook, when set, sees and may replace the bottleneck.
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& time, const at::Tensor& label,
+                     const at::Tensor& latent, const std::function<at::Tensor(const at::Tensor&)>& hook);
+
+ private:
+  UNetConfig config_;
+  torch::nn::Linear time1_{nullptr}, time2_{nullptr}, latent_{nullptr};
+  torch::nn::Embedding class_{nullptr};
+  torch::nn::Conv2d input_{nullptr}, output_{nullptr};
+  torch::nn::GroupNorm out_norm_{nullptr};
+  // Encoder: per level, num_res_blocks (block, optional attention), then a downsampling
+  // convolution except at the last level. Decoder mirrors it with skip concatenation.
+  torch::nn::ModuleList down_blocks_{nullptr}, down_attn_{nullptr}, downsample_{nullptr};
+  torch::nn::ModuleList up_blocks_{nullptr}, up_attn_{nullptr}, upsample_{nullptr};
+  ResBlock mid1_{nullptr}, mid2_{nullptr};
+  Attention mid_attn_{nullptr};
+  std::vector<bool> down_has_attn_, up_has_attn_;
+};
+TORCH_MODULE(UNet);
+
+}  // namespace diffuse
+
+#endif  // DIFFUSE_MODELS_UNET_H_
