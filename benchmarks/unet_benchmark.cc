@@ -1,0 +1,64 @@
+// The U-Net predictor at Fashion-MNIST scale (batch 64 x 1 x 28 x 28, default UNetOptions:
+// 32 base channels, levels [1, 2, 2], attention at 7 x 7): one forward (x0 prediction), one
+// training step (forward + backward + Adam), and a 50-step DDIM sampling run.
+#include <benchmark/benchmark.h>
+#include <torch/torch.h>
+
+#include "absl/strings/str_cat.h"
+#include "benchmarks/bench_support.h"
+#include "models/trainable_model.h"
+#include "random/noise_source.h"
+#include "reverse/sampler.h"
+
+namespace diffuse {
+namespace {
+
+constexpr char kText[] = R"(
+  data { name: "fashion_mnist" }
+  forward { name: "gaussian_vp" }
+  predictor { name: "unet" }
+  prior { name: "standard_normal" }
+  reverse { name: "substitution" }
+  sampler { num_steps: 50 }
+)";
+
+void BM_UNetForward(benchmark::State& state) {
+  auto p = BuildForBenchmark(kText);
+  torch::NoGradGuard no_grad;
+  const at::Tensor x = torch::randn({64, 1, 28, 28});
+  for (auto _ : state) benchmark::DoNotOptimize(p->predictor->Predict(x, 500.0, {}).x0);
+  state.SetItemsProcessed(state.iterations() * 64);
+}
+BENCHMARK(BM_UNetForward)->Unit(benchmark::kMillisecond);
+
+void BM_UNetTrainingStep(benchmark::State& state) {
+  auto p = BuildForBenchmark(kText);
+  TrainableModel& model = *p->predictor->trainable();
+  torch::optim::Adam adam(model.module().parameters(), torch::optim::AdamOptions(1e-4));
+  at::Generator gen = at::detail::createCPUGenerator(0);
+  const DataBatch data = p->data->Sample(64, gen);
+  const at::Tensor eps = torch::randn_like(data.x);
+  const Time t(torch::randint(1, 1001, {64}, gen, torch::kFloat64));
+  const TrainingExample e{data.x, eps, p->forward->Apply(data.x, t, eps), t, {}};
+  for (auto _ : state) {
+    adam.zero_grad();
+    model.Loss(e).mean().backward();
+    adam.step();
+  }
+  state.SetItemsProcessed(state.iterations() * 64);
+}
+BENCHMARK(BM_UNetTrainingStep)->Unit(benchmark::kMillisecond);
+
+void BM_UNetSample50Steps(benchmark::State& state) {
+  auto p = BuildForBenchmark(kText);
+  PhiloxNoise noise(0);
+  const at::Tensor x_T = torch::randn({64, 1, 28, 28});
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(RunReverseProcess(p->sampling(), x_T, p->times, {}, noise));
+  }
+  state.SetItemsProcessed(state.iterations() * 64);
+}
+BENCHMARK(BM_UNetSample50Steps)->Unit(benchmark::kMillisecond)->Iterations(1);
+
+}  // namespace
+}  // namespace diffuse
