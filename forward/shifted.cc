@@ -3,6 +3,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "forward/forward_process.h"
+#include "forward/forward_wrapper.h"
 #include "forward/shifted.pb.h"
 #include "models/x0_predictor.h"
 #include "pipeline/registry.h"
@@ -11,9 +12,9 @@
 namespace diffuse {
 namespace {
 
-class Shifted : public ForwardProcess {
+class Shifted : public ForwardWrapper {
  public:
-  explicit Shifted(std::unique_ptr<ForwardProcess> inner) : inner_(std::move(inner)) {}
+  explicit Shifted(std::unique_ptr<ForwardProcess> inner) : ForwardWrapper(std::move(inner)) {}
 
   at::Tensor Offset(const Condition& condition) const override {
     TORCH_CHECK(condition.image.defined(),
@@ -21,34 +22,6 @@ class Shifted : public ForwardProcess {
     return condition.image;
   }
   bool HasOffset() const override { return true; }
-
-  DataKind data_kind() const override { return inner_->data_kind(); }
-  TimeDomain time_domain() const override { return inner_->time_domain(); }
-  absl::Status CheckSampleShape(at::IntArrayRef shape) const override {
-    return inner_->CheckSampleShape(shape);
-  }
-  at::Tensor Apply(const at::Tensor& x0, const Time& t, const at::Tensor& eps) const override {
-    return inner_->Apply(x0, t, eps);
-  }
-  at::Tensor SampleNoise(at::IntArrayRef shape, NoiseSource& noise) const override {
-    return inner_->SampleNoise(shape, noise);
-  }
-  bool IsInvertible() const override { return inner_->IsInvertible(); }
-  at::Tensor InvertNoise(const at::Tensor& x0, const at::Tensor& x_t,
-                         const Time& t) const override {
-    return inner_->InvertNoise(x0, x_t, t);
-  }
-  bool NoiseIsStandardNormal() const override { return inner_->NoiseIsStandardNormal(); }
-  const GaussianCoefficients* gaussian() const override { return inner_->gaussian(); }
-  const AbsorbingCoefficients* absorbing() const override { return inner_->absorbing(); }
-  const CategoricalCoefficients* categorical() const override { return inner_->categorical(); }
-  bool HasDataFreeTerminal() const override { return inner_->HasDataFreeTerminal(); }
-  at::Tensor SampleTerminal(at::IntArrayRef shape, NoiseSource& noise) const override {
-    return inner_->SampleTerminal(shape, noise);
-  }
-
- private:
-  std::unique_ptr<ForwardProcess> inner_;
 };
 
 absl::StatusOr<std::unique_ptr<ForwardProcess>> Make(const ShiftedOptions& o,

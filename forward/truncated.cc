@@ -3,6 +3,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "forward/forward_process.h"
+#include "forward/forward_wrapper.h"
 #include "forward/truncated.pb.h"
 #include "pipeline/option_checks.h"
 #include "pipeline/registry.h"
@@ -11,31 +12,12 @@
 namespace diffuse {
 namespace {
 
-class Truncated : public ForwardProcess {
+class Truncated : public ForwardWrapper {
  public:
   Truncated(std::unique_ptr<ForwardProcess> inner, int64_t num_steps)
-      : inner_(std::move(inner)), num_steps_(num_steps) {}
+      : ForwardWrapper(std::move(inner)), num_steps_(num_steps) {}
 
-  DataKind data_kind() const override { return inner_->data_kind(); }
   TimeDomain time_domain() const override { return {true, num_steps_}; }
-  absl::Status CheckSampleShape(at::IntArrayRef shape) const override {
-    return inner_->CheckSampleShape(shape);
-  }
-  at::Tensor Apply(const at::Tensor& x0, const Time& t, const at::Tensor& eps) const override {
-    return inner_->Apply(x0, t, eps);
-  }
-  at::Tensor SampleNoise(at::IntArrayRef shape, NoiseSource& noise) const override {
-    return inner_->SampleNoise(shape, noise);
-  }
-  bool IsInvertible() const override { return inner_->IsInvertible(); }
-  at::Tensor InvertNoise(const at::Tensor& x0, const at::Tensor& x_t,
-                         const Time& t) const override {
-    return inner_->InvertNoise(x0, x_t, t);
-  }
-  bool NoiseIsStandardNormal() const override { return inner_->NoiseIsStandardNormal(); }
-  const GaussianCoefficients* gaussian() const override { return inner_->gaussian(); }
-  const AbsorbingCoefficients* absorbing() const override { return inner_->absorbing(); }
-  const CategoricalCoefficients* categorical() const override { return inner_->categorical(); }
   bool HasDataFreeTerminal() const override { return false; }
   at::Tensor SampleTerminal(at::IntArrayRef, NoiseSource&) const override {
     TORCH_CHECK(false, "a truncated process has no data-free terminal state; use a prior that "
@@ -43,7 +25,6 @@ class Truncated : public ForwardProcess {
   }
 
  private:
-  std::unique_ptr<ForwardProcess> inner_;
   int64_t num_steps_;
 };
 

@@ -44,6 +44,18 @@ std::string PipelineText(int64_t steps, double learning_rate = 0.003, int checkp
                       checkpoint_every, " ", extra_training, " }");
 }
 
+// 2000 samples of a trained pipeline: every mode populated, few samples between modes.
+void ExpectSamplesOnTheModes(Pipeline& p) {
+  absl::StatusOr<Generated> g = Generate(p, {2000, 1, at::Tensor(), nullptr});
+  ASSERT_THAT(g, IsOk());
+  at::Generator gen = at::detail::createCPUGenerator(1);
+  const MixtureQuality q = EvaluateAgainstMixture(
+      g->samples, *p.data->mixture(), p.data->mixture()->Sample(2000, gen));
+  SCOPED_TRACE(q.ToString());
+  EXPECT_LT(q.off_mode_fraction, 0.2);
+  for (double f : q.mode_fraction) EXPECT_GT(f, 0.05);
+}
+
 std::vector<at::Tensor> Weights(Pipeline& p) {
   return p.predictor->trainable()->module().parameters();
 }
@@ -57,14 +69,7 @@ TEST_P(TrainerLearnsTest, LossFallsAndSamplesLandOnTheModes) {
   absl::StatusOr<TrainingSummary> s = Train(*p, TempDir("learns"), nullptr);
   ASSERT_THAT(s, IsOk());
   EXPECT_LT(s->final_loss, 0.8 * s->first_loss);
-  absl::StatusOr<Generated> g = Generate(*p, {2000, 1, at::Tensor(), nullptr});
-  ASSERT_THAT(g, IsOk());
-  at::Generator gen = at::detail::createCPUGenerator(1);
-  const MixtureQuality q = EvaluateAgainstMixture(
-      g->samples, *p->data->mixture(), p->data->mixture()->Sample(2000, gen));
-  SCOPED_TRACE(q.ToString());
-  EXPECT_LT(q.off_mode_fraction, 0.2);
-  for (double f : q.mode_fraction) EXPECT_GT(f, 0.05);
+  ExpectSamplesOnTheModes(*p);
 }
 
 // The weights reproduce the published per-parameterization forms: min-SNR-gamma is
@@ -101,14 +106,7 @@ TEST(TrainerTest, AdamWWarmupClippingAndMinSnrLearn) {
   absl::StatusOr<TrainingSummary> s = Train(*p, TempDir("adamw"), nullptr);
   ASSERT_THAT(s, IsOk());
   EXPECT_LT(s->final_loss, 0.8 * s->first_loss);
-  absl::StatusOr<Generated> g = Generate(*p, {2000, 1, at::Tensor(), nullptr});
-  ASSERT_THAT(g, IsOk());
-  at::Generator gen = at::detail::createCPUGenerator(1);
-  const MixtureQuality q = EvaluateAgainstMixture(
-      g->samples, *p->data->mixture(), p->data->mixture()->Sample(2000, gen));
-  SCOPED_TRACE(q.ToString());
-  EXPECT_LT(q.off_mode_fraction, 0.2);
-  for (double f : q.mode_fraction) EXPECT_GT(f, 0.05);
+  ExpectSamplesOnTheModes(*p);
 }
 
 INSTANTIATE_TEST_SUITE_P(Parameterizations, TrainerLearnsTest,
