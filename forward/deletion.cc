@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "forward/deletion.pb.h"
 #include "forward/forward_process.h"
+#include "forward/keep_schedule.h"
 #include "forward/gaussian.h"
 #include "pipeline/option_checks.h"
 #include "pipeline/registry.h"
@@ -42,8 +43,7 @@ class Deletion : public ForwardProcess, public DeletionCoefficients {
   }
 
   double Keep(double t) const override {
-    const double u = t / options_.num_steps();
-    return options_.schedule() == DeletionOptions::COSINE ? std::cos(M_PI / 2 * u) : 1 - u;
+    return KeepSchedule(t, options_.num_steps(), options_.schedule() == DeletionOptions::COSINE);
   }
   int64_t num_classes() const override { return options_.num_classes(); }
 

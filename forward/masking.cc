@@ -6,6 +6,7 @@
 
 #include "forward/categorical.h"
 #include "forward/forward_process.h"
+#include "forward/keep_schedule.h"
 #include "forward/gaussian.h"
 #include "forward/masking.pb.h"
 #include "pipeline/option_checks.h"
@@ -28,8 +29,7 @@ class Masking : public ForwardProcess,
   TimeDomain time_domain() const override { return {true, options_.num_steps()}; }
 
   double Keep(double t) const override {
-    const double u = t / options_.num_steps();
-    return options_.schedule() == MaskingOptions::COSINE ? std::cos(M_PI / 2 * u) : 1 - u;
+    return KeepSchedule(t, options_.num_steps(), options_.schedule() == MaskingOptions::COSINE);
   }
   double MaskValue() const override {
     return tokens() ? options_.num_classes() : options_.mask_value();

@@ -136,6 +136,17 @@ TEST(ShiftedSamplingTest, OracleReproducesTheMixture) {
 }
 
 TEST(ShiftedBuilderTest, NeedsAnXHatAndRealValues) {
+  // Only a prior that supplies x_hat can start a shifted process.
+  for (const char* prior : {R"(name: "standard_normal")", R"(name: "forward_terminal")"}) {
+    EXPECT_THAT(BuildFromText(OracleText{.forward = kShifted, .prior = prior}.Text()),
+                StatusIs(absl::StatusCode::kFailedPrecondition,
+                         HasSubstr("estimate_as_condition")));
+  }
+  EXPECT_THAT(BuildFromText(OracleText{.forward = kShifted,
+                                       .prior = R"(name: "diffused_estimate")"}
+                                .Text()),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("prior 'diffused_estimate': the forward process is offset")));
   EXPECT_THAT(BuildFromText(Text(R"(name: "substitution")") + R"(
       guidance { name: "classifier" options { [type.googleapis.com/diffuse.ClassifierGuidanceOptions] {
         classifier { name: "mixture_oracle" } } } })"),

@@ -7,6 +7,7 @@
 #include "forward/categorical.h"
 #include "forward/categorical.pb.h"
 #include "forward/forward_process.h"
+#include "forward/keep_schedule.h"
 #include "pipeline/option_checks.h"
 #include "pipeline/registry.h"
 #include "util/status_macros.h"
@@ -24,9 +25,8 @@ class UniformCategorical : public ForwardProcess, public CategoricalCoefficients
   int64_t num_classes() const override { return options_.num_classes(); }
   int64_t num_states() const override { return options_.num_classes(); }
   double Keep(double t) const override {
-    const double u = t / options_.num_steps();
-    return options_.schedule() == UniformCategoricalOptions::COSINE ? std::cos(M_PI / 2 * u)
-                                                                    : 1 - u;
+    return KeepSchedule(t, options_.num_steps(),
+                        options_.schedule() == UniformCategoricalOptions::COSINE);
   }
   at::Tensor Stationary() const override {
     return torch::full({num_states()}, 1.0 / num_states(), torch::kFloat64);

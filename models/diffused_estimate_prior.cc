@@ -34,7 +34,14 @@ class DiffusedEstimatePrior : public LatentPrior {
     }
   }
 
-  absl::Status CheckCompatible(const ForwardProcess&) const override { return absl::OkStatus(); }
+  absl::Status CheckCompatible(const ForwardProcess& forward) const override {
+    if (forward.HasOffset() && !as_condition_) {
+      return absl::FailedPreconditionError(
+          "the forward process is offset by x_hat (shifted): set estimate_as_condition so the "
+          "estimate is passed on as x_hat");
+    }
+    return absl::OkStatus();
+  }
 
   PriorSample Sample(int64_t batch, at::IntArrayRef sample_shape, NoiseSource& noise) override {
     std::vector<int64_t> shape{batch};

@@ -14,6 +14,11 @@ class ForwardTerminalPrior : public LatentPrior {
  public:
   explicit ForwardTerminalPrior(const ForwardProcess& forward) : forward_(forward) {}
   absl::Status CheckCompatible(const ForwardProcess& forward) const override {
+    if (forward.HasOffset()) {
+      return absl::FailedPreconditionError(
+          "the forward process is offset by x_hat (shifted): use prior \"diffused_estimate\" "
+          "with estimate_as_condition, which supplies it");
+    }
     if (!forward.HasDataFreeTerminal()) {
       return absl::FailedPreconditionError(
           "the forward process is truncated: its start depends on the data (use prior "

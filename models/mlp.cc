@@ -67,8 +67,8 @@ class MlpPredictor : public NetworkPredictor {
 
  protected:
   // Samples of any shape are flattened.
-  at::Tensor Network(const at::Tensor& x, const at::Tensor& time, const at::Tensor& label,
-                     const Condition&) override {
+  at::Tensor Network(const at::Tensor& x, const at::Tensor& time, const Time&,
+                     const at::Tensor& label, const Condition&) override {
     return net_(x.flatten(1), time, label).view(x.sizes());
   }
 

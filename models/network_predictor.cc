@@ -1,5 +1,7 @@
 #include "models/network_predictor.h"
 
+#include <tuple>
+
 #include <torch/torch.h>
 
 #include "absl/strings/str_cat.h"
@@ -9,7 +11,7 @@
 namespace diffuse {
 namespace {
 
-// A shared (0-dim) or per-sample ([B, 1, ...]) coefficient against x.
+// The network's time input t * scale, [B] float32.
 at::Tensor TimeInput(const Time& t, int64_t batch, double scale) {
   return t.is_shared() ? torch::full({batch}, t.shared() * scale, torch::kFloat32)
                        : (t.per_sample() * scale).to(torch::kFloat32);
@@ -52,41 +54,44 @@ at::Tensor NetworkPredictor::LabelIndex(const Condition& condition, int64_t batc
                       condition.label);
 }
 
-std::pair<at::Tensor, at::Tensor> NetworkPredictor::Run(const at::Tensor& x_t, const Time& t,
-                                                        const Condition& condition) {
+NetworkPredictor::Output NetworkPredictor::Run(const at::Tensor& x_t, const Time& t,
+                                               const Condition& condition) {
   const int64_t batch = x_t.size(0);
   const at::Tensor label = LabelIndex(condition, batch);
+  Output o;
+  if (options_.kind != X0) std::tie(o.alpha, o.sigma) = AlphaSigma(t, x_t);
   if (options_.kind == EDM) {
-    const auto [alpha, sigma] = AlphaSigma(t, x_t);
-    const EdmScalings c = EdmPreconditioning(alpha, sigma, options_.sigma_data);
+    o.edm = EdmPreconditioning(o.alpha, o.sigma, options_.sigma_data);
     // c_noise on the scale of the time embedding (about the range of 1000 t).
-    const at::Tensor time = (c.c_noise.flatten() * 250).expand({batch}).to(torch::kFloat32).contiguous();
-    const at::Tensor out = Network(x_t * c.c_in_x, time, label, condition);
-    return {out, c.c_skip_x * x_t + c.c_out * out};
+    const at::Tensor time =
+        (o.edm.c_noise.flatten() * 250).expand({batch}).to(torch::kFloat32).contiguous();
+    o.out = Network(x_t * o.edm.c_in_x, time, t, label, condition);
+  } else {
+    o.out = Network(x_t, TimeInput(t, batch, options_.time_scale), t, label, condition);
   }
-  const at::Tensor out = Network(x_t, TimeInput(t, batch, options_.time_scale), label, condition);
-  if (options_.kind == X0) return {out, out};
-  const auto [alpha, sigma] = AlphaSigma(t, x_t);
-  return {out, OutputToX0(options_.kind, out, x_t, alpha, sigma)};
+  return o;
 }
 
 X0Prediction NetworkPredictor::Predict(const at::Tensor& x_t, const Time& t,
                                        const Condition& condition) {
-  return {Run(x_t, t, condition).second, at::Tensor()};
+  const Output o = Run(x_t, t, condition);
+  switch (options_.kind) {
+    case X0:
+      return {o.out, at::Tensor()};
+    case EDM:
+      return {o.edm.c_skip_x * x_t + o.edm.c_out * o.out, at::Tensor()};
+    default:
+      return {OutputToX0(options_.kind, o.out, x_t, o.alpha, o.sigma), at::Tensor()};
+  }
 }
 
 at::Tensor NetworkPredictor::Loss(const TrainingExample& e) {
-  const at::Tensor out = Run(e.x_t, e.t, e.condition).first;
-  at::Tensor target = e.x0;
-  if (options_.kind == EDM) {
-    const auto [alpha, sigma] = AlphaSigma(e.t, e.x_t);
-    const EdmScalings c = EdmPreconditioning(alpha, sigma, options_.sigma_data);
-    target = (e.x0 - c.c_skip_x * e.x_t) / c.c_out;
-  } else if (options_.kind != X0) {
-    const auto [alpha, sigma] = AlphaSigma(e.t, e.x_t);
-    target = TrainingTarget(options_.kind, e.x0, e.eps, alpha, sigma);
-  }
-  return (out - target).pow(2).flatten(1).mean(1);
+  const Output o = Run(e.x_t, e.t, e.condition);
+  const at::Tensor target =
+      options_.kind == X0    ? e.x0
+      : options_.kind == EDM ? (e.x0 - o.edm.c_skip_x * e.x_t) / o.edm.c_out
+                             : TrainingTarget(options_.kind, e.x0, e.eps, o.alpha, o.sigma);
+  return (o.out - target).pow(2).flatten(1).mean(1);
 }
 
 at::Tensor NetworkPredictor::X0LossScale(const Time& t, int64_t batch) {

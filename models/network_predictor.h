@@ -41,16 +41,21 @@ class NetworkPredictor : public X0Predictor, public TrainableModel {
   at::Tensor X0LossScale(const Time& t, int64_t batch) override;
 
  protected:
-  // The network's output for input x [B, ...] (already scaled for EDM), time input [B]
-  // (float32) and the condition; `label` is the class index with the null class mapped to
-  // num_classes (undefined for unconditional networks). Same shape as x.
-  virtual at::Tensor Network(const at::Tensor& x, const at::Tensor& time,
+  // The network's output for input x [B, ...] (already scaled for EDM), its time input
+  // [B] (float32: t * time_scale, or EDM's c_noise) at diffusion time t, and the condition;
+  // `label` is the class index with the null class mapped to num_classes (undefined for
+  // unconditional networks). Same shape as x.
+  virtual at::Tensor Network(const at::Tensor& x, const at::Tensor& time_input, const Time& t,
                              const at::Tensor& label, const Condition& condition) = 0;
 
  private:
-  // Network output and the x0 it implies.
-  std::pair<at::Tensor, at::Tensor> Run(const at::Tensor& x_t, const Time& t,
-                                        const Condition& condition);
+  // The network's output at (x_t, t); for EDM also its scalings.
+  struct Output {
+    at::Tensor out;
+    at::Tensor alpha, sigma;  // undefined for X0
+    EdmScalings edm;          // EDM only
+  };
+  Output Run(const at::Tensor& x_t, const Time& t, const Condition& condition);
   at::Tensor LabelIndex(const Condition& condition, int64_t batch) const;
   std::pair<at::Tensor, at::Tensor> AlphaSigma(const Time& t, const at::Tensor& x) const;
 

@@ -19,6 +19,11 @@ class StandardNormalPrior : public LatentPrior {
 
   absl::Status CheckCompatible(const ForwardProcess& forward) const override {
     const GaussianCoefficients* g = forward.gaussian();
+    if (forward.HasOffset()) {
+      return absl::FailedPreconditionError(
+          "the forward process is offset by x_hat (shifted): use prior \"diffused_estimate\" "
+          "with estimate_as_condition, which supplies it");
+    }
     if (!forward.HasDataFreeTerminal()) {
       return absl::FailedPreconditionError(
           "the forward process is truncated: its start depends on the data (use prior "

@@ -170,34 +170,24 @@ class UNetPredictor : public NetworkPredictor {
 
   torch::nn::Module& module() override { return *net_; }
 
-  X0Prediction Predict(const at::Tensor& x_t, const Time& t, const Condition& c) override {
-    current_t_ = &t;
-    X0Prediction p = NetworkPredictor::Predict(x_t, t, c);
-    current_t_ = nullptr;
-    return p;
-  }
-
   absl::Status SetBottleneckHook(BottleneckHook hook) override {
     hook_ = std::move(hook);
     return absl::OkStatus();
   }
 
  protected:
-  at::Tensor Network(const at::Tensor& x, const at::Tensor& time, const at::Tensor& label,
-                     const Condition& c) override {
+  at::Tensor Network(const at::Tensor& x, const at::Tensor& time, const Time& t,
+                     const at::Tensor& label, const Condition& c) override {
     const at::Tensor input =
         conditions().image_channels > 0 ? torch::cat({x, c.image.to(x.scalar_type())}, 1) : x;
     std::function<at::Tensor(const at::Tensor&)> hook;
-    if (hook_ && current_t_ != nullptr) {
-      hook = [this](const at::Tensor& h) { return hook_(h, *current_t_); };
-    }
+    if (hook_) hook = [this, &t](const at::Tensor& h) { return hook_(h, t); };
     return net_(input, time, label, conditions().latent_dim > 0 ? c.latent : at::Tensor(), hook);
   }
 
  private:
   UNet net_;
   BottleneckHook hook_;
-  const Time* current_t_ = nullptr;
 };
 
 absl::StatusOr<std::unique_ptr<X0Predictor>> Make(const UNetOptions& o, const BuildContext& context) {
@@ -205,6 +195,7 @@ absl::StatusOr<std::unique_ptr<X0Predictor>> Make(const UNetOptions& o, const Bu
   ABSL_RETURN_IF_ERROR(CheckInRange("sigma_data", o.sigma_data(), 1e-9, 1000));
   ABSL_RETURN_IF_ERROR(CheckInRange("base_channels", o.base_channels(), 1, 1024));
   ABSL_RETURN_IF_ERROR(CheckInRange("num_res_blocks", o.num_res_blocks(), 1, 8));
+  ABSL_RETURN_IF_ERROR(CheckInRange("groups", o.groups(), 1, 1024));
   ABSL_RETURN_IF_ERROR(CheckInRange("latent_dim", o.latent_dim(), 0, 65536));
   ABSL_RETURN_IF_ERROR(CheckInRange("image_channels", o.image_channels(), 0, 64));
   const std::vector<int64_t> shape = context.data->sample_shape();
@@ -230,7 +221,6 @@ absl::StatusOr<std::unique_ptr<X0Predictor>> Make(const UNetOptions& o, const Bu
           "option groups = ", o.groups(), " does not divide ", o.base_channels() * m, " channels"));
     }
   }
-  if (o.groups() < 1) return absl::InvalidArgumentError("option groups must be >= 1");
   const int64_t down = int64_t{1} << (config.channel_mult.size() - 1);
   if (shape[1] % down != 0 || shape[2] % down != 0) {
     return absl::FailedPreconditionError(absl::StrCat(

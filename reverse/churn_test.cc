@@ -4,6 +4,7 @@
 #include "reverse/churn.h"
 
 #include <cmath>
+#include <iostream>
 
 #include <torch/torch.h>
 
@@ -84,6 +85,7 @@ TEST(ChurnTest, ChurnedSolversReproduceTheMixture) {
     const MixtureQuality q =
         EvaluateAgainstMixture(Samples(Solver(name, 20), n, 3), *p->data->mixture(), reference);
     SCOPED_TRACE(std::string(name) + ": " + q.ToString());
+    std::cout << name << " + churn 20, 40 Karras steps: " << q.ToString() << "\n";
     EXPECT_LT(q.max_mode_error(), 0.025);
     EXPECT_LT(q.off_mode_fraction, 0.03);
     EXPECT_NEAR(q.mean_log_likelihood, -2.49, loglik_tolerance);

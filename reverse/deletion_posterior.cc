@@ -16,6 +16,7 @@
 
 #include "forward/deletion.h"
 #include "pipeline/registry.h"
+#include "reverse/absorbing_posterior.h"
 #include "reverse/reverse_conditional.h"
 
 namespace diffuse {
@@ -61,21 +62,25 @@ class DeletionPosterior : public ReverseConditional {
                   const X0Prediction& x0_hat) override {
     const DeletionCoefficients& d = *step.forward->deletion();
     const int64_t marker = d.num_classes();
-    const double keep_t = d.Keep(step.t), keep_s = d.Keep(step.t_prev);
-    const double revive = keep_t >= 1 ? 0.0 : (keep_s - keep_t) / (1 - keep_t);
+    const double keep_s = d.Keep(step.t_prev);
+    // A token deleted by t survives to s as a masked entry is revealed (the same law).
+    const double revive = AbsorbingUnmaskProbability(d.Keep(step.t), keep_s);
     const at::Tensor x0 = x0_hat.x0.to(torch::kLong).contiguous();
     const at::Tensor xt = x_t.to(torch::kLong).contiguous();
     const int64_t batch = x0.size(0), length = x0.size(1);
     const at::Tensor u_align = step.noise->Uniform({batch, length}).contiguous();
     const at::Tensor u_revive = step.noise->Uniform({batch, length});
     at::Tensor survived = torch::zeros({batch, length}, torch::kBool);
-    at::Tensor consistent = torch::ones({batch}, torch::kBool);
-    const at::Tensor n = xt.lt(marker).sum(1);
+    at::Tensor consistent = torch::empty({batch}, torch::kBool);
+    const at::Tensor n = xt.lt(marker).sum(1).contiguous();
+    const int64_t *x0_p = x0.data_ptr<int64_t>(), *xt_p = xt.data_ptr<int64_t>(),
+                  *n_p = n.data_ptr<int64_t>();
+    const float* u_p = u_align.data_ptr<float>();
+    bool *survived_p = survived.data_ptr<bool>(), *consistent_p = consistent.data_ptr<bool>();
     for (int64_t b = 0; b < batch; ++b) {
-      const bool ok = MarkEmbedding(x0[b].data_ptr<int64_t>(), length, xt[b].data_ptr<int64_t>(),
-                                    n[b].item<int64_t>(), u_align[b].data_ptr<float>(),
-                                    survived[b].data_ptr<bool>());
-      consistent[b] = ok;
+      const int64_t row = b * length;
+      consistent_p[b] = MarkEmbedding(x0_p + row, length, xt_p + row, n_p[b], u_p + row,
+                                      survived_p + row);
     }
     const at::Tensor real = x0.lt(marker);
     // Consistent rows: survivors at t plus revived ones; others: a fresh draw at s.

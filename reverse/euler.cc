@@ -19,13 +19,17 @@ class Euler : public GaussianSolver {
  public:
   explicit Euler(const KarrasSolverOptions& options) : options_(options) {}
 
+  // Stochastic churn, before the step's prediction (so it costs no extra predictor call).
+  double Perturb(const ReverseStep& step, at::Tensor& x_t) override {
+    Churned c = Churn(options_, step, x_t);
+    x_t = std::move(c.x);
+    return c.t_hat;
+  }
+
  protected:
-  at::Tensor GaussianStep(const ReverseStep& step, const at::Tensor& x_t, const at::Tensor& x0,
+  at::Tensor GaussianStep(const ReverseStep&, const at::Tensor& x_t, const at::Tensor& x0,
                           GaussianPoint t, GaussianPoint s) override {
-    const Churned c = Churn(options_, step, x_t);
-    if (c.t_hat == step.t) return DdimStep(x_t, x0, t, s);
-    return DdimStep(c.x, (*step.predict)(c.x, c.t_hat).x0,
-                    PointAt(*step.forward->gaussian(), c.t_hat), s);
+    return DdimStep(x_t, x0, t, s);
   }
 
  private:

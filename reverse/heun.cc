@@ -19,26 +19,23 @@ class Heun : public GaussianSolver {
  public:
   explicit Heun(const KarrasSolverOptions& options) : options_(options) {}
 
+  // Stochastic churn, before the step's prediction (so it costs no extra predictor call).
+  double Perturb(const ReverseStep& step, at::Tensor& x_t) override {
+    Churned c = Churn(options_, step, x_t);
+    x_t = std::move(c.x);
+    return c.t_hat;
+  }
+
  protected:
   at::Tensor GaussianStep(const ReverseStep& step, const at::Tensor& x_t, const at::Tensor& x0,
                           GaussianPoint t, GaussianPoint s) override {
-    const Churned c = Churn(options_, step, x_t);
-    if (c.t_hat != step.t) {
-      return HeunFrom(step, c.x, (*step.predict)(c.x, c.t_hat).x0,
-                      PointAt(*step.forward->gaussian(), c.t_hat), s);
-    }
-    return HeunFrom(step, x_t, x0, t, s);
-  }
-
- private:
-  static at::Tensor HeunFrom(const ReverseStep& step, const at::Tensor& x_t,
-                             const at::Tensor& x0, GaussianPoint t, GaussianPoint s) {
     const at::Tensor x_euler = DdimStep(x_t, x0, t, s);
     if (s.sigma == 0 || t.alpha == 0) return x_euler;
     const at::Tensor x0_s = (*step.predict)(x_euler, step.t_prev).x0;
     return HeunCorrection(x_t, x0, x_euler, x0_s, t, s);
   }
 
+ private:
   KarrasSolverOptions options_;
 };
 

@@ -41,6 +41,9 @@ class ReverseConditional {
   virtual absl::Status CheckCompatible(const ForwardProcess& forward) const = 0;
   // Called before the first step of every run.
   virtual void Reset() {}
+  // Called before the prediction of each step: may move x_t to a noisier time t_hat >= t
+  // (stochastic churn) and returns t_hat; the step then starts there. Default: no move.
+  virtual double Perturb(const ReverseStep& step, at::Tensor& x_t) { return step.t; }
   // Draws x_{t_prev} ~ p(x_{t_prev} | x_t, x0 = x0_hat).
   virtual at::Tensor Step(const ReverseStep& step, const at::Tensor& x_t,
                           const X0Prediction& x0_hat) = 0;

@@ -33,6 +33,7 @@ at::Tensor RunReverseProcess(const SamplingComponents& components, at::Tensor x_
   for (int i = 0; i < n; ++i) {
     ReverseStep step{components.forward, times[i], i + 1 < n ? times[i + 1] : 0.0,
                      i, n, &noise, &predict};
+    step.t = components.reverse->Perturb(step, u);
     X0Prediction x0_hat = predict(u, step.t);
     if (hook) {
       at::Tensor x = shifted ? u + offset : u;

@@ -201,7 +201,11 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
         example.condition.label = data.label.masked_fill(drop, Condition::kNullLabel);
       }
     }
-    const at::Tensor loss = (model.Loss(example) * LossWeights(p, model, example.t, batch)).mean();
+    at::Tensor per_example = model.Loss(example);
+    if (o.loss_weighting() != TrainingOptions::PLAIN) {
+      per_example = per_example * LossWeights(p, model, example.t, batch);
+    }
+    const at::Tensor loss = per_example.mean();
     const double value = loss.item<double>();
     if (!std::isfinite(value)) {
       return absl::InvalidArgumentError(absl::StrCat(
