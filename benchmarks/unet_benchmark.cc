@@ -46,6 +46,9 @@ void BM_UNetTrainingStep(benchmark::State& state) {
     adam.step();
   }
   state.SetItemsProcessed(state.iterations() * 64);
+  int64_t params = 0;
+  for (const at::Tensor& w : model.module().parameters()) params += w.numel();
+  state.counters["params"] = static_cast<double>(params);  // side_by_side/unet_train.py checks it
 }
 BENCHMARK(BM_UNetTrainingStep)->Unit(benchmark::kMillisecond);
 

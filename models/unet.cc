@@ -62,7 +62,7 @@ UNetImpl::UNetImpl(const UNetConfig& config) : config_(config) {
   time1_ = register_module("time1", torch::nn::Linear(base, emb_dim));
   time2_ = register_module("time2", torch::nn::Linear(emb_dim, emb_dim));
   if (config.num_classes > 0) {
-    class_ = register_module("class", torch::nn::Embedding(config.num_classes + 1, emb_dim));
+    class_ = register_module("class_embedding", torch::nn::Embedding(config.num_classes + 1, emb_dim));
   }
   if (config.latent_dim > 0) latent_ = register_module("latent", torch::nn::Linear(config.latent_dim, emb_dim));
   input_ = register_module("input", torch::nn::Conv2d(torch::nn::Conv2dOptions(config.in_channels, base, 3).padding(1)));

@@ -3,13 +3,20 @@
 //   diffuse demo   [--out=DIR]                 train + sample + evaluate the built-in default
 //   diffuse train  --pipeline=P --out=DIR      (resumes from DIR/checkpoint.pt)
 //   diffuse sample --pipeline=P [--checkpoint=C] --num=N [--seed=S] --out=FILE.npy
-//                  [--x_T=FILE.npy] [--png=FILE.png]
+//                  [--x_T=FILE.npy] [--png=FILE.png] [--labels=0,3,..]
+//                  [--guidance_scale=W] [--negative_class=K]
 //   diffuse eval   --pipeline=P --samples=FILE.npy   quality against the data's mixture
+//   diffuse eval   --classifier=C --samples=FILE.npy Fashion-MNIST: classifier accuracy and
+//                                                    Frechet distance of its features
+//   diffuse train-classifier --out=DIR [--epochs=E]   the evaluation classifier
 //   diffuse export --pipeline=P --checkpoint=C --out=W.safetensors   EMA weights for Python
-// `sample --checkpoint` also takes a .safetensors file (weights only).
+// `sample --checkpoint` also takes a .safetensors file (weights only). `sample` writes the
+// samples' labels (conditional pipelines) beside them as FILE_labels.npy, where `eval`
+// finds them.
 //
 // Errors are one line on stderr naming the file or field, with exit status 1; outputs are
 // written atomically, so a failed command leaves no partial file.
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -24,7 +31,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+#include "data/fashion_mnist_files.h"
+#include "eval/fashion_classifier.h"
+#include "eval/image_quality.h"
+#include "guidance/guidance_options.pb.h"
 #include "eval/image_grid.h"
 #include "eval/mixture_metrics.h"
 #include "eval/scatter_plot.h"
@@ -43,8 +56,22 @@ ABSL_FLAG(std::string, checkpoint, "", "sample: checkpoint to load (trainable pr
 ABSL_FLAG(int64_t, num, 1000, "sample: number of samples.");
 ABSL_FLAG(int64_t, seed, -1, "sample: noise seed (-1: sampler.seed of the description).");
 ABSL_FLAG(std::string, x_T, "", "sample: start from these states (.npy, [num, ...]).");
-ABSL_FLAG(std::string, png, "", "sample: also write a PNG (scatter plot of 2-D data, or a grid of images).");
+ABSL_FLAG(std::string, png, "", "sample: also write a PNG (scatter plot of 2-D data, or a grid of the first 100 images).");
 ABSL_FLAG(std::string, samples, "", "eval: samples to evaluate (.npy).");
+ABSL_FLAG(std::string, labels, "",
+          "sample: class labels assigned round-robin, e.g. 0,1,2 (replaces sampler.labels; "
+          "-1 is the null class).");
+ABSL_FLAG(double, guidance_scale, std::nan(""),
+          "sample: classifier-free guidance scale w, x0 = (1 + w) x0(c) - w x0(negative) "
+          "(replaces the description's; adds the guidance term if there is none).");
+ABSL_FLAG(int, negative_class, -2,
+          "sample: the negative class of classifier-free guidance (-1: the null class; "
+          "default: the description's).");
+ABSL_FLAG(std::string, classifier, "",
+          "eval: the evaluation classifier checkpoint (from train-classifier) for images.");
+ABSL_FLAG(std::string, data_dir, diffuse::kFashionMnistDir,
+          "train-classifier, eval --classifier: the Fashion-MNIST IDX files.");
+ABSL_FLAG(int, epochs, 3, "train-classifier: epochs over the 60,000 training images.");
 ABSL_FLAG(int, threads, 0, "BLAS threads (0: all cores).");
 ABSL_FLAG(int, intra_op_threads, 1,
           "LibTorch intra-op threads (0: all cores); see util/runtime.h for why 1.");
@@ -55,10 +82,45 @@ extern const char kDefaultPipeline[];
 
 namespace {
 
+// --labels, --guidance_scale and --negative_class replace the description's values.
+absl::Status ApplySamplingFlags(PipelineConfig& config) {
+  if (!absl::GetFlag(FLAGS_labels).empty()) {
+    config.mutable_sampler()->clear_labels();
+    for (absl::string_view item : absl::StrSplit(absl::GetFlag(FLAGS_labels), ',')) {
+      int label;
+      if (!absl::SimpleAtoi(item, &label)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--labels: '", item, "' is not an integer"));
+      }
+      config.mutable_sampler()->add_labels(label);
+    }
+  }
+  const double scale = absl::GetFlag(FLAGS_guidance_scale);
+  const int negative = absl::GetFlag(FLAGS_negative_class);
+  if (std::isnan(scale) && negative == -2) return absl::OkStatus();
+  ComponentSpec* cfg = nullptr;
+  for (ComponentSpec& g : *config.mutable_guidance()) {
+    if (g.name() == "classifier_free") cfg = &g;
+  }
+  if (cfg == nullptr) {
+    cfg = config.add_guidance();
+    cfg->set_name("classifier_free");
+  }
+  ClassifierFreeGuidanceOptions options;
+  if (cfg->has_options() && !cfg->options().UnpackTo(&options)) {
+    return absl::InvalidArgumentError("guidance 'classifier_free' has unreadable options");
+  }
+  if (!std::isnan(scale)) options.set_scale(scale);
+  if (negative != -2) options.set_negative_label(negative);
+  cfg->mutable_options()->PackFrom(options);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::unique_ptr<Pipeline>> LoadPipeline() {
   const std::string path = absl::GetFlag(FLAGS_pipeline);
   if (path.empty()) return absl::InvalidArgumentError("--pipeline is required");
   ABSL_ASSIGN_OR_RETURN(PipelineConfig config, LoadPipelineFile(path));
+  ABSL_RETURN_IF_ERROR(ApplySamplingFlags(config));
   absl::StatusOr<std::unique_ptr<Pipeline>> pipeline = BuildPipeline(config);
   if (!pipeline.ok()) {
     return absl::Status(pipeline.status().code(),
@@ -77,6 +139,14 @@ NpyArray ToNpy(const at::Tensor& t) {
 
 at::Tensor FromNpy(const NpyArray& a) {
   return torch::tensor(a.data, torch::kFloat32).reshape(a.shape);
+}
+
+// FILE.npy -> FILE_labels.npy
+std::string LabelsPath(const std::string& samples_path) {
+  const std::string stem = absl::EndsWith(samples_path, ".npy")
+                               ? samples_path.substr(0, samples_path.size() - 4)
+                               : samples_path;
+  return stem + "_labels.npy";
 }
 
 at::Tensor ExactSamples(const Pipeline& p, int64_t n, uint64_t seed) {
@@ -128,9 +198,15 @@ absl::Status SampleCommand() {
   ABSL_RETURN_IF_ERROR(generated.status());
   ABSL_RETURN_IF_ERROR(WriteNpy(out, ToNpy(generated->samples)));
   std::cout << "wrote " << out << " " << generated->samples.sizes() << "\n";
+  if (generated->labels.defined()) {
+    ABSL_RETURN_IF_ERROR(WriteNpy(LabelsPath(out), ToNpy(generated->labels)));
+    std::cout << "wrote " << LabelsPath(out) << "\n";
+  }
   if (!absl::GetFlag(FLAGS_png).empty()) {
     if (generated->samples.dim() == 4) {
-      ABSL_RETURN_IF_ERROR(WriteImageGridPng(absl::GetFlag(FLAGS_png), generated->samples));
+      // At most 10 x 10 images; with round-robin labels 0..9 each column is one class.
+      ABSL_RETURN_IF_ERROR(
+          WriteImageGridPng(absl::GetFlag(FLAGS_png), generated->samples.slice(0, 0, 100)));
     } else {
       const at::Tensor reference =
           p->data->mixture() != nullptr ? ExactSamples(*p, request.num, 1) : at::Tensor();
@@ -168,9 +244,48 @@ absl::StatusOr<std::string> QualityReport(const Pipeline& p, const at::Tensor& s
       "mode fractions: ", q.ToString().substr(16, q.ToString().find('|') - 16), "\n");
 }
 
+absl::Status EvalImagesCommand() {
+  const std::string path = absl::GetFlag(FLAGS_samples);
+  ABSL_ASSIGN_OR_RETURN(FashionClassifier classifier,
+                        LoadFashionClassifier(absl::GetFlag(FLAGS_classifier)));
+  ABSL_ASSIGN_OR_RETURN(NpyArray samples, ReadNpy(path));
+  at::Tensor labels;
+  if (FILE* f = std::fopen(LabelsPath(path).c_str(), "rb")) {
+    std::fclose(f);
+    ABSL_ASSIGN_OR_RETURN(NpyArray l, ReadNpy(LabelsPath(path)));
+    labels = FromNpy(l).round().to(torch::kLong);
+  }
+  absl::StatusOr<std::string> report =
+      ImageQualityReport(classifier, absl::GetFlag(FLAGS_data_dir), FromNpy(samples), labels,
+                         labels.defined() ? "samples (labels from " + LabelsPath(path) + ")"
+                                          : "samples (unlabelled)");
+  if (!report.ok()) {
+    return absl::Status(report.status().code(),
+                        absl::StrCat(path, ": ", report.status().message()));
+  }
+  std::cout << *report;
+  return absl::OkStatus();
+}
+
+absl::Status TrainClassifierCommand() {
+  const std::string out = absl::GetFlag(FLAGS_out);
+  if (out.empty()) return absl::InvalidArgumentError("--out (a directory) is required");
+  ClassifierTrainingOptions options;
+  options.data_dir = absl::GetFlag(FLAGS_data_dir);
+  options.epochs = absl::GetFlag(FLAGS_epochs);
+  ABSL_ASSIGN_OR_RETURN(ClassifierReport r, TrainFashionClassifier(options, out, &std::cerr));
+  const std::string summary = absl::StrFormat(
+      "evaluation classifier: %d steps (%d epochs, batch %d), %.1f s this run, test accuracy "
+      "%.4f\n", r.steps, options.epochs, options.batch_size, r.seconds, r.test_accuracy);
+  ABSL_RETURN_IF_ERROR(WriteFileAtomically(out + "/classifier.txt", summary));
+  std::cout << summary << "wrote " << out << "/classifier.pt, " << out << "/classifier.txt\n";
+  return absl::OkStatus();
+}
+
 absl::Status EvalCommand() {
-  ABSL_ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> p, LoadPipeline());
   if (absl::GetFlag(FLAGS_samples).empty()) return absl::InvalidArgumentError("--samples is required");
+  if (!absl::GetFlag(FLAGS_classifier).empty()) return EvalImagesCommand();
+  ABSL_ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> p, LoadPipeline());
   ABSL_ASSIGN_OR_RETURN(NpyArray samples, ReadNpy(absl::GetFlag(FLAGS_samples)));
   ABSL_ASSIGN_OR_RETURN(std::string report,
                         QualityReport(*p, FromNpy(samples), absl::GetFlag(FLAGS_samples)));
@@ -230,16 +345,16 @@ int main(int argc, char** argv) {
   google::InitGoogleLogging(argv[0]);
   FLAGS_logtostderr = true;
   absl::SetProgramUsageMessage(
-      "diffuse demo|train|sample|eval|export [flags]; see the comment at the top of tools/diffuse.cc");
+      "diffuse demo|train|sample|eval|export|train-classifier [flags]; see the comment at the top of tools/diffuse.cc");
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() != 2) {
-    std::cerr << "usage: diffuse demo|train|sample|eval|export [--flags]  (--help for flags)\n";
+    std::cerr << "usage: diffuse demo|train|sample|eval|export|train-classifier [--flags]  (--help for flags)\n";
     return 2;
   }
   const diffuse::RuntimeInfo runtime = diffuse::ConfigureRuntime(
       absl::GetFlag(FLAGS_threads), absl::GetFlag(FLAGS_intra_op_threads));
   const std::string command = args[1];
-  if (command == "demo" || command == "train") {
+  if (command == "demo" || command == "train" || command == "train-classifier") {
     std::cerr << "BLAS " << runtime.blas << " (" << runtime.blas_threads << " threads), "
               << runtime.intra_op_threads << " intra-op threads\n";
   }
@@ -254,8 +369,10 @@ int main(int argc, char** argv) {
     status = diffuse::EvalCommand();
   } else if (command == "export") {
     status = diffuse::ExportCommand();
+  } else if (command == "train-classifier") {
+    status = diffuse::TrainClassifierCommand();
   } else {
-    std::cerr << "diffuse: unknown command '" << command << "' (demo, train, sample, eval, export)\n";
+    std::cerr << "diffuse: unknown command '" << command << "' (demo, train, sample, eval, export, train-classifier)\n";
     return 2;
   }
   if (!status.ok()) {

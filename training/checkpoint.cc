@@ -54,6 +54,10 @@ absl::Status LoadCheckpoint(const std::string& path, torch::nn::Module& module,
                                             " is corrupted or truncated: ",
                                             e.what_without_backtrace()));
   }
+  catch (const std::exception& e) {  // TorchScript's parser throws std::runtime_error
+    return absl::DataLossError(
+        absl::StrCat("checkpoint ", path, " is unreadable: ", e.what()));
+  }
   try {
     c10::IValue format, text;
     if (!archive.try_read("format", format) || !format.isString() ||

@@ -41,4 +41,15 @@ MATCHER(IsOk, "is OK") {
 
 }  // namespace diffuse
 
+// ASSERT_OK_AND_ASSIGN(T x, StatusOr<T> expression): fails the test with the status, or
+// declares x with the value.
+#define DIFFUSE_MATCHERS_CONCAT_INNER(a, b) a##b
+#define DIFFUSE_MATCHERS_CONCAT(a, b) DIFFUSE_MATCHERS_CONCAT_INNER(a, b)
+#define ASSERT_OK_AND_ASSIGN(lhs, expression) \
+  ASSERT_OK_AND_ASSIGN_IMPL(DIFFUSE_MATCHERS_CONCAT(status_or_, __LINE__), lhs, expression)
+#define ASSERT_OK_AND_ASSIGN_IMPL(var, lhs, expression) \
+  auto var = (expression);                              \
+  ASSERT_TRUE(var.ok()) << var.status();                \
+  lhs = std::move(var).value()
+
 #endif  // DIFFUSE_UTIL_STATUS_MATCHERS_H_

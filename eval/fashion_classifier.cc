@@ -1,0 +1,157 @@
+#include "eval/fashion_classifier.h"
+
+#include <sys/stat.h>
+
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "data/fashion_mnist_files.h"
+#include "training/checkpoint.h"
+#include "util/atomic_file.h"
+#include "util/status_macros.h"
+
+namespace diffuse {
+namespace {
+
+constexpr char kCheckpointKind[] = "fashion_classifier v1";
+
+torch::nn::Conv2dOptions Conv3x3(int64_t in, int64_t out) {
+  return torch::nn::Conv2dOptions(in, out, 3).padding(1);
+}
+
+std::string Describe(const ClassifierTrainingOptions& o) {
+  return absl::StrFormat("%s epochs %d batch_size %d learning_rate %g seed %d", kCheckpointKind,
+                         o.epochs, o.batch_size, o.learning_rate, o.seed);
+}
+
+double Accuracy(const at::Tensor& logits, const at::Tensor& labels) {
+  return logits.argmax(1).eq(labels).to(torch::kFloat64).mean().item<double>();
+}
+
+}  // namespace
+
+FashionClassifierImpl::FashionClassifierImpl()
+    : conv1_(register_module("conv1", torch::nn::Conv2d(Conv3x3(1, 16)))),
+      conv2_(register_module("conv2", torch::nn::Conv2d(Conv3x3(16, 32)))),
+      conv3_(register_module("conv3", torch::nn::Conv2d(Conv3x3(32, 64)))),
+      feature_(register_module("feature", torch::nn::Linear(64 * 7 * 7, kFeatures))),
+      head_(register_module("head", torch::nn::Linear(kFeatures, 10))),
+      dropout_(register_module("dropout", torch::nn::Dropout(0.3))) {}
+
+at::Tensor FashionClassifierImpl::Features(const at::Tensor& x) {
+  at::Tensor h = torch::max_pool2d(torch::relu(conv1_(x)), 2);
+  h = torch::max_pool2d(torch::relu(conv2_(h)), 2);
+  return torch::relu(feature_(torch::relu(conv3_(h)).flatten(1)));
+}
+
+at::Tensor FashionClassifierImpl::Logits(const at::Tensor& features) {
+  return head_(dropout_(features));
+}
+
+ClassifierOutputs Classify(FashionClassifier& classifier, const at::Tensor& images) {
+  torch::NoGradGuard no_grad;
+  classifier->eval();
+  std::vector<at::Tensor> logits, features;
+  for (int64_t i = 0; i < images.size(0); i += 500) {
+    features.push_back(classifier->Features(images.slice(0, i, i + 500)));
+    logits.push_back(classifier->Logits(features.back()));
+  }
+  return {torch::cat(logits), torch::cat(features)};
+}
+
+absl::StatusOr<ClassifierReport> TrainFashionClassifier(const ClassifierTrainingOptions& o,
+                                                        const std::string& dir,
+                                                        std::ostream* progress) {
+  if (o.epochs < 1 || o.batch_size < 1 || !(o.learning_rate > 0)) {
+    return absl::InvalidArgumentError("classifier epochs, batch_size and learning_rate must be > 0");
+  }
+  ABSL_ASSIGN_OR_RETURN(FashionMnistSplit train, ReadFashionMnist(o.data_dir, true));
+  ABSL_ASSIGN_OR_RETURN(FashionMnistSplit test, ReadFashionMnist(o.data_dir, false));
+  ABSL_RETURN_IF_ERROR(MakeDirs(dir));
+  RemoveStaleTemporaries(dir);
+  const std::string path = dir + "/classifier.pt";
+
+  torch::manual_seed(o.seed);
+  FashionClassifier model;
+  torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(o.learning_rate));
+  at::Generator gen = at::detail::createCPUGenerator(o.seed);
+  TrainingState state;
+  state.pipeline_text = Describe(o);
+  struct stat info;
+  if (stat(path.c_str(), &info) == 0) {
+    TrainingState loaded;
+    ABSL_RETURN_IF_ERROR(LoadCheckpoint(path, *model, &optimizer, &loaded));
+    if (loaded.pipeline_text != state.pipeline_text) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          path, " was trained with '", loaded.pipeline_text, "', not '", state.pipeline_text,
+          "'; use another directory"));
+    }
+    state.step = loaded.step;
+    gen.set_state(loaded.generator_state);
+  }
+
+  const int64_t n = train.images.size(0);
+  const int64_t steps_per_epoch = (n + o.batch_size - 1) / o.batch_size;
+  const int64_t total = o.epochs * steps_per_epoch;
+  if (progress != nullptr && state.step > 0) {
+    *progress << "resuming the classifier at step " << state.step << " of " << total << "\n";
+  }
+  const auto start = std::chrono::steady_clock::now();
+  const int64_t first_step = state.step;
+  while (state.step < total) {
+    // One epoch: a permutation and flips from the seeded generator; dropout from a global
+    // seed per epoch, so a run resumed at an epoch boundary repeats an uninterrupted one.
+    const int64_t epoch = state.step / steps_per_epoch;
+    torch::manual_seed(o.seed * 1000003 + epoch);
+    model->train();
+    const at::Tensor order = torch::randperm(n, gen, torch::kLong);
+    const at::Tensor flips = torch::rand({n}, gen).lt(0.5);
+    double loss_sum = 0;
+    for (int64_t b = 0; b < steps_per_epoch; ++b, ++state.step) {
+      const at::Tensor index = order.slice(0, b * o.batch_size, (b + 1) * o.batch_size);
+      at::Tensor x = FashionMnistToFloat(train.images.index_select(0, index));
+      x = torch::where(flips.index_select(0, index).view({-1, 1, 1, 1}), x.flip({3}), x);
+      const at::Tensor loss =
+          torch::nn::functional::cross_entropy(model->forward(x), train.labels.index_select(0, index));
+      optimizer.zero_grad();
+      loss.backward();
+      optimizer.step();
+      loss_sum += loss.item<double>();
+      if (progress != nullptr && (b + 1) % 100 == 0) {
+        const double seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        const double rate = (state.step + 1 - first_step) / seconds;
+        *progress << absl::StrFormat(
+            "classifier step %d/%d  %.0f img/s  ETA %.0f s  loss %.4f\n", state.step + 1, total,
+            rate * o.batch_size, (total - state.step - 1) / rate, loss_sum / (b + 1));
+      }
+    }
+    state.generator_state = gen.get_state();
+    ABSL_RETURN_IF_ERROR(SaveCheckpoint(path, *model, optimizer, state));
+    if (progress != nullptr) {
+      *progress << absl::StrFormat("epoch %d done, mean loss %.4f; wrote %s\n", epoch + 1,
+                                   loss_sum / steps_per_epoch, path);
+    }
+  }
+  ClassifierReport report;
+  report.steps = state.step;
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const ClassifierOutputs out = Classify(model, FashionMnistToFloat(test.images));
+  report.test_accuracy = Accuracy(out.logits, test.labels);
+  return report;
+}
+
+absl::StatusOr<FashionClassifier> LoadFashionClassifier(const std::string& path) {
+  FashionClassifier model;
+  TrainingState state;
+  ABSL_RETURN_IF_ERROR(LoadCheckpoint(path, *model, nullptr, &state));
+  if (state.pipeline_text.rfind(kCheckpointKind, 0) != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, " is not a Fashion-MNIST classifier checkpoint (it holds '",
+                     state.pipeline_text.substr(0, 60), "')"));
+  }
+  return model;
+}
+
+}  // namespace diffuse
