@@ -52,6 +52,7 @@ class ClassifierFree : public GuidanceTerm {
 
   X0Prediction Guide(const GuidanceInput& in, X0Prediction x0_hat) override {
     TORCH_CHECK(in.condition.label.defined(), "classifier-free guidance needs labels");
+    if (options_.scale() == 0 && options_.rescale() == 0) return x0_hat;  // w = 0: x0(c)
     Condition negative = in.condition;
     negative.label = torch::full_like(in.condition.label, options_.negative_label());
     const X0Prediction neg = in.predictor->Predict(in.x_t, in.t, negative);

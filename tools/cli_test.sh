@@ -140,11 +140,11 @@ import sys, numpy as np
 d = sys.argv[1]
 x, y = np.load(d + "/cfg.npy"), np.load(d + "/cfg_labels.npy")
 assert x.shape == (200, 2) and y.shape == (200,) and (y == 2).all(), (x.shape, y)
-# eight_gaussians: mode k at angle 2 pi k / 8, radius 2 (mode 2 is (0, 2)).
-assert np.abs(x - [0, 2]).max() < 1.0, np.abs(x - [0, 2]).max()
+# eight_gaussians: mode k at angle 2 pi k / 8, radius 4, std 0.3 (mode 2 is (0, 4)).
+assert np.abs(x - [0, 4]).max() < 1.5, np.abs(x - [0, 4]).max()
 # Guiding away from mode 3 (at 135 degrees) pushes samples further from it than from null.
 neg = np.load(d + "/cfg_neg.npy")
-m3 = 2 * np.array([np.cos(3 * np.pi / 4), np.sin(3 * np.pi / 4)])
+m3 = 4 * np.array([np.cos(3 * np.pi / 4), np.sin(3 * np.pi / 4)])
 assert np.linalg.norm(neg - m3, axis=1).mean() > np.linalg.norm(x - m3, axis=1).mean()
 PY
 expect_error "bad --labels" "--labels: 'x' is not an integer" "$TMP/o9.npy" -- \
