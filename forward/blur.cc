@@ -62,8 +62,16 @@ class Blur : public ForwardProcess {
 
   at::Tensor SampleTerminal(at::IntArrayRef shape, NoiseSource& noise) const override {
     TORCH_CHECK(terminal_mean_.defined(), "blur: no terminal fit (needs image data)");
+    // m + D^T z / sqrt(n - 1), z ~ N(0, I_n): exactly N(m, D^T D / (n - 1)), the fit's full
+    // empirical covariance (blurred images are smooth; a diagonal fit would start from
+    // pixel-independent noise that no blurred image resembles), in O(n CHW).
+    const int64_t n = terminal_deviations_.size(0);
+    const at::Tensor z = noise.Normal({shape[0], n});
+    at::Tensor x = terminal_mean_ + torch::mm(z, terminal_deviations_)
+                                        .div_(std::sqrt(double(n - 1)))
+                                        .view(shape);
     const double c = options_.noise_std();
-    return terminal_mean_ + (terminal_var_ + c * c).sqrt() * noise.Normal(shape);
+    return c > 0 ? x + c * noise.Normal(shape) : x;
   }
 
  private:
@@ -83,11 +91,12 @@ class Blur : public ForwardProcess {
     const at::Tensor blurred =
         BlurAt(data.Sample(options_.terminal_fit_samples(), gen).x, options_.num_steps());
     terminal_mean_ = blurred.mean(0, true);
-    terminal_var_ = blurred.var(0, /*unbiased=*/true, true);
+    terminal_deviations_ = (blurred - terminal_mean_).flatten(1).contiguous();
   }
 
   BlurOptions options_;
-  at::Tensor terminal_mean_, terminal_var_;  // [1, C, H, W]
+  at::Tensor terminal_mean_;        // [1, C, H, W]
+  at::Tensor terminal_deviations_;  // [n, C H W]: fit draws minus the mean
 };
 
 absl::StatusOr<std::unique_ptr<ForwardProcess>> Make(const BlurOptions& o,

@@ -135,6 +135,16 @@ TEST(BlurTest, TerminalStateFitsTheBlurredData) {
   const at::Tensor blurred = p.forward->Apply(Images(p, 4000, 8), 20.0, torch::zeros({4000, 1, 12, 12}));
   EXPECT_LT((terminal.mean(0) - blurred.mean(0)).abs().max().item<float>(), 0.05);
   EXPECT_LT((terminal.std(0) / blurred.std(0) - 1).abs().max().item<float>(), 0.1);
+  // Neighbouring pixels of a blurred image are strongly correlated, and the terminal draws
+  // must be too (a per-pixel fit would give correlation 0).
+  auto neighbour_correlation = [](const at::Tensor& x) {
+    const at::Tensor a = x.select(3, 5).flatten(1), b = x.select(3, 6).flatten(1);
+    const at::Tensor da = a - a.mean(0), db = b - b.mean(0);
+    return ((da * db).mean(0) / (a.std(0, false) * b.std(0, false))).mean().item<double>();
+  };
+  const double data_correlation = neighbour_correlation(blurred);
+  EXPECT_GT(data_correlation, 0.5);
+  EXPECT_NEAR(neighbour_correlation(terminal), data_correlation, 0.03);
 }
 
 TEST(BlurTest, TheBuilderRefusesWhatDoesNotFit) {
