@@ -6,6 +6,7 @@
 #include "data/dataset.h"
 #include "data/fashion_mnist_files.h"
 #include "data/toy_data.pb.h"
+#include "pipeline/option_checks.h"
 #include "pipeline/registry.h"
 #include "util/status_macros.h"
 
@@ -14,15 +15,19 @@ namespace {
 
 class FashionMnist : public Dataset {
  public:
-  FashionMnist(at::Tensor images, at::Tensor labels, bool flip)
-      : images_(std::move(images)), labels_(std::move(labels)), flip_(flip) {}
+  FashionMnist(at::Tensor images, at::Tensor labels, bool flip, int64_t grey_levels)
+      : images_(std::move(images)), labels_(std::move(labels)), flip_(flip),
+        grey_levels_(grey_levels) {}
 
   std::vector<int64_t> sample_shape() const override { return {1, 28, 28}; }
+  int64_t num_token_classes() const override { return grey_levels_; }
   int64_t num_classes() const override { return 10; }
 
   DataBatch Sample(int64_t batch, at::Generator& generator) override {
     const at::Tensor index = torch::randint(0, images_.size(0), {batch}, generator, torch::kLong);
-    at::Tensor x = FashionMnistToFloat(images_.index_select(0, index));
+    const at::Tensor images = images_.index_select(0, index);
+    at::Tensor x = grey_levels_ > 0 ? FashionMnistToGreyLevels(images, grey_levels_)
+                                    : FashionMnistToFloat(images);
     if (flip_) {
       const at::Tensor flip = torch::rand({batch}, generator).lt(0.5).view({batch, 1, 1, 1});
       x = torch::where(flip, x.flip({3}), x);
@@ -34,13 +39,18 @@ class FashionMnist : public Dataset {
   at::Tensor images_;  // [N, 1, 28, 28] uint8
   at::Tensor labels_;  // [N] int64
   bool flip_;
+  int64_t grey_levels_;  // 0: real-valued
 };
 
 absl::StatusOr<std::unique_ptr<Dataset>> Make(const FashionMnistOptions& o, const BuildContext&) {
+  if (o.grey_levels() != 0) {
+    ABSL_RETURN_IF_ERROR(CheckInRange("grey_levels", o.grey_levels(), 2, 256));
+  }
   ABSL_ASSIGN_OR_RETURN(FashionMnistSplit split,
                         ReadFashionMnist(o.dir(), o.split() == FashionMnistOptions::TRAIN));
   return std::unique_ptr<Dataset>(
-      new FashionMnist(std::move(split.images), std::move(split.labels), o.horizontal_flip()));
+      new FashionMnist(std::move(split.images), std::move(split.labels), o.horizontal_flip(),
+                      o.grey_levels()));
 }
 
 }  // namespace

@@ -36,4 +36,12 @@ at::Tensor FashionMnistToFloat(const at::Tensor& images) {
   return images.to(torch::kFloat32).div_(127.5).sub_(1.0);
 }
 
+at::Tensor FashionMnistToGreyLevels(const at::Tensor& images, int64_t levels) {
+  return images.to(torch::kLong).mul_(levels).div_(256, "floor");
+}
+
+at::Tensor GreyLevelsToFloat(const at::Tensor& tokens, int64_t levels) {
+  return tokens.to(torch::kFloat32).mul_(2).add_(1).div_(double(levels)).sub_(1.0);
+}
+
 }  // namespace diffuse

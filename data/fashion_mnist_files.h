@@ -26,6 +26,14 @@ absl::StatusOr<FashionMnistSplit> ReadFashionMnist(const std::string& dir, bool 
 // uint8 images to float32 in [-1, 1], the scaling every pipeline trains on.
 at::Tensor FashionMnistToFloat(const at::Tensor& images);
 
+// uint8 images to K grey levels, int64 tokens floor(v K / 256) in [0, K) (K in [2, 256]),
+// for token diffusion on pixels (masking with a categorical x0-predictor).
+at::Tensor FashionMnistToGreyLevels(const at::Tensor& images, int64_t levels);
+
+// Grey-level tokens k back to float32 in [-1, 1]: the centre of the k-th of K equal bins,
+// (2k + 1) / K - 1.
+at::Tensor GreyLevelsToFloat(const at::Tensor& tokens, int64_t levels);
+
 }  // namespace diffuse
 
 #endif  // DIFFUSE_DATA_FASHION_MNIST_FILES_H_

@@ -4,7 +4,9 @@
 #include <torch/torch.h>
 
 #include "data/dataset.h"
+#include "data/fashion_mnist_files.h"
 #include "data/idx_file.h"
+#include "data/toy_data.pb.h"
 #include "gtest/gtest.h"
 #include "pipeline/test_support.h"
 #include "util/status_matchers.h"
@@ -33,6 +35,37 @@ TEST(FashionMnistTest, TestSplitHasTenBalancedClassesScaledToPlusMinusOne) {
   // The same generator seed draws the same batch.
   at::Generator again = at::detail::createCPUGenerator(0);
   EXPECT_TRUE(torch::equal(data->Sample(20000, again).x, batch.x));
+}
+
+TEST(FashionMnistTest, GreyLevelsAreTokensThatDecodeToTheirBinCentres) {
+  auto data = CreateOrFail<Dataset>(R"(name: "fashion_mnist" options {
+      [type.googleapis.com/diffuse.FashionMnistOptions] { split: TEST grey_levels: 16 } })",
+                                    BuildContext());
+  ASSERT_NE(data, nullptr);
+  EXPECT_EQ(data->num_token_classes(), 16);
+  at::Generator gen = at::detail::createCPUGenerator(0);
+  const at::Tensor tokens = data->Sample(2000, gen).x;
+  EXPECT_EQ(tokens.scalar_type(), torch::kLong);
+  EXPECT_EQ(tokens.min().item<int64_t>(), 0);
+  EXPECT_EQ(tokens.max().item<int64_t>(), 15);
+  // The same draws as real values: each decoded token is within half a bin (1/16) of the
+  // pixel it quantizes, and the boundary values map as floor(v K / 256) says.
+  auto real = CreateOrFail<Dataset>(R"(name: "fashion_mnist" options {
+      [type.googleapis.com/diffuse.FashionMnistOptions] { split: TEST } })", BuildContext());
+  at::Generator again = at::detail::createCPUGenerator(0);
+  const at::Tensor x = real->Sample(2000, again).x;
+  EXPECT_LE((GreyLevelsToFloat(tokens, 16) - x).abs().max().item<float>(), 1.0f / 16 + 1e-6f);
+  const at::Tensor v = torch::tensor({0, 15, 16, 255}, torch::kUInt8);
+  EXPECT_TRUE(torch::equal(FashionMnistToGreyLevels(v, 16), torch::tensor({0, 0, 1, 15}, torch::kLong)));
+  EXPECT_TRUE(torch::allclose(GreyLevelsToFloat(torch::tensor({0, 15}), 16),
+                              torch::tensor({-15.0f / 16, 15.0f / 16})));
+  ComponentSpec spec;
+  spec.set_name("fashion_mnist");
+  FashionMnistOptions options;
+  options.set_grey_levels(1);
+  spec.mutable_options()->PackFrom(options);
+  EXPECT_THAT(Registry<Dataset>::Global().Create(spec, "data", BuildContext()).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("grey_levels")));
 }
 
 TEST(FashionMnistTest, IdxHeaderAndCounts) {

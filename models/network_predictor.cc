@@ -1,6 +1,7 @@
 #include "models/network_predictor.h"
 
 #include <tuple>
+#include <vector>
 
 #include <torch/torch.h>
 
@@ -18,6 +19,21 @@ at::Tensor TimeInput(const Time& t, int64_t batch, double scale) {
 }
 
 }  // namespace
+
+at::Tensor TokenInput(const at::Tensor& tokens, int64_t num_classes) {
+  const at::Tensor masked = tokens.ge(num_classes);
+  const at::Tensor value = torch::where(
+      masked, torch::zeros({}, torch::kFloat32),
+      tokens.to(torch::kFloat32).mul(2.0 / double(num_classes - 1)).sub(1.0));
+  return torch::cat({value, masked.to(torch::kFloat32)}, 1);
+}
+
+at::Tensor OutputToLogits(const at::Tensor& out, int64_t num_classes) {
+  std::vector<int64_t> shape(out.sizes().begin(), out.sizes().end());
+  shape[1] /= num_classes;
+  shape.insert(shape.begin() + 2, num_classes);
+  return out.view(shape).movedim(2, -1);
+}
 
 absl::Status CheckParameterization(Parameterization kind, const BuildContext& context) {
   const GaussianCoefficients* gaussian = context.forward->gaussian();
@@ -67,7 +83,10 @@ NetworkPredictor::Output NetworkPredictor::Run(const at::Tensor& x_t, const Time
         (o.edm.c_noise.flatten() * 250).expand({batch}).to(torch::kFloat32).contiguous();
     o.out = Network(x_t * o.edm.c_in_x, time, t, label, condition);
   } else {
-    o.out = Network(x_t, TimeInput(t, batch, options_.time_scale), t, label, condition);
+    const int64_t k = options_.token_classes;
+    o.out = Network(k > 0 ? TokenInput(x_t, k) : x_t, TimeInput(t, batch, options_.time_scale), t,
+                    label, condition);
+    if (k > 0) o.out = OutputToLogits(o.out, k);
   }
   return o;
 }
@@ -75,6 +94,7 @@ NetworkPredictor::Output NetworkPredictor::Run(const at::Tensor& x_t, const Time
 X0Prediction NetworkPredictor::Predict(const at::Tensor& x_t, const Time& t,
                                        const Condition& condition) {
   const Output o = Run(x_t, t, condition);
+  if (options_.token_classes > 0) return {o.out.argmax(-1), o.out};
   switch (options_.kind) {
     case X0:
       return {o.out, at::Tensor()};
@@ -87,6 +107,13 @@ X0Prediction NetworkPredictor::Predict(const at::Tensor& x_t, const Time& t,
 
 at::Tensor NetworkPredictor::Loss(const TrainingExample& e) {
   const Output o = Run(e.x_t, e.t, e.condition);
+  if (options_.token_classes > 0) {
+    return torch::nn::functional::cross_entropy(
+               o.out.reshape({-1, options_.token_classes}), e.x0.reshape({-1}),
+               torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone))
+        .view({e.x0.size(0), -1})
+        .mean(1);
+  }
   const at::Tensor target =
       options_.kind == X0    ? e.x0
       : options_.kind == EDM ? (e.x0 - o.edm.c_skip_x * e.x_t) / o.edm.c_out

@@ -23,7 +23,19 @@ struct NetworkPredictorOptions {
   const GaussianCoefficients* gaussian = nullptr;  // required unless kind == X0
   double time_scale = 1.0;  // the network's time input is t * time_scale (about 0..1000)
   ConditionSupport conditions;
+  // K > 0: token data (int64 in [0, K), state K and above: the mask). The network then sees
+  // TokenInput(x_t) and outputs K logits per entry; kind must be X0 and Loss is the cross
+  // entropy of x0 (D3PM's x0 loss; Austin et al. 2021, eq. 5).
+  int64_t token_classes = 0;
 };
+
+// Token data as network input: per entry a value channel (2k / (K - 1) - 1 for a class k,
+// 0 for the mask) and a mask channel (1 where masked), concatenated on dimension 1:
+// [B, S0, ...] int64 -> [B, 2 S0, ...] float32.
+at::Tensor TokenInput(const at::Tensor& tokens, int64_t num_classes);
+
+// The network's output [B, S0 K, ...] as logits [B, S0, ..., K].
+at::Tensor OutputToLogits(const at::Tensor& out, int64_t num_classes);
 
 // Checked once by a network's factory: EPS, V and EDM need Gaussian coefficients; EPS
 // cannot recover x0 where alpha reaches 0.
@@ -36,6 +48,7 @@ class NetworkPredictor : public X0Predictor, public TrainableModel {
   X0Prediction Predict(const at::Tensor& x_t, const Time& t,
                        const Condition& condition) override;
   ConditionSupport conditions() const override { return options_.conditions; }
+  bool predicts_logits() const override { return options_.token_classes > 0; }
   TrainableModel* trainable() override { return this; }
   at::Tensor Loss(const TrainingExample& example) override;
   at::Tensor X0LossScale(const Time& t, int64_t batch) override;
@@ -44,7 +57,7 @@ class NetworkPredictor : public X0Predictor, public TrainableModel {
   // The network's output for input x [B, ...] (already scaled for EDM), its time input
   // [B] (float32: t * time_scale, or EDM's c_noise) at diffusion time t, and the condition;
   // `label` is the class index with the null class mapped to num_classes (undefined for
-  // unconditional networks). Same shape as x.
+  // unconditional networks). Same shape as x (token data: [B, S0 K, ...], OutputToLogits).
   virtual at::Tensor Network(const at::Tensor& x, const at::Tensor& time_input, const Time& t,
                              const at::Tensor& label, const Condition& condition) = 0;
 

@@ -191,6 +191,17 @@ class UNetPredictor : public NetworkPredictor {
 };
 
 absl::StatusOr<std::unique_ptr<X0Predictor>> Make(const UNetOptions& o, const BuildContext& context) {
+  const int64_t token_classes = context.data->num_token_classes();
+  if (token_classes > 0 && o.parameterization() != X0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "on token data (data '", context.config->data().name(), "' has ", token_classes,
+        " token classes) the U-Net predicts logits of x0: option parameterization must be X0"));
+  }
+  if (token_classes > 1024) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "data '", context.config->data().name(), "' has ", token_classes,
+        " token classes; the U-Net outputs one logit channel each (at most 1024)"));
+  }
   ABSL_RETURN_IF_ERROR(CheckParameterization(o.parameterization(), context));
   ABSL_RETURN_IF_ERROR(CheckInRange("sigma_data", o.sigma_data(), 1e-9, 1000));
   ABSL_RETURN_IF_ERROR(CheckInRange("base_channels", o.base_channels(), 1, 1024));
@@ -204,8 +215,9 @@ absl::StatusOr<std::unique_ptr<X0Predictor>> Make(const UNetOptions& o, const Bu
         "needs image data [C, H, W]; data '", context.config->data().name(), "' is not"));
   }
   UNetConfig config;
-  config.in_channels = shape[0] + o.image_channels();
-  config.out_channels = shape[0];
+  // Token data: a value and a mask channel in (TokenInput), K logits out per data channel.
+  config.in_channels = (token_classes > 0 ? 2 * shape[0] : shape[0]) + o.image_channels();
+  config.out_channels = token_classes > 0 ? shape[0] * token_classes : shape[0];
   config.base_channels = o.base_channels();
   if (o.channel_mult_size() > 0) config.channel_mult.assign(o.channel_mult().begin(), o.channel_mult().end());
   if (o.attention_resolutions_size() > 0 || o.channel_mult_size() > 0) {
@@ -242,6 +254,7 @@ absl::StatusOr<std::unique_ptr<X0Predictor>> Make(const UNetOptions& o, const Bu
   predictor.conditions.latent_dim = o.latent_dim();
   predictor.conditions.image_channels = o.image_channels();
   predictor.kind = o.parameterization();
+  predictor.token_classes = token_classes;
   predictor.sigma_data = o.sigma_data();
   predictor.gaussian = context.forward->gaussian();
   predictor.time_scale = 1000.0 / context.forward->time_domain().t_max();

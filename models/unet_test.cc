@@ -3,9 +3,14 @@
 // training run whose loss falls.
 #include "models/unet.h"
 
+#include <iostream>
+
 #include <torch/torch.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "models/network_predictor.h"
+#include "pipeline/generate.h"
 #include "gtest/gtest.h"
 #include "pipeline/test_support.h"
 #include "training/trainer.h"
@@ -114,6 +119,73 @@ TEST(UNetTest, ShortTrainingLowersTheLossAndItsCheckpointLoads) {
   c.label = torch::tensor({0, 3, 9, -1}, torch::kLong);
   EXPECT_TRUE(torch::equal(p->predictor->Predict(x, 500.0, c).x0,
                            loaded->predictor->Predict(x, 500.0, c).x0));
+}
+
+TEST(UNetTest, TokenInputHasAValueAndAMaskChannel) {
+  // K = 4 grey levels and the mask state 4.
+  const at::Tensor tokens = torch::tensor({0, 3, 4, 1}, torch::kLong).view({1, 1, 1, 4});
+  const at::Tensor input = TokenInput(tokens, 4);
+  ASSERT_EQ(input.sizes(), (std::vector<int64_t>{1, 2, 1, 4}));
+  EXPECT_TRUE(torch::allclose(input[0][0].flatten(), torch::tensor({-1.0f, 1.0f, 0.0f, -1.0f / 3})));
+  EXPECT_TRUE(torch::equal(input[0][1].flatten(), torch::tensor({0.0f, 0.0f, 1.0f, 0.0f})));
+  // Channel-major K logits per data channel: channel c * K + k is logit k of channel c.
+  const at::Tensor out = torch::arange(2 * 3 * 5, torch::kFloat32).view({1, 2 * 3, 5});
+  const at::Tensor logits = OutputToLogits(out, 3);
+  ASSERT_EQ(logits.sizes(), (std::vector<int64_t>{1, 2, 5, 3}));
+  EXPECT_EQ(logits[0][1][4][2].item<float>(), out[0][1 * 3 + 2][4].item<float>());
+}
+
+// Masking on grey-level tokens: the U-Net outputs logits, learns by cross entropy, and the
+// absorbing posterior turns every mask into a grey level.
+TEST(UNetTest, OnGreyLevelTokensItPredictsLogitsAndSamplesTokens) {
+  const std::string text = absl::StrCat(R"(
+    data { name: "fashion_mnist" options { [type.googleapis.com/diffuse.FashionMnistOptions] {
+      grey_levels: 4 } } }
+    forward { name: "masking" options { [type.googleapis.com/diffuse.MaskingOptions] {
+      num_classes: 4 num_steps: 20 } } }
+    predictor { name: "unet" options { [type.googleapis.com/diffuse.UNetOptions] { )",
+      kSmall, R"( parameterization: X0 } } }
+    prior { name: "forward_terminal" }
+    reverse { name: "absorbing_posterior" }
+    sampler { num_steps: 20 batch_size: 8 }
+    training { steps: 150 batch_size: 16 learning_rate: 0.003 log_every: 30
+               checkpoint_every: 150 seed: 1 })");
+  auto p = BuildOrFail(text);
+  ASSERT_NE(p, nullptr);
+  EXPECT_TRUE(p->predictor->predicts_logits());
+  {
+    torch::NoGradGuard no_grad;
+    const X0Prediction y = p->predictor->Predict(torch::full({2, 1, 28, 28}, 4, torch::kLong),
+                                                 20.0, Condition());
+    EXPECT_EQ(y.logits.sizes(), (std::vector<int64_t>{2, 1, 28, 28, 4}));
+    EXPECT_TRUE(torch::equal(y.x0, y.logits.argmax(-1)));
+  }
+  const std::string dir = absl::StrCat(getenv("TEST_TMPDIR"), "/unet_tokens");
+  absl::StatusOr<TrainingSummary> s = Train(*p, dir, nullptr);
+  ASSERT_THAT(s, IsOk());
+  // A predictor that knows only the grey-level frequencies p_k scores, per pixel, the
+  // entropy H(p) where masked and 0 where not: E[t / T] H(p) = (T + 1) / 2T H(p) for t
+  // uniform on 1..T. The trained U-Net must beat it, i.e. use the unmasked context.
+  at::Generator gen = at::detail::createCPUGenerator(5);
+  const at::Tensor freq =
+      torch::bincount(p->data->Sample(2000, gen).x.flatten(), {}, 4).to(torch::kFloat64) /
+      (2000.0 * 784);
+  const double marginal_only = -(freq * freq.log()).sum().item<double>() * 21.0 / 40.0;
+  EXPECT_LT(s->final_loss, 0.9 * marginal_only) << s->first_loss << " -> " << s->final_loss;
+  std::cout << "cross entropy " << s->first_loss << " -> " << s->final_loss
+            << " nats; grey-level frequencies alone: " << marginal_only << "\n";
+  GenerateRequest request;
+  request.num = 8;
+  request.seed = 3;
+  ASSERT_OK_AND_ASSIGN(Generated g, Generate(*p, request));
+  EXPECT_EQ(g.samples.scalar_type(), torch::kLong);
+  EXPECT_EQ(g.samples.sizes(), (std::vector<int64_t>{8, 1, 28, 28}));
+  EXPECT_GE(g.samples.min().item<int64_t>(), 0);
+  EXPECT_LT(g.samples.max().item<int64_t>(), 4);  // no mask left
+
+  EXPECT_THAT(BuildFromText(absl::StrReplaceAll(text, {{"parameterization: X0", ""}})),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("option parameterization must be X0")));
 }
 
 }  // namespace

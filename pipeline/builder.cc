@@ -63,6 +63,14 @@ absl::Status CheckSampler(const Pipeline& p) {
     return absl::InvalidArgumentError(
         absl::StrCat("sampler.batch_size = ", s.batch_size(), " must be >= 1"));
   }
+  if (!(s.clip_x0() >= 0 && s.clip_x0() <= 1e6)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("sampler.clip_x0 = ", s.clip_x0(), " is out of range [0, 1e6]"));
+  }
+  if (s.clip_x0() > 0 && p.forward->data_kind() == DataKind::kTokens) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "sampler.clip_x0 clamps real values; data '", p.config.data().name(), "' is tokens"));
+  }
   const ConditionSupport support = p.label_support();
   for (int i = 0; i < s.labels_size(); ++i) {
     const int label = s.labels(i);
@@ -95,6 +103,7 @@ class ErrorCollector : public google::protobuf::io::ErrorCollector {
 SamplingComponents Pipeline::sampling() const {
   SamplingComponents c{forward.get(), predictor.get(), reverse.get(), {}};
   for (const auto& g : guidance) c.guidance.push_back(g.get());
+  c.clip_x0 = config.sampler().clip_x0();
   return c;
 }
 

@@ -176,6 +176,18 @@ TEST(BuilderTest, SamplerSettingsAreChecked) {
                                  "guidance accept classes [0, 8)")));
   EXPECT_THAT(BuildFromText(OracleText{.sampler = "batch_size: 0"}.Text()),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("sampler.batch_size")));
+  EXPECT_THAT(BuildFromText(OracleText{.sampler = "clip_x0: -1"}.Text()),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("sampler.clip_x0 = -1")));
+  EXPECT_THAT(BuildFromText(OracleText{.data = R"(name: "token_mixture")",
+                                       .predictor = R"(name: "token_mixture_oracle")",
+                                       .forward = R"(name: "masking" options {
+                                           [type.googleapis.com/diffuse.MaskingOptions] {
+                                           num_classes: 4 } })",
+                                       .prior = R"(name: "forward_terminal")",
+                                       .reverse = R"(name: "absorbing_posterior")",
+                                       .sampler = "clip_x0: 1"}
+                                .Text()),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("is tokens")));
 }
 
 TEST(BuilderTest, MalformedTextNamesLineAndColumn) {

@@ -11,6 +11,9 @@ X0Prediction GuidedPrediction(const SamplingComponents& components, const at::Te
     GuidanceInput input{components.predictor, components.forward, x, Time(t), condition};
     prediction = term->Guide(input, std::move(prediction));
   }
+  if (components.clip_x0 > 0) {
+    prediction.x0 = prediction.x0.clamp(-components.clip_x0, components.clip_x0);
+  }
   return prediction;
 }
 

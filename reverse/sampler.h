@@ -39,6 +39,7 @@ struct SamplingComponents {
   X0Predictor* predictor = nullptr;
   ReverseConditional* reverse = nullptr;
   std::vector<GuidanceTerm*> guidance;
+  double clip_x0 = 0;  // > 0: x0_hat clamped to [-clip_x0, clip_x0] (SamplerOptions)
 };
 
 // Runs the reverse process. `times` is a grid from reverse/time_grid.h (or any strictly
@@ -47,7 +48,7 @@ at::Tensor RunReverseProcess(const SamplingComponents& components, at::Tensor x_
                              const std::vector<double>& times, const Condition& condition,
                              NoiseSource& noise, const StepHook& hook = nullptr);
 
-// x0_hat at (x, t): the predictor followed by every guidance term.
+// x0_hat at (x, t): the predictor followed by every guidance term, then the clamp.
 X0Prediction GuidedPrediction(const SamplingComponents& components, const at::Tensor& x,
                               double t, const Condition& condition);
 

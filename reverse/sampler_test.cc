@@ -135,6 +135,23 @@ TEST(SamplerTest, HookEditsOfXtAndX0AreUsed) {
   EXPECT_TRUE(torch::allclose(out, c, 1e-5, 1e-6));
 }
 
+// sampler.clip_x0 clamps x0_hat after guidance: DDIM ends at its last x0_hat, so with
+// clip_x0 = 1 every sample of the radius-4 ring lies in [-1, 1]^2, which without it
+// almost none does; the hook sees the clamped prediction at every step.
+TEST(SamplerTest, ClipX0ClampsThePredictionEveryStep) {
+  auto free = BuildOrFail(OracleText{.sampler = "num_steps: 20"}.Text());
+  auto clipped = BuildOrFail(OracleText{.sampler = "num_steps: 20 clip_x0: 1"}.Text());
+  ASSERT_NE(free, nullptr);
+  ASSERT_NE(clipped, nullptr);
+  EXPECT_GT(Sample(*free, 200, 3).abs().max().item<float>(), 3.0f);
+  double largest_seen = 0;
+  const at::Tensor out = Sample(*clipped, 200, 3, 0, [&](StepView& v) {
+    largest_seen = std::max(largest_seen, v.x0_hat.x0.abs().max().item<double>());
+  });
+  EXPECT_LE(largest_seen, 1.0);
+  EXPECT_LE(out.abs().max().item<float>(), 1.0f + 1e-5f);
+}
+
 TEST(SamplerTest, ASampleDoesNotChangeWithBatchSize) {
   auto p = BuildOrFail(OracleText{.reverse = R"(name: "partial_substitution")",
                                   .sampler = "num_steps: 20"}

@@ -156,5 +156,22 @@ expect_error "negative class out of range" "negative_label = 12" "$TMP/o11.npy" 
 expect_error "classifier checkpoint missing" "$TMP/none.pt" "$TMP/o12.npy" -- \
   "$DIFFUSE" eval --classifier="$TMP/none.pt" --samples="$TMP/cfg.npy"
 
+# 8. Token images: the masking example (grey-level tokens, U-Net logits) shrunk to 3 training
+# steps and 5 sampling steps writes decoded images: float32 on the 16 bin centres.
+sed -e 's/steps: 1500/steps: 3/' -e 's/checkpoint_every: 250/checkpoint_every: 3/' \
+    -e 's/sampler { num_steps: 100/sampler { num_steps: 5/' \
+    "$EXAMPLES/fashion_mnist_masking.pbtxt" > "$TMP/masking.pbtxt"
+"$DIFFUSE" train --pipeline="$TMP/masking.pbtxt" --out="$TMP/masking" > /dev/null 2>&1 \
+  && "$DIFFUSE" sample --pipeline="$TMP/masking.pbtxt" --checkpoint="$TMP/masking/checkpoint.pt" \
+       --num=4 --out="$TMP/masking.npy" --png="$TMP/masking.png" > /dev/null 2>&1
+/usr/bin/python3 - "$TMP/masking.npy" <<'PY' && [[ -s "$TMP/masking.png" ]] \
+  && pass "token images decoded" || fail "token images decoded"
+import sys, numpy as np
+x = np.load(sys.argv[1])
+assert x.dtype == np.float32 and x.shape == (4, 1, 28, 28), (x.dtype, x.shape)
+k = (x + 1) * 16 / 2 - 0.5  # (2k + 1) / 16 - 1 = x
+assert np.allclose(k, np.round(k), atol=1e-4) and k.min() > -0.5 and k.max() < 15.5, k
+PY
+
 echo "$passed passed, $failures failed"
 [[ $failures -eq 0 ]]
