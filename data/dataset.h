@@ -29,6 +29,9 @@ class Dataset {
   // 0 for unlabelled data.
   virtual int64_t num_classes() const { return 0; }
   virtual DataBatch Sample(int64_t batch, at::Generator& generator) = 0;
+  // What generated samples stand for, as written to files and pictures: themselves, except
+  // for data that encodes values as tokens (fashion_mnist's grey levels: images in [-1, 1]).
+  virtual at::Tensor Decode(const at::Tensor& samples) const { return samples; }
   // The exact data distribution when it is a Gaussian mixture, else nullptr.
   virtual const GaussianMixture* mixture() const { return nullptr; }
   // The exact distribution of token data when it is a TokenMixture, else nullptr.

@@ -35,6 +35,10 @@ class FashionMnist : public Dataset {
     return {x, labels_.index_select(0, index)};
   }
 
+  at::Tensor Decode(const at::Tensor& samples) const override {
+    return grey_levels_ > 0 ? GreyLevelsToFloat(samples, grey_levels_) : samples;
+  }
+
  private:
   at::Tensor images_;  // [N, 1, 28, 28] uint8
   at::Tensor labels_;  // [N] int64

@@ -55,6 +55,9 @@ TEST(FashionMnistTest, GreyLevelsAreTokensThatDecodeToTheirBinCentres) {
   at::Generator again = at::detail::createCPUGenerator(0);
   const at::Tensor x = real->Sample(2000, again).x;
   EXPECT_LE((GreyLevelsToFloat(tokens, 16) - x).abs().max().item<float>(), 1.0f / 16 + 1e-6f);
+  // The dataset decodes its own samples that way; real-valued data leaves them alone.
+  EXPECT_TRUE(torch::equal(data->Decode(tokens), GreyLevelsToFloat(tokens, 16)));
+  EXPECT_TRUE(torch::equal(real->Decode(x), x));
   const at::Tensor v = torch::tensor({0, 15, 16, 255}, torch::kUInt8);
   EXPECT_TRUE(torch::equal(FashionMnistToGreyLevels(v, 16), torch::tensor({0, 0, 1, 15}, torch::kLong)));
   EXPECT_TRUE(torch::allclose(GreyLevelsToFloat(torch::tensor({0, 15}), 16),

@@ -25,10 +25,6 @@ std::string Describe(const ClassifierTrainingOptions& o) {
                          o.epochs, o.batch_size, o.learning_rate, o.seed);
 }
 
-double Accuracy(const at::Tensor& logits, const at::Tensor& labels) {
-  return logits.argmax(1).eq(labels).to(torch::kFloat64).mean().item<double>();
-}
-
 }  // namespace
 
 FashionClassifierImpl::FashionClassifierImpl()
@@ -47,6 +43,10 @@ at::Tensor FashionClassifierImpl::Features(const at::Tensor& x) {
 
 at::Tensor FashionClassifierImpl::Logits(const at::Tensor& features) {
   return head_(dropout_(features));
+}
+
+double ClassifierAccuracy(const at::Tensor& logits, const at::Tensor& labels) {
+  return logits.argmax(1).eq(labels).to(torch::kFloat64).mean().item<double>();
 }
 
 ClassifierOutputs Classify(FashionClassifier& classifier, const at::Tensor& images) {
@@ -138,7 +138,7 @@ absl::StatusOr<ClassifierReport> TrainFashionClassifier(const ClassifierTraining
   report.steps = state.step;
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const ClassifierOutputs out = Classify(model, FashionMnistToFloat(test.images));
-  report.test_accuracy = Accuracy(out.logits, test.labels);
+  report.test_accuracy = ClassifierAccuracy(out.logits, test.labels);
   return report;
 }
 

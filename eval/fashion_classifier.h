@@ -65,6 +65,9 @@ struct ClassifierOutputs {
 };
 ClassifierOutputs Classify(FashionClassifier& classifier, const at::Tensor& images);
 
+// The fraction of rows of logits [N, 10] whose argmax is the label [N].
+double ClassifierAccuracy(const at::Tensor& logits, const at::Tensor& labels);
+
 }  // namespace diffuse
 
 #endif  // DIFFUSE_EVAL_FASHION_CLASSIFIER_H_

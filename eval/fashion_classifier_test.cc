@@ -79,17 +79,19 @@ TEST(FashionClassifierTest, LearnsFromAFewStepsResumesAndRejectsBadCheckpoints) 
   ASSERT_OK_AND_ASSIGN(FashionClassifier loaded, LoadFashionClassifier(dir + "/classifier.pt"));
   ASSERT_OK_AND_ASSIGN(FashionMnistSplit test, ReadFashionMnist(data, false));
   const at::Tensor images = FashionMnistToFloat(test.images);
-  ASSERT_OK_AND_ASSIGN(ImageQuality q, EvaluateImages(loaded, images, test.labels, images));
+  ASSERT_OK_AND_ASSIGN(FeatureStatistics reference,
+                       ComputeFeatureStatistics(Classify(loaded, images).features));
+  ASSERT_OK_AND_ASSIGN(ImageQuality q, EvaluateImages(loaded, images, test.labels, reference));
   EXPECT_NEAR(q.accuracy, report.test_accuracy, 1e-12);
   EXPECT_NEAR(q.frechet_distance, 0.0, 1e-4);  // float32 features, trace ~1e3
   // Noise is far from clothes.
   at::Generator gen = at::detail::createCPUGenerator(0);
   ASSERT_OK_AND_ASSIGN(ImageQuality noise,
                        EvaluateImages(loaded, torch::rand({1000, 1, 28, 28}, gen) * 2 - 1,
-                                      at::Tensor(), images));
+                                      at::Tensor(), reference));
   EXPECT_LT(noise.accuracy, 0);
   EXPECT_GT(noise.frechet_distance, 10 * q.frechet_distance + 1.0);
-  EXPECT_THAT(EvaluateImages(loaded, torch::zeros({4, 3, 28, 28}), at::Tensor(), images),
+  EXPECT_THAT(EvaluateImages(loaded, torch::zeros({4, 3, 28, 28}), at::Tensor(), reference),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("[N, 1, 28, 28]")));
 
   // A truncated checkpoint is a DATA_LOSS naming the file.

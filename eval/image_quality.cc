@@ -5,14 +5,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "data/fashion_mnist_files.h"
-#include "eval/frechet_distance.h"
 #include "util/status_macros.h"
 
 namespace diffuse {
 
 absl::StatusOr<ImageQuality> EvaluateImages(FashionClassifier& classifier,
                                             const at::Tensor& samples, const at::Tensor& labels,
-                                            const at::Tensor& test_images) {
+                                            const FeatureStatistics& reference) {
   if (samples.dim() != 4 || samples.size(1) != 1 || samples.size(2) != 28 ||
       samples.size(3) != 28) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -23,17 +22,15 @@ absl::StatusOr<ImageQuality> EvaluateImages(FashionClassifier& classifier,
                                                    "], got ", c10::str(labels.sizes())));
   }
   const ClassifierOutputs out = Classify(classifier, samples.to(torch::kFloat32));
-  const ClassifierOutputs test = Classify(classifier, test_images);
   ABSL_ASSIGN_OR_RETURN(FeatureStatistics s, ComputeFeatureStatistics(out.features));
-  ABSL_ASSIGN_OR_RETURN(FeatureStatistics t, ComputeFeatureStatistics(test.features));
   ImageQuality q;
   q.count = samples.size(0);
-  ABSL_ASSIGN_OR_RETURN(q.frechet_distance, FrechetDistance(s, t));
+  ABSL_ASSIGN_OR_RETURN(q.frechet_distance, FrechetDistance(s, reference));
   if (labels.defined()) {
-    const at::Tensor conditional = labels.ge(0);
-    if (conditional.any().item<bool>()) {
-      q.accuracy = out.logits.argmax(1).eq(labels).masked_select(conditional)
-                       .to(torch::kFloat64).mean().item<double>();
+    const at::Tensor conditional = labels.ge(0).nonzero().squeeze(1);
+    if (conditional.numel() > 0) {
+      q.accuracy = ClassifierAccuracy(out.logits.index_select(0, conditional),
+                                      labels.index_select(0, conditional));
     }
   }
   return q;
@@ -46,9 +43,9 @@ absl::StatusOr<std::string> ImageQualityReport(FashionClassifier& classifier,
                                                const std::string& name) {
   ABSL_ASSIGN_OR_RETURN(FashionMnistSplit test, ReadFashionMnist(data_dir, false));
   ABSL_ASSIGN_OR_RETURN(FashionMnistSplit train, ReadFashionMnist(data_dir, true));
-  const at::Tensor test_images = FashionMnistToFloat(test.images);
-  ABSL_ASSIGN_OR_RETURN(ImageQuality q,
-                        EvaluateImages(classifier, samples, labels, test_images));
+  const ClassifierOutputs test_out = Classify(classifier, FashionMnistToFloat(test.images));
+  ABSL_ASSIGN_OR_RETURN(FeatureStatistics reference, ComputeFeatureStatistics(test_out.features));
+  ABSL_ASSIGN_OR_RETURN(ImageQuality q, EvaluateImages(classifier, samples, labels, reference));
   // The floor: as many real training images (a seeded draw), with their true labels.
   at::Generator gen = at::detail::createCPUGenerator(1);
   const at::Tensor index = torch::randperm(train.images.size(0), gen, torch::kLong)
@@ -56,10 +53,8 @@ absl::StatusOr<std::string> ImageQualityReport(FashionClassifier& classifier,
   ABSL_ASSIGN_OR_RETURN(
       ImageQuality real,
       EvaluateImages(classifier, FashionMnistToFloat(train.images.index_select(0, index)),
-                     train.labels.index_select(0, index), test_images));
-  const ClassifierOutputs test_out = Classify(classifier, test_images);
-  const double test_accuracy =
-      test_out.logits.argmax(1).eq(test.labels).to(torch::kFloat64).mean().item<double>();
+                     train.labels.index_select(0, index), reference));
+  const double test_accuracy = ClassifierAccuracy(test_out.logits, test.labels);
   auto row = [](const std::string& label, const ImageQuality& m) {
     return absl::StrFormat("%-34s %6d %10s %18.3f\n", label, m.count,
                            m.accuracy < 0 ? "-" : absl::StrFormat("%.4f", m.accuracy),

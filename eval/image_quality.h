@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "eval/fashion_classifier.h"
+#include "eval/frechet_distance.h"
 
 namespace diffuse {
 
@@ -21,10 +22,12 @@ struct ImageQuality {
   double frechet_distance = 0;
 };
 
-// samples [N, 1, 28, 28] in [-1, 1]; labels [N] int64 (-1: unconditional) or undefined.
+// samples [N, 1, 28, 28] in [-1, 1]; labels [N] int64 (-1: unconditional) or undefined;
+// `reference`: the classifier's feature statistics of the images to compare with (the test
+// split), computed once by the caller.
 absl::StatusOr<ImageQuality> EvaluateImages(FashionClassifier& classifier,
                                             const at::Tensor& samples, const at::Tensor& labels,
-                                            const at::Tensor& test_images);
+                                            const FeatureStatistics& reference);
 
 // A table of EvaluateImages for `samples` and for as many real training images, read from
 // `data_dir`.

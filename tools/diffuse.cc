@@ -52,8 +52,8 @@
 
 ABSL_FLAG(std::string, pipeline, "", "Pipeline description (text-format protobuf).");
 ABSL_FLAG(std::string, out, "",
-          "train/demo: output directory; sample: the .npy to write (images of grey-level "
-          "tokens are written decoded, as float32 in [-1, 1]).");
+          "train/demo: output directory; sample: the .npy to write (as the data decodes "
+          "samples: grey-level tokens as float32 images in [-1, 1]).");
 ABSL_FLAG(std::string, checkpoint, "", "sample: checkpoint to load (trainable predictors).");
 ABSL_FLAG(int64_t, num, 1000, "sample: number of samples.");
 ABSL_FLAG(int64_t, seed, -1, "sample: noise seed (-1: sampler.seed of the description).");
@@ -198,11 +198,8 @@ absl::Status SampleCommand() {
                         absl::StrCat(absl::GetFlag(FLAGS_x_T), ": ", generated.status().message()));
   }
   ABSL_RETURN_IF_ERROR(generated.status());
-  if (generated->samples.dim() == 4 && p->data->num_token_classes() > 0) {
-    // Image tokens are grey levels (data "fashion_mnist" with grey_levels = K): decode them,
-    // so the file, the grid and `eval` see images.
-    generated->samples = GreyLevelsToFloat(generated->samples, p->data->num_token_classes());
-  }
+  // Grey-level tokens become images, so the file, the grid and `eval` see pictures.
+  generated->samples = p->data->Decode(generated->samples);
   ABSL_RETURN_IF_ERROR(WriteNpy(out, ToNpy(generated->samples)));
   std::cout << "wrote " << out << " " << generated->samples.sizes() << "\n";
   if (generated->labels.defined()) {
