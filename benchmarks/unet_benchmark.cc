@@ -1,6 +1,8 @@
 // The U-Net predictor at Fashion-MNIST scale (batch 64 x 1 x 28 x 28, default UNetOptions:
 // 32 base channels, levels [1, 2, 2], attention at 7 x 7): one forward (x0 prediction), one
 // training step (forward + backward + Adam), and a 50-step DDIM sampling run.
+#include <memory>
+
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
@@ -33,6 +35,36 @@ void BM_UNetForward(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * 64);
 }
 BENCHMARK(BM_UNetForward)->Unit(benchmark::kMillisecond);
+
+// The inference choices measured one by one: arg 0 selects the autograd guard (0: NoGradGuard,
+// 1: c10::InferenceMode), arg 1 the layout of weights and activations (0: NCHW,
+// 1: channels-last).
+void BM_UNetForwardVariants(benchmark::State& state) {
+  auto p = BuildForBenchmark(kText);
+  const bool inference_mode = state.range(0) == 1, channels_last = state.range(1) == 1;
+  std::unique_ptr<torch::NoGradGuard> no_grad;
+  std::unique_ptr<c10::InferenceMode> inference;
+  if (inference_mode) {
+    inference = std::make_unique<c10::InferenceMode>();
+  } else {
+    no_grad = std::make_unique<torch::NoGradGuard>();
+  }
+  at::Tensor x = torch::randn({64, 1, 28, 28});
+  if (channels_last) {
+    torch::NoGradGuard guard;
+    for (at::Tensor w : p->predictor->trainable()->module().parameters()) {
+      if (w.dim() == 4) w.set_data(w.contiguous(at::MemoryFormat::ChannelsLast));
+    }
+    x = x.contiguous(at::MemoryFormat::ChannelsLast);
+  }
+  p->predictor->Predict(x, 500.0, {});
+  for (auto _ : state) benchmark::DoNotOptimize(p->predictor->Predict(x, 500.0, {}).x0);
+  state.SetItemsProcessed(state.iterations() * 64);
+}
+BENCHMARK(BM_UNetForwardVariants)
+    ->ArgsProduct({{0, 1}, {0, 1}})
+    ->ArgNames({"inference_mode", "channels_last"})
+    ->Unit(benchmark::kMillisecond);
 
 void BM_UNetTrainingStep(benchmark::State& state) {
   auto p = BuildForBenchmark(kText);

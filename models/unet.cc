@@ -50,7 +50,8 @@ AttentionImpl::AttentionImpl(int64_t channels, int64_t groups) {
 
 at::Tensor AttentionImpl::forward(const at::Tensor& x) {
   const int64_t b = x.size(0), c = x.size(1), n = x.size(2) * x.size(3);
-  const std::vector<at::Tensor> qkv = qkv_(norm_(x)).view({b, 3, c, n}).unbind(1);
+  // reshape, not view: x may be channels-last.
+  const std::vector<at::Tensor> qkv = qkv_(norm_(x)).reshape({b, 3, c, n}).unbind(1);
   const at::Tensor weights =
       torch::softmax(torch::bmm(qkv[0].transpose(1, 2), qkv[1]) / std::sqrt(double(c)), -1);
   const at::Tensor out = torch::bmm(qkv[2], weights.transpose(1, 2)).view(x.sizes());

@@ -71,6 +71,14 @@ absl::Status CheckSampler(const Pipeline& p) {
     return absl::InvalidArgumentError(absl::StrCat(
         "sampler.clip_x0 clamps real values; data '", p.config.data().name(), "' is tokens"));
   }
+  if (!(s.dynamic_threshold() >= 0 && s.dynamic_threshold() < 1)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "sampler.dynamic_threshold = ", s.dynamic_threshold(), " is out of range [0, 1)"));
+  }
+  if (s.dynamic_threshold() > 0 && s.clip_x0() == 0) {
+    return absl::InvalidArgumentError(
+        "sampler.dynamic_threshold needs sampler.clip_x0 > 0 (the data bound)");
+  }
   const ConditionSupport support = p.label_support();
   for (int i = 0; i < s.labels_size(); ++i) {
     const int label = s.labels(i);
@@ -104,6 +112,7 @@ SamplingComponents Pipeline::sampling() const {
   SamplingComponents c{forward.get(), predictor.get(), reverse.get(), {}};
   for (const auto& g : guidance) c.guidance.push_back(g.get());
   c.clip_x0 = config.sampler().clip_x0();
+  c.dynamic_threshold = config.sampler().dynamic_threshold();
   return c;
 }
 

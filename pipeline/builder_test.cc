@@ -178,6 +178,12 @@ TEST(BuilderTest, SamplerSettingsAreChecked) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("sampler.batch_size")));
   EXPECT_THAT(BuildFromText(OracleText{.sampler = "clip_x0: -1"}.Text()),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("sampler.clip_x0 = -1")));
+  EXPECT_THAT(BuildFromText(OracleText{.sampler = "clip_x0: 1 dynamic_threshold: 1"}.Text()),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("sampler.dynamic_threshold = 1 is out of range [0, 1)")));
+  EXPECT_THAT(BuildFromText(OracleText{.sampler = "dynamic_threshold: 0.995"}.Text()),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("sampler.dynamic_threshold needs sampler.clip_x0 > 0")));
   EXPECT_THAT(BuildFromText(OracleText{.data = R"(name: "token_mixture")",
                                        .predictor = R"(name: "token_mixture_oracle")",
                                        .forward = R"(name: "masking" options {

@@ -4,7 +4,7 @@
 // nothing reads a global generator. Three sources:
 //   PhiloxNoise    - per-sample counter-based streams: sample i of a run draws from
 //                    stream (seed, first_sample + i), so a sample does not change when the
-//                    batch size (or chunking) changes.
+//                    batch size (or chunking) changes (random/philox_kernels.h).
 //   GeneratorNoise - one at::Generator for a whole batch (training; its state goes into
 //                    checkpoints for exact resume).
 //   SuppliedNoise  - tensors the caller provides, returned in order (reproducing another
@@ -64,9 +64,6 @@ class SuppliedNoise : public NoiseSource {
  private:
   std::deque<at::Tensor> normals_;
 };
-
-// Philox4x32-10 (Salmon et al., SC'11): the block for `counter` under `key`.
-void Philox4x32(const uint32_t counter[4], const uint32_t key[2], uint32_t out[4]);
 
 }  // namespace diffuse
 

@@ -84,6 +84,35 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{R"(name: "substitution")", 1000, 700, kVpZeroSnr},
                       Case{R"(name: "partial_substitution")", 1000, 990, kVpZeroSnr}));
 
+// The Gaussian fast path of partial_substitution (one linear combination of x0, x_t, z) is
+// the unified form F_{t_prev}(x0, sqrt(1 - s^2) F_t^{-1}(x0, x_t) + s z) with the same z.
+TEST(PartialSubstitutionTest, GaussianStepIsTheUnifiedForm) {
+  for (const char* forward : {R"(name: "gaussian_vp")", kVe, kFlow}) {
+    SCOPED_TRACE(forward);
+    auto p = BuildOrFail(OracleText{.forward = forward,
+                                    .prior = R"(name: "forward_terminal")",
+                                    .reverse = R"(name: "partial_substitution" options {
+                                        [type.googleapis.com/diffuse.PartialSubstitutionOptions] {
+                                          eta: 0.7 } })"}
+                             .Text());
+    ASSERT_NE(p, nullptr);
+    const bool discrete = p->forward->time_domain().discrete;
+    const double t = discrete ? 600 : 0.6, t_prev = discrete ? 400 : 0.4;
+    const at::Tensor x0 = torch::randn({5, 2}, torch::kFloat64);
+    const at::Tensor x_t = torch::randn({5, 2}, torch::kFloat64);
+    // Noise sources hand out float32: z is float32-representable so both sides see it exactly.
+    const at::Tensor z = torch::randn({5, 2}).to(torch::kFloat64);
+    SuppliedNoise noise({z});
+    ReverseStep step{p->forward.get(), t, t_prev, 0, 1, &noise, nullptr};
+    const at::Tensor fast = p->reverse->Step(step, x_t, {x0, at::Tensor()});
+    const double s = PartialSubstitutionShare(*p->forward, 0.7, t, t_prev);
+    ASSERT_GT(s, 0);
+    const at::Tensor eps = p->forward->InvertNoise(x0, x_t, t);
+    const at::Tensor want = p->forward->Apply(x0, t_prev, std::sqrt(1 - s * s) * eps + s * z);
+    EXPECT_TRUE(torch::allclose(fast, want, 1e-12, 1e-12)) << fast - want;
+  }
+}
+
 // A formula check, not a Monte Carlo one: for VP the share equals DDIM's
 // sigma_t(eta) / sqrt(1 - alpha_bar_prev), sigma_t(eta) = eta sqrt((1 - ab_prev) / (1 - ab_t))
 // sqrt(1 - ab_t / ab_prev) (Song et al. 2021, eq. 16).

@@ -11,10 +11,22 @@ X0Prediction GuidedPrediction(const SamplingComponents& components, const at::Te
     GuidanceInput input{components.predictor, components.forward, x, Time(t), condition};
     prediction = term->Guide(input, std::move(prediction));
   }
-  if (components.clip_x0 > 0) {
+  if (components.dynamic_threshold > 0) {
+    prediction.x0 =
+        DynamicThreshold(prediction.x0, components.clip_x0, components.dynamic_threshold);
+  } else if (components.clip_x0 > 0) {
     prediction.x0 = prediction.x0.clamp(-components.clip_x0, components.clip_x0);
   }
   return prediction;
+}
+
+at::Tensor DynamicThreshold(const at::Tensor& x0, double c, double q) {
+  const at::Tensor flat = x0.reshape({x0.size(0), -1}).abs().to(torch::kFloat32);
+  at::Tensor s = torch::quantile(flat, q, /*dim=*/1, /*keepdim=*/true).clamp_min(c);
+  std::vector<int64_t> shape(x0.dim(), 1);
+  shape[0] = x0.size(0);
+  s = s.view(shape).to(x0.scalar_type());
+  return torch::max(torch::min(x0, s), -s) * (c / s);
 }
 
 at::Tensor RunReverseProcess(const SamplingComponents& components, at::Tensor x_start,

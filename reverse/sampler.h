@@ -40,6 +40,7 @@ struct SamplingComponents {
   ReverseConditional* reverse = nullptr;
   std::vector<GuidanceTerm*> guidance;
   double clip_x0 = 0;  // > 0: x0_hat clamped to [-clip_x0, clip_x0] (SamplerOptions)
+  double dynamic_threshold = 0;  // > 0: Imagen's dynamic thresholding at this quantile
 };
 
 // Runs the reverse process. `times` is a grid from reverse/time_grid.h (or any strictly
@@ -51,6 +52,10 @@ at::Tensor RunReverseProcess(const SamplingComponents& components, at::Tensor x_
 // x0_hat at (x, t): the predictor followed by every guidance term, then the clamp.
 X0Prediction GuidedPrediction(const SamplingComponents& components, const at::Tensor& x,
                               double t, const Condition& condition);
+
+// Imagen's dynamic thresholding of x0 [B, ...] with bound c: per sample
+// s = max(c, quantile(|x0|, q)), returns clamp(x0, -s, s) * c / s.
+at::Tensor DynamicThreshold(const at::Tensor& x0, double c, double q);
 
 }  // namespace diffuse
 

@@ -152,6 +152,32 @@ TEST(SamplerTest, ClipX0ClampsThePredictionEveryStep) {
   EXPECT_LE(out.abs().max().item<float>(), 1.0f + 1e-5f);
 }
 
+// Imagen's rule by hand: a sample inside [-c, c] is untouched (s = c); one whose q-quantile
+// of |x0| exceeds c is clamped to [-s, s] and divided by s / c, per sample.
+TEST(SamplerTest, DynamicThresholdFollowsImagen) {
+  at::Tensor x0 = torch::zeros({2, 101});
+  x0[0] = torch::linspace(-0.5, 0.5, 101);
+  x0[1] = torch::linspace(-4, 4, 101);  // |x0| quantiles: q = 0.5 -> 2
+  const at::Tensor out = DynamicThreshold(x0, 1.0, 0.5);
+  EXPECT_TRUE(torch::allclose(out[0], x0[0]));
+  // |x0| of row 1 takes values 0, 0.08, ..., 4 twice (and 0 once): its median is 2.
+  const at::Tensor want = x0[1].clamp(-2, 2) / 2;
+  EXPECT_TRUE(torch::allclose(out[1], want, 1e-5, 1e-6)) << out[1] - want;
+  EXPECT_LE(out.abs().max().item<float>(), 1.0f);
+}
+
+// In a run: every x0_hat a step uses lies in [-c, c], as with the plain clamp.
+TEST(SamplerTest, DynamicThresholdBoundsThePredictionEveryStep) {
+  auto p = BuildOrFail(
+      OracleText{.sampler = "num_steps: 20 clip_x0: 1 dynamic_threshold: 0.9"}.Text());
+  ASSERT_NE(p, nullptr);
+  double largest_seen = 0;
+  Sample(*p, 200, 3, 0, [&](StepView& v) {
+    largest_seen = std::max(largest_seen, v.x0_hat.x0.abs().max().item<double>());
+  });
+  EXPECT_LE(largest_seen, 1.0 + 1e-6);
+}
+
 TEST(SamplerTest, ASampleDoesNotChangeWithBatchSize) {
   auto p = BuildOrFail(OracleText{.reverse = R"(name: "partial_substitution")",
                                   .sampler = "num_steps: 20"}

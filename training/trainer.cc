@@ -72,6 +72,9 @@ absl::Status ValidateTraining(const Pipeline& p) {
     return bad(absl::StrCat("weight_decay = ", o.weight_decay(), " must be in [0, 1]"));
   }
   if (o.warmup_steps() < 0) return bad("warmup_steps must be >= 0");
+  if (!(o.final_lr_ratio() >= 0 && o.final_lr_ratio() <= 1)) {
+    return bad(absl::StrCat("final_lr_ratio = ", o.final_lr_ratio(), " must be in [0, 1]"));
+  }
   if (!(o.grad_clip_norm() >= 0)) return bad("grad_clip_norm must be >= 0");
   if (!(o.min_snr_gamma() > 0 && o.min_snr_gamma() <= 1000)) {
     return bad("min_snr_gamma must be in (0, 1000]");
@@ -119,6 +122,22 @@ std::vector<std::string> ReadMetricRows(const std::string& path, int64_t step) {
 }
 
 }  // namespace
+
+double LearningRate(const TrainingOptions& o, int64_t step) {
+  const double base = o.learning_rate();
+  if (step < o.warmup_steps()) return base * (step + 1) / o.warmup_steps();
+  if (o.lr_schedule() == TrainingOptions::CONSTANT) return base;
+  const int64_t span = o.steps() - o.warmup_steps();
+  const double progress =
+      span > 1 ? static_cast<double>(step - o.warmup_steps()) / (span - 1) : 1.0;
+  const double final_lr = base * o.final_lr_ratio();
+  return final_lr + 0.5 * (base - final_lr) * (1 + std::cos(M_PI * std::min(1.0, progress)));
+}
+
+double EmaDecay(const TrainingOptions& o, int64_t step) {
+  if (!o.ema_warmup()) return o.ema_decay();
+  return std::min(o.ema_decay(), (1.0 + step) / (10.0 + step));
+}
 
 std::string CheckpointPath(const std::string& out_dir) {
   return out_dir + "/checkpoint.pt";
@@ -215,17 +234,17 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
     optimizer.zero_grad();
     loss.backward();
     if (o.grad_clip_norm() > 0) torch::nn::utils::clip_grad_norm_(params, o.grad_clip_norm());
-    if (o.warmup_steps() > 0) {
-      const double scale = std::min(1.0, static_cast<double>(step + 1) / o.warmup_steps());
+    if (o.warmup_steps() > 0 || o.lr_schedule() != TrainingOptions::CONSTANT) {
       for (auto& group : optimizer.param_groups()) {
-        group.options().set_lr(o.learning_rate() * scale);
+        group.options().set_lr(LearningRate(o, step));
       }
     }
     optimizer.step();
     {
       torch::NoGradGuard no_grad;
+      const double decay = EmaDecay(o, step);
       for (size_t i = 0; i < params.size(); ++i) {
-        state.ema[i].mul_(o.ema_decay()).add_(params[i], 1 - o.ema_decay());
+        state.ema[i].mul_(decay).add_(params[i], 1 - decay);
       }
     }
     ++step;
@@ -247,10 +266,10 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
                                      absl::StrJoin(rows, "\n"), "\n")));
       if (progress != nullptr) {
         *progress << absl::StrFormat(
-                         "step %*d/%d | loss %.4f | %.0f steps/s | %.1fk examples/s | "
-                         "elapsed %s | ETA %s",
+                         "step %*d/%d | loss %.4f | lr %.2e | %.0f steps/s | "
+                         "%.1fk examples/s | elapsed %s | ETA %s",
                          static_cast<int>(std::to_string(o.steps()).size()), step, o.steps(),
-                         mean, rate, rate * batch / 1000, Clock(elapsed),
+                         mean, LearningRate(o, step - 1), rate, rate * batch / 1000, Clock(elapsed),
                          Clock((o.steps() - step) / rate))
                   << std::endl;
       }

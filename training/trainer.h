@@ -25,6 +25,14 @@ struct TrainingSummary {
   double seconds = 0;
 };
 
+// The learning rate of optimizer step `step` (0-based): linear warmup over warmup_steps,
+// then lr_schedule (constant, or cosine to learning_rate * final_lr_ratio at steps - 1).
+double LearningRate(const TrainingOptions& options, int64_t step);
+
+// The EMA decay applied after optimizer step `step` (0-based): ema_decay, or with
+// ema_warmup min(ema_decay, (1 + step) / (10 + step)).
+double EmaDecay(const TrainingOptions& options, int64_t step);
+
 // The checkpoint file inside an output directory.
 std::string CheckpointPath(const std::string& out_dir);
 

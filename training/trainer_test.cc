@@ -117,7 +117,8 @@ TEST(TrainerTest, ResumingFromACheckpointEqualsAnUninterruptedRun) {
   // Defaults (Adam), and AdamW with a warmup that crosses the resume point, clipping and the
   // UDM weighting.
   for (const std::string extra :
-       {"", "weight_decay: 0.01 warmup_steps: 150 grad_clip_norm: 0.5 loss_weighting: UDM"}) {
+       {"", "weight_decay: 0.01 warmup_steps: 150 grad_clip_norm: 0.5 loss_weighting: UDM "
+            "ema_warmup: true"}) {
     SCOPED_TRACE(extra);
     const std::string tag = extra.empty() ? "adam" : "adamw";
     auto straight = BuildOrFail(PipelineText(200, 0.003, 50, extra));
@@ -142,6 +143,31 @@ TEST(TrainerTest, ResumingFromACheckpointEqualsAnUninterruptedRun) {
     EXPECT_EQ(text.str().find("100,"), text.str().rfind("100,"));
     EXPECT_NE(text.str().find("\n200,"), std::string::npos);
   }
+}
+
+// Both are pure functions of (options, step), which is what makes a resumed run exact.
+TEST(TrainerTest, LearningRateScheduleAndEmaWarmupFollowTheirFormulas) {
+  TrainingOptions o;
+  o.set_learning_rate(1e-3);
+  o.set_steps(1100);
+  o.set_warmup_steps(100);
+  EXPECT_DOUBLE_EQ(LearningRate(o, 0), 1e-5);
+  EXPECT_DOUBLE_EQ(LearningRate(o, 49), 5e-4);
+  EXPECT_DOUBLE_EQ(LearningRate(o, 700), 1e-3);  // CONSTANT
+  o.set_lr_schedule(TrainingOptions::COSINE);
+  o.set_final_lr_ratio(0.1);
+  EXPECT_DOUBLE_EQ(LearningRate(o, 99), 1e-3);   // end of the warmup
+  EXPECT_DOUBLE_EQ(LearningRate(o, 100), 1e-3);  // cosine starts at the peak
+  // Step 499 of the 1,000 cosine steps: progress 499 / 999.
+  EXPECT_NEAR(LearningRate(o, 100 + 499), 1e-4 + 0.5 * 9e-4 * (1 + std::cos(M_PI * 499 / 999)),
+              1e-15);
+  EXPECT_NEAR(LearningRate(o, 1099), 1e-4, 1e-15);  // the last step ends at final_lr_ratio
+  o.set_ema_decay(0.999);
+  EXPECT_DOUBLE_EQ(EmaDecay(o, 0), 0.999);
+  o.set_ema_warmup(true);
+  EXPECT_DOUBLE_EQ(EmaDecay(o, 0), 0.1);
+  EXPECT_DOUBLE_EQ(EmaDecay(o, 90), 0.91);
+  EXPECT_DOUBLE_EQ(EmaDecay(o, 100000), 0.999);
 }
 
 TEST(TrainerTest, ACorruptedCheckpointIsAnErrorAndIsNotOverwritten) {
@@ -195,6 +221,10 @@ TEST(TrainerTest, BadTrainingOptionsAreNamed) {
   auto p = BuildOrFail(PipelineText(100, 0.003, 50, "ema_decay: 1.5"));
   EXPECT_THAT(Train(*p, TempDir("bad"), nullptr),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("training.ema_decay must be in [0, 1)")));
+  auto ratio = BuildOrFail(PipelineText(100, 0.003, 50, "lr_schedule: COSINE final_lr_ratio: 2"));
+  EXPECT_THAT(Train(*ratio, TempDir("bad_ratio"), nullptr),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("training.final_lr_ratio = 2 must be in [0, 1]")));
   auto oracle = BuildOrFail(OracleText().Text() + "training { steps: 10 }");
   EXPECT_THAT(Train(*oracle, TempDir("oracle"), nullptr),
               StatusIs(absl::StatusCode::kFailedPrecondition,

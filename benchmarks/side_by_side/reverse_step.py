@@ -1,11 +1,12 @@
 """The reverse steps of //benchmarks:reverse_benchmark written in Python with PyTorch, timed
 the same way, and compared with the C++ results.
 
-Usage: python3 reverse_step.py CPP_RESULTS.json
+Usage: python3 reverse_step.py CPP_RESULTS.json [THREADS]
 The C++ JSON comes from reverse_benchmark --benchmark_format=json (see run.sh). Both sides use
-1 intra-op thread and the same tensors' shapes; the Python steps are written as diffusers
+THREADS intra-op threads (default 1) and the same tensors' shapes; the Python steps are written as diffusers
 writes them (coefficients looked up from an alphas_cumprod tensor at each step).
 """
+import ctypes
 import json
 import math
 import statistics
@@ -14,7 +15,7 @@ import timeit
 
 import torch
 
-torch.set_num_threads(1)
+torch.set_num_threads(int(sys.argv[2]) if len(sys.argv) > 2 else 1)
 T = 1000
 betas = torch.linspace(1e-4, 0.02, T, dtype=torch.float64)
 alphas_cumprod = torch.cat([torch.ones(1, dtype=torch.float64), torch.cumprod(1 - betas, 0)])
@@ -69,22 +70,32 @@ def main():
              ("partial_substitution eta=1 (DDPM)", "kDdpm", ddpm_step),
              ("dpmpp_2m", "kDpmpp2m", dpmpp_2m_step)]
     generator = torch.Generator().manual_seed(0)
-    print(f"{'step':36s} {'shape':>16s} {'C++ (us)':>10s} {'Python (us)':>12s} {'Python / C++':>13s}")
+    rows = []
     for label, name, step in cases:
         for arg, shape in [(1, (1, 2)), (1000, (1000, 2)), (100000, (100000, 2)), (0, (64, 1, 28, 28))]:
             x_t, x0, x0_prev = torch.randn(shape), torch.randn(shape), torch.randn(shape)
             if step is ddim_step:
-                fn = lambda: ddim_step(x_t, x0, 500, 480)
+                fn = lambda x_t=x_t, x0=x0: ddim_step(x_t, x0, 500, 480)
             elif step is ddpm_step:
-                fn = lambda: ddpm_step(x_t, x0, 500, 480, generator)
+                fn = lambda x_t=x_t, x0=x0: ddpm_step(x_t, x0, 500, 480, generator)
             else:
-                fn = lambda: dpmpp_2m_step(x_t, x0, x0_prev, 480, 460, 500)
-            number = max(3, int(20000 / max(1, math.prod(shape) / 100)))
-            py = python_median_ns(fn, number)
+                fn = lambda x_t=x_t, x0=x0, x0_prev=x0_prev: dpmpp_2m_step(x_t, x0, x0_prev, 480, 460, 500)
             ours = cpp.get(f"BM_ReverseStep<{name}>/{arg}")
-            if ours is None:
-                continue
-            print(f"{label:36s} {'x'.join(map(str, shape)):>16s} {ours / 1e3:10.2f} {py / 1e3:12.2f} {py / ours:13.2f}")
+            if ours is not None:
+                rows.append((label, shape, ours, fn))
+    number = lambda shape: max(3, int(20000 / max(1, math.prod(shape) / 100)))
+    stock = [python_median_ns(fn, number(shape)) for _, shape, _, fn in rows]
+    # The same allocator settings as util/runtime.cc (glibc mallopt: M_MMAP_THRESHOLD = -3,
+    # M_TRIM_THRESHOLD = -1): without them every tensor above 128 KiB is a fresh mmap.
+    libc = ctypes.CDLL("libc.so.6")
+    libc.mallopt(-3, 32 << 20)
+    libc.mallopt(-1, 1 << 30)
+    tuned = [python_median_ns(fn, number(shape)) for _, shape, _, fn in rows]
+    print(f"{'step':36s} {'shape':>12s} {'C++ (us)':>9s} {'Py (us)':>9s} {'Py/C++':>7s} "
+          f"{'Py mallopt (us)':>16s} {'Py mallopt/C++':>15s}")
+    for (label, shape, ours, _), py, py_tuned in zip(rows, stock, tuned):
+        print(f"{label:36s} {'x'.join(map(str, shape)):>12s} {ours / 1e3:9.2f} {py / 1e3:9.2f} "
+              f"{py / ours:7.2f} {py_tuned / 1e3:16.2f} {py_tuned / ours:15.2f}")
 
 
 if __name__ == "__main__":
