@@ -302,7 +302,8 @@ absl::Status DemoCommand() {
   ABSL_ASSIGN_OR_RETURN(PipelineConfig config,
                         ParsePipelineText(kDefaultPipeline, "<built-in eight_gaussians_ddim>"));
   ABSL_ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> p, BuildPipeline(config));
-  std::cout << "training an MLP eps-predictor on the eight-Gaussians ring into " << out
+  std::cout << "training the built-in description (an MLP v-predictor on the eight-Gaussians "
+               "ring) into " << out
             << " (resumes if interrupted)\n";
   ABSL_ASSIGN_OR_RETURN(TrainingSummary s, diffuse::Train(*p, out, &std::cerr));
   std::cout << absl::StrFormat("trained %d steps (%d this run) in %.1f s, loss %.4f -> %.4f\n",
