@@ -15,7 +15,7 @@ constexpr uint32_t kW0 = 0x9E3779B9u, kW1 = 0xBB67AE85u;
 constexpr int kLanes = 16;
 
 #define DIFFUSE_INLINE inline __attribute__((always_inline))
-// On the lambdas below: inlined into each target clone, they are compiled for its ISA.
+// On the lambdas below: inlined into each build of a kernel, they are compiled for its ISA.
 #define DIFFUSE_LAMBDA_INLINE __attribute__((always_inline))
 
 // Ten Philox rounds on kLanes counters at once, c[word][lane] in place.

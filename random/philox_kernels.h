@@ -5,9 +5,10 @@
 // 4b + j of a sample is word j of its block first_block + b. A sample's draws therefore
 // depend only on (seed, first_sample + i, first_block), never on the batch around it.
 //
-// The kernels work on 16 blocks at a time, structure-of-arrays, with branch-free
-// polynomial log / sincos, so the compiler vectorizes them; they are built twice (AVX2 + FMA
-// and baseline x86-64) and the loader picks the one the CPU runs.
+// The kernels work on 16 blocks at a time, structure-of-arrays: Philox rounds in AVX2
+// intrinsics, Box-Muller with branch-free polynomial log / sincos that the compiler
+// vectorizes. Each is built twice (AVX2 + FMA, and baseline x86-64 with a scalar Philox) and
+// the CPU's features pick one at run time; both give the same words.
 #ifndef DIFFUSE_RANDOM_PHILOX_KERNELS_H_
 #define DIFFUSE_RANDOM_PHILOX_KERNELS_H_
 

@@ -266,10 +266,10 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
                                      absl::StrJoin(rows, "\n"), "\n")));
       if (progress != nullptr) {
         *progress << absl::StrFormat(
-                         "step %*d/%d | loss %.4f | lr %.2e | %.0f steps/s | "
-                         "%.1fk examples/s | elapsed %s | ETA %s",
+                         "step %*d/%d | loss %.4f | lr %.2e | %.3g steps/s | "
+                         "%.0f examples/s | elapsed %s | ETA %s",
                          static_cast<int>(std::to_string(o.steps()).size()), step, o.steps(),
-                         mean, LearningRate(o, step - 1), rate, rate * batch / 1000, Clock(elapsed),
+                         mean, LearningRate(o, step - 1), rate, rate * batch, Clock(elapsed),
                          Clock((o.steps() - step) / rate))
                   << std::endl;
       }
