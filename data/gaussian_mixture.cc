@@ -1,6 +1,7 @@
 #include "data/gaussian_mixture.h"
 
 #include <cmath>
+#include <limits>
 
 #include <torch/torch.h>
 
@@ -18,12 +19,26 @@ at::Tensor AsColumn(const at::Tensor& c, int64_t batch) {
 GaussianMixture::GaussianMixture(at::Tensor means, at::Tensor stds, at::Tensor weights,
                                  at::Tensor labels)
     : means_(means.to(torch::kFloat64)),
-      stds_(stds.to(torch::kFloat64)),
       log_weights_((weights.to(torch::kFloat64) / weights.sum()).log()),
       labels_(labels.to(torch::kLong)) {
-  TORCH_CHECK(means_.dim() == 2 && stds_.size(0) == means_.size(0) &&
+  TORCH_CHECK(means_.dim() == 2 && stds.size(0) == means_.size(0) &&
                   log_weights_.size(0) == means_.size(0) && labels_.size(0) == means_.size(0),
               "mixture parameters disagree on the number of components");
+  const at::Tensor s = stds.to(torch::kFloat64);
+  scales_ = (s.dim() == 1 ? s.unsqueeze(1).expand_as(means_) : s).contiguous();
+  TORCH_CHECK(scales_.sizes() == means_.sizes(), "stds must be [K] or [K, D]");
+}
+
+GaussianMixture GaussianMixture::WithCovariances(at::Tensor means, at::Tensor covariances,
+                                                 at::Tensor weights, at::Tensor labels) {
+  const at::Tensor c = covariances.to(torch::kFloat64);
+  TORCH_CHECK(c.dim() == 3 && c.size(1) == means.size(1) && c.size(2) == means.size(1),
+              "covariances must be [K, D, D]");
+  // C = U diag(l) U^T; eigh sorts l ascending, U's columns are the axes.
+  auto [l, u] = torch::linalg::eigh(c, "L");
+  GaussianMixture m(means, l.clamp_min(0).sqrt(), weights, labels);
+  m.rotation_ = u.contiguous();
+  return m;
 }
 
 int64_t GaussianMixture::num_classes() const { return labels_.max().item<int64_t>() + 1; }
@@ -39,34 +54,52 @@ at::Tensor GaussianMixture::Sample(int64_t n, at::Generator& generator,
   at::Tensor k = torch::multinomial(log_weights_.exp(), n, /*replacement=*/true, generator);
   at::Tensor eps = torch::randn({n, dim()}, generator, torch::kFloat64);
   if (component != nullptr) *component = k;
-  return (means_.index_select(0, k) + eps * stds_.index_select(0, k).unsqueeze(1))
-      .to(torch::kFloat32);
+  at::Tensor offset = eps * scales_.index_select(0, k);                    // [n, D]
+  if (rotation_.defined()) {
+    offset = torch::matmul(rotation_.index_select(0, k), offset.unsqueeze(2)).squeeze(2);
+  }
+  return (means_.index_select(0, k) + offset).to(torch::kFloat32);
+}
+
+at::Tensor GaussianMixture::Mahalanobis(const at::Tensor& x, const at::Tensor& component) const {
+  at::Tensor d = x.to(torch::kFloat64) - means_.index_select(0, component);  // [B, D]
+  if (rotation_.defined()) {
+    d = torch::matmul(d.unsqueeze(1), rotation_.index_select(0, component)).squeeze(1);
+  }
+  return (d / scales_.index_select(0, component)).norm(2, 1);
+}
+
+at::Tensor GaussianMixture::Rotated(const at::Tensor& x, const at::Tensor& a) const {
+  at::Tensor d = x.unsqueeze(1) - a.unsqueeze(2) * means_.unsqueeze(0);   // [B, K, D]
+  if (!rotation_.defined()) return d;
+  return torch::einsum("bkd,kde->bke", {d, rotation_});                   // U_k^T d
 }
 
 at::Tensor GaussianMixture::ComponentLogits(const at::Tensor& x_t, const at::Tensor& alpha,
                                             const at::Tensor& sigma, const at::Tensor& label,
-                                            at::Tensor* variance) const {
+                                            at::Tensor* y_out, at::Tensor* variance) const {
   const int64_t batch = x_t.size(0);
   at::Tensor x = x_t.to(torch::kFloat64);
   at::Tensor a = AsColumn(alpha, batch);                                   // [B, 1]
   at::Tensor s = AsColumn(sigma, batch);                                   // [B, 1]
-  at::Tensor v = a * a * (stds_ * stds_).unsqueeze(0) + s * s;             // [B, K]
-  at::Tensor diff = x.unsqueeze(1) - a.unsqueeze(2) * means_.unsqueeze(0); // [B, K, D]
-  at::Tensor logits = log_weights_.unsqueeze(0) -
-                      0.5 * dim() * (2 * M_PI * v).log() -
-                      diff.pow(2).sum(2) / (2 * v);
+  at::Tensor v = (a * a).unsqueeze(2) * (scales_ * scales_).unsqueeze(0) +
+                 (s * s).unsqueeze(2);                                     // [B, K, D]
+  at::Tensor y = Rotated(x, a);                                            // [B, K, D]
+  at::Tensor logits = log_weights_.unsqueeze(0) - 0.5 * (2 * M_PI * v).log().sum(2) -
+                      (y.pow(2) / v).sum(2) / 2;
   if (label.defined()) {
     at::Tensor l = label.to(torch::kLong).unsqueeze(1);                   // [B, 1]
     at::Tensor keep = (labels_.unsqueeze(0) == l) | (l < 0);
     logits = logits.masked_fill(~keep, -std::numeric_limits<double>::infinity());
   }
+  if (y_out != nullptr) *y_out = y;
   if (variance != nullptr) *variance = v;
   return logits;
 }
 
 at::Tensor GaussianMixture::LogProb(const at::Tensor& x_t, const at::Tensor& alpha,
                                     const at::Tensor& sigma, const at::Tensor& label) const {
-  at::Tensor logits = ComponentLogits(x_t, alpha, sigma, label, nullptr);
+  at::Tensor logits = ComponentLogits(x_t, alpha, sigma, label, nullptr, nullptr);
   at::Tensor lp = logits.logsumexp(1);
   if (label.defined()) {
     // Condition on the class: subtract log P(class).
@@ -82,20 +115,19 @@ at::Tensor GaussianMixture::LogProb(const at::Tensor& x_t, const at::Tensor& alp
 
 at::Tensor GaussianMixture::PosteriorMean(const at::Tensor& x_t, const at::Tensor& alpha,
                                           const at::Tensor& sigma, const at::Tensor& label) const {
-  at::Tensor v;
-  at::Tensor r = ComponentLogits(x_t, alpha, sigma, label, &v).softmax(1);  // [B, K]
-  const int64_t batch = x_t.size(0);
-  at::Tensor a = AsColumn(alpha, batch);
-  at::Tensor s = AsColumn(sigma, batch);
-  // E[x0|x_t,k] = (sigma^2 / v_k) mu_k + (alpha s_k^2 / v_k) x_t.
-  at::Tensor from_mean = torch::matmul(r * (s * s) / v, means_);           // [B, D]
-  at::Tensor from_x = (r * a * (stds_ * stds_).unsqueeze(0) / v).sum(1, true);
-  return (from_mean + from_x * x_t.to(torch::kFloat64)).to(x_t.scalar_type());
+  at::Tensor y, v;
+  at::Tensor r = ComponentLogits(x_t, alpha, sigma, label, &y, &v).softmax(1);  // [B, K]
+  at::Tensor a = AsColumn(alpha, x_t.size(0)).unsqueeze(2);                   // [B, 1, 1]
+  // E[x0|x_t,k] - mu_k = U_k (alpha l_k / v_k * y), averaged over r.
+  at::Tensor shift = a * (scales_ * scales_).unsqueeze(0) / v * y;             // [B, K, D]
+  if (rotation_.defined()) shift = torch::einsum("kde,bke->bkd", {rotation_, shift});
+  at::Tensor mean = torch::matmul(r, means_) + (r.unsqueeze(2) * shift).sum(1);
+  return mean.to(x_t.scalar_type());
 }
 
 at::Tensor GaussianMixture::Responsibilities(const at::Tensor& x_t, const at::Tensor& alpha,
                                              const at::Tensor& sigma) const {
-  return ComponentLogits(x_t, alpha, sigma, {}, nullptr).softmax(1);
+  return ComponentLogits(x_t, alpha, sigma, {}, nullptr, nullptr).softmax(1);
 }
 
 GaussianMixture EightGaussians(double radius, double std, int64_t num_modes) {

@@ -43,9 +43,7 @@ MixtureQuality EvaluateAgainstMixture(const at::Tensor& samples, const GaussianM
   const at::Tensor one = torch::scalar_tensor(1.0, torch::kFloat64);
   const at::Tensor zero = torch::scalar_tensor(0.0, torch::kFloat64);
   const at::Tensor nearest = mixture.Responsibilities(x, one, zero).argmax(1);
-  const at::Tensor distance =
-      (x - mixture.means().index_select(0, nearest)).norm(2, 1) /
-      mixture.stds().index_select(0, nearest);
+  const at::Tensor distance = mixture.Mahalanobis(x, nearest);
   const at::Tensor on_mode = distance.le(3.0);
   const double n = static_cast<double>(x.size(0));
   for (int64_t k = 0; k < mixture.num_components(); ++k) {

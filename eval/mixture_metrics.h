@@ -1,6 +1,7 @@
 // Quality figures of 2-D (or any-D) samples against a known Gaussian mixture:
 //   mode fractions  share of samples whose most likely component is k and that lie within
-//                   3 stds of its mean; the rest is "off mode"
+//                   Mahalanobis distance 3 of its mean (3 stds for isotropic components);
+//                   the rest is "off mode"
 //   mean log-lik    average log q(x) under the true mixture (nats)
 //   sliced W2       sqrt(E_theta W2^2(theta^T a, theta^T b)) over random unit directions,
 //                   computed exactly in 1-D by sorting (equal sample counts)

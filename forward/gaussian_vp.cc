@@ -61,6 +61,24 @@ std::function<double(double)> Interpolated(std::vector<double> table) {
   };
 }
 
+// alpha_bar from sigma_tilde = sqrt((1 - alpha_bar) / alpha_bar) interpolated linearly on
+// the table (EulerDiscreteScheduler's np.interp of its sigmas).
+std::function<double(double)> SigmaInterpolated(const std::vector<double>& alpha_bars) {
+  std::vector<double> sigmas(alpha_bars.size());
+  for (size_t i = 0; i < sigmas.size(); ++i) {
+    sigmas[i] = std::sqrt((1 - alpha_bars[i]) / alpha_bars[i]);
+  }
+  return [table = std::move(sigmas), alpha_bars](double t) {
+    const double last = static_cast<double>(table.size() - 1);
+    TORCH_CHECK(t >= 0 && t <= last, "time ", t, " is outside [0, ", last, "]");
+    const size_t i = static_cast<size_t>(std::floor(t));
+    const double frac = t - i;
+    if (frac == 0) return alpha_bars[i];
+    const double sigma = (1 - frac) * table[i] + frac * table[i + 1];
+    return 1 / (1 + sigma * sigma);
+  };
+}
+
 absl::StatusOr<std::function<double(double)>> ContinuousAlphaBar(const GaussianVpOptions& o) {
   std::function<double(double)> f;
   switch (o.schedule()) {
@@ -128,13 +146,19 @@ absl::StatusOr<std::unique_ptr<ForwardProcess>> MakeGaussianVp(const GaussianVpO
     return absl::InvalidArgumentError("option sigmoid_start must be < sigmoid_end");
   }
   if (o.continuous_time()) {
+    if (o.interpolation() != GaussianVpOptions::ALPHA_BAR) {
+      return absl::InvalidArgumentError("option interpolation applies to discrete time only");
+    }
     ABSL_ASSIGN_OR_RETURN(std::function<double(double)> alpha_bar, ContinuousAlphaBar(o));
     return std::unique_ptr<ForwardProcess>(new GaussianVp({false, 0}, std::move(alpha_bar)));
   }
   std::vector<double> alpha_bars = DiscreteAlphaBars(o);
   if (o.zero_terminal_snr()) RescaleToZeroTerminalSnr(&alpha_bars, /*first=*/1);
+  std::function<double(double)> alpha_bar =
+      o.interpolation() == GaussianVpOptions::SIGMA ? SigmaInterpolated(alpha_bars)
+                                                    : Interpolated(std::move(alpha_bars));
   return std::unique_ptr<ForwardProcess>(
-      new GaussianVp({true, o.num_steps()}, Interpolated(std::move(alpha_bars))));
+      new GaussianVp({true, o.num_steps()}, std::move(alpha_bar)));
 }
 
 namespace {

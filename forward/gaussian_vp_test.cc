@@ -64,6 +64,43 @@ TEST(GaussianVpTest, CoefficientsApplyAndInvertRoundTrip) {
   EXPECT_TRUE(torch::equal((*vp)->Apply(x0, 0.0, eps), x0));
 }
 
+// EulerDiscreteScheduler at fractional t: sigma = np.interp(t, arange, sigmas), sigmas =
+// sqrt((1 - alpha_bar) / alpha_bar); alpha = 1 / sqrt(1 + sigma^2) (its scale_model_input).
+TEST(GaussianVpTest, SigmaInterpolationMatchesEulerDiscrete) {
+  GaussianVpOptions options;
+  options.set_schedule(GaussianVpOptions::SCALED_LINEAR);
+  options.set_beta_start(0.00085);
+  options.set_beta_end(0.012);
+  options.set_interpolation(GaussianVpOptions::SIGMA);
+  auto vp = MakeGaussianVp(options);
+  ASSERT_THAT(vp, IsOk());
+  GaussianVpOptions plain = options;
+  plain.set_interpolation(GaussianVpOptions::ALPHA_BAR);
+  auto linear_ab = MakeGaussianVp(plain);
+  ASSERT_THAT(linear_ab, IsOk());
+  const std::vector<double> ab =
+      AlphaBars(ScaledLinearBetas(1000, options.beta_start(), options.beta_end()));
+  auto sigma_at = [&](int i) { return std::sqrt((1 - ab[i]) / ab[i]); };
+  const GaussianCoefficients& g = *(*vp)->gaussian();
+  // Our t = diffusers' t + 1; 857.2857055664062 is their 856.2857... (8 Euler steps).
+  for (double t : {857.2857055664062, 143.7142791748047, 1.5, 999.25}) {
+    const int i = static_cast<int>(std::floor(t));
+    const double f = t - i;
+    const double sigma = (1 - f) * sigma_at(i) + f * sigma_at(i + 1);
+    EXPECT_NEAR(g.Sigma(t) / g.Alpha(t), sigma, 1e-12 * sigma) << t;
+    EXPECT_NEAR(g.Alpha(t), 1 / std::sqrt(1 + sigma * sigma), 1e-14) << t;
+    // Different from interpolating alpha_bar, equal at the training steps.
+    EXPECT_NE(g.Alpha(t), (*linear_ab)->gaussian()->Alpha(t)) << t;
+  }
+  for (double t : {1.0, 500.0, 1000.0}) {
+    EXPECT_EQ(g.Alpha(t), (*linear_ab)->gaussian()->Alpha(t));
+  }
+  options.set_continuous_time(true);
+  options.set_schedule(GaussianVpOptions::LINEAR);
+  EXPECT_THAT(MakeGaussianVp(options),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("interpolation")));
+}
+
 TEST(GaussianVpTest, RejectsOptionsOutOfRange) {
   GaussianVpOptions options;
   options.set_num_steps(0);

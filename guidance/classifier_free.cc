@@ -87,7 +87,7 @@ class ClassifierFree : public GuidanceTerm {
 
 absl::StatusOr<std::unique_ptr<GuidanceTerm>> Make(const ClassifierFreeGuidanceOptions& options,
                                                    const BuildContext&) {
-  ABSL_RETURN_IF_ERROR(CheckInRange("scale", options.scale(), 0, 100));
+  ABSL_RETURN_IF_ERROR(CheckInRange("scale", options.scale(), -1, 100));
   ABSL_RETURN_IF_ERROR(CheckInRange("rescale", options.rescale(), 0, 1));
   return std::unique_ptr<GuidanceTerm>(new ClassifierFree(options));
 }

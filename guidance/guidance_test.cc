@@ -32,6 +32,39 @@ std::pair<double, double> ClassFidelity(Pipeline& p, int64_t n) {
   return {in_class, log_p};
 }
 
+// In float64 the guided x0_hat is the closed form to 1e-10: E[x0 | x_t] + s sigma^2 / alpha
+// grad log p(y | x_t), with grad log p(y | x_t) = sum_k (r_k^y - r_k) grad log N_k(x_t) and
+// grad log N_k = -(x_t - alpha mu_k) / v (eight_gaussians: std 0.3, one mode per class).
+TEST(ClassifierGuidanceTest, Float64GuidanceIsTheClosedForm) {
+  OracleText text;
+  text.predictor = kUnconditional;
+  text.guidance = "guidance { name: \"classifier\" options { "
+                  "[type.googleapis.com/diffuse.ClassifierGuidanceOptions] { scale: 2 "
+                  "classifier { name: \"mixture_oracle\" } } } }";
+  text.sampler = "num_steps: 50 dtype: FLOAT64";
+  std::unique_ptr<Pipeline> p = BuildOrFail(text.Text());
+  ASSERT_NE(p, nullptr);
+  at::Generator gen = at::detail::createCPUGenerator(4);
+  const at::Tensor x = torch::randn({16, 2}, gen, torch::kFloat64) * 3;
+  Condition c;
+  c.label = torch::full({16}, 5, torch::kLong);
+  const double t = 400;
+  const X0Prediction guided = GuidedPrediction(p->sampling(), x, t, c);
+  ASSERT_EQ(guided.x0.scalar_type(), torch::kFloat64);
+  const GaussianCoefficients& g = *p->forward->gaussian();
+  const double a = g.Alpha(t), s = g.Sigma(t), v = a * a * 0.09 + s * s;
+  const GaussianMixture& m = *p->data->mixture();
+  const at::Tensor r = m.Responsibilities(x, torch::scalar_tensor(a, torch::kFloat64),
+                                          torch::scalar_tensor(s, torch::kFloat64));  // [B, 8]
+  const at::Tensor grad_k = -(x.unsqueeze(1) - a * m.means().unsqueeze(0)) / v;   // [B, 8, 2]
+  const at::Tensor r_y = torch::zeros_like(r).index_fill_(1, torch::tensor({5}), 1.0);
+  const at::Tensor grad = ((r_y - r).unsqueeze(2) * grad_k).sum(1);
+  const at::Tensor want = m.PosteriorMean(x, torch::scalar_tensor(a, torch::kFloat64),
+                                          torch::scalar_tensor(s, torch::kFloat64)) +
+                          2 * s * s / a * grad;
+  EXPECT_LT((guided.x0 - want).abs().max().item<double>(), 1e-10);
+}
+
 TEST(ClassifierGuidanceTest, FractionInClassRisesWithScale) {
   std::vector<double> fractions;
   for (double scale : {0.0, 0.2, 1.0, 4.0}) {

@@ -21,9 +21,11 @@ namespace diffuse {
 
 at::Tensor SinusoidalEmbedding(const at::Tensor& time, int64_t dim) {
   const int64_t half = dim / 2;
+  // float32, or float64 for a network converted to float64 (SamplerOptions.dtype).
+  const auto type = time.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
   const at::Tensor freqs =
-      torch::exp(torch::arange(half, torch::kFloat32) * (-std::log(10000.0) / half));
-  const at::Tensor args = time.to(torch::kFloat32).unsqueeze(1) * freqs.unsqueeze(0);
+      torch::exp(torch::arange(half, type) * (-std::log(10000.0) / half));
+  const at::Tensor args = time.to(type).unsqueeze(1) * freqs.unsqueeze(0);
   return torch::cat({args.sin(), args.cos()}, 1);
 }
 

@@ -12,10 +12,10 @@
 namespace diffuse {
 namespace {
 
-// The network's time input t * scale, [B] float32.
-at::Tensor TimeInput(const Time& t, int64_t batch, double scale) {
-  return t.is_shared() ? torch::full({batch}, t.shared() * scale, torch::kFloat32)
-                       : (t.per_sample() * scale).to(torch::kFloat32);
+// The network's time input t * scale, [B], in the network's floating type.
+at::Tensor TimeInput(const Time& t, int64_t batch, double scale, at::ScalarType type) {
+  return t.is_shared() ? torch::full({batch}, t.shared() * scale, type)
+                       : (t.per_sample() * scale).to(type);
 }
 
 }  // namespace
@@ -80,11 +80,12 @@ NetworkPredictor::Output NetworkPredictor::Run(const at::Tensor& x_t, const Time
     o.edm = EdmPreconditioning(o.alpha, o.sigma, options_.sigma_data);
     // c_noise on the scale of the time embedding (about the range of 1000 t).
     const at::Tensor time =
-        (o.edm.c_noise.flatten() * 250).expand({batch}).to(torch::kFloat32).contiguous();
+        (o.edm.c_noise.flatten() * 250).expand({batch}).to(x_t.scalar_type()).contiguous();
     o.out = Network(x_t * o.edm.c_in_x, time, t, label, condition);
   } else {
     const int64_t k = options_.token_classes;
-    o.out = Network(k > 0 ? TokenInput(x_t, k) : x_t, TimeInput(t, batch, options_.time_scale), t,
+    const at::Tensor input = k > 0 ? TokenInput(x_t, k) : x_t;
+    o.out = Network(input, TimeInput(t, batch, options_.time_scale, input.scalar_type()), t,
                     label, condition);
     if (k > 0) o.out = OutputToLogits(o.out, k);
   }

@@ -79,6 +79,18 @@ absl::Status CheckSampler(const Pipeline& p) {
     return absl::InvalidArgumentError(
         "sampler.dynamic_threshold needs sampler.clip_x0 > 0 (the data bound)");
   }
+  if (!(s.end_time() >= 0 && s.end_time() < p.times.back())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "sampler.end_time = ", s.end_time(), " must be in [0, ", p.times.back(),
+        ") (the grid's last time)"));
+  }
+  const bool float64 =
+      s.dtype() == FLOAT64 || p.config.training().dtype() == FLOAT64;
+  if (float64 && p.forward->data_kind() == DataKind::kTokens) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        s.dtype() == FLOAT64 ? "sampler" : "training", ".dtype FLOAT64 applies to real-valued "
+        "data; data '", p.config.data().name(), "' is tokens"));
+  }
   const ConditionSupport support = p.label_support();
   for (int i = 0; i < s.labels_size(); ++i) {
     const int label = s.labels(i);
@@ -113,6 +125,7 @@ SamplingComponents Pipeline::sampling() const {
   for (const auto& g : guidance) c.guidance.push_back(g.get());
   c.clip_x0 = config.sampler().clip_x0();
   c.dynamic_threshold = config.sampler().dynamic_threshold();
+  c.end_time = config.sampler().end_time();
   return c;
 }
 

@@ -3,11 +3,16 @@
 #include <chrono>
 #include <vector>
 
+#include <memory>
+
+#include <torch/nn/module.h>
 #include <torch/types.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "models/trainable_model.h"
+#include "random/noise_source.h"
 
 namespace diffuse {
 
@@ -23,8 +28,26 @@ absl::StatusOr<Generated> Generate(Pipeline& p, const GenerateRequest& request) 
         "x_T has shape [", absl::StrJoin(request.x_start.sizes(), ", "), "], want [",
         absl::StrJoin(full_shape, ", "), "]"));
   }
+  const int64_t steps = static_cast<int64_t>(p.times.size());
+  if (request.step_noise.defined()) {
+    std::vector<int64_t> want = full_shape;
+    want.insert(want.begin(), steps);
+    const at::IntArrayRef got = request.step_noise.sizes();
+    if (got.size() != want.size() || !(got[0] == steps || got[0] == steps - 1) ||
+        got.slice(1) != at::IntArrayRef(want).slice(1)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          request.step_noise_source, ": noise has shape [", absl::StrJoin(got, ", "),
+          "], want [", absl::StrJoin(want, ", "), "] (one row per step; ", steps - 1,
+          " rows when the last step draws none)"));
+    }
+  }
+  const at::ScalarType type =
+      p.config.sampler().dtype() == FLOAT64 ? torch::kFloat64 : torch::kFloat32;
+  if (TrainableModel* model = p.predictor->trainable(); model != nullptr) {
+    model->module().to(type);
+  }
   const int64_t chunk = p.config.sampler().batch_size();
-  std::vector<at::Tensor> parts, labels;
+  std::vector<at::Tensor> parts, labels, trajectories, x0_trajectories;
   const auto start = std::chrono::steady_clock::now();
   try {
     for (int64_t first = 0; first < request.num; first += chunk) {
@@ -32,14 +55,34 @@ absl::StatusOr<Generated> Generate(Pipeline& p, const GenerateRequest& request) 
       PhiloxNoise noise(request.seed, first);
       PriorSample prior = p.prior->Sample(count, sample_shape, noise);
       if (request.x_start.defined()) {
-        prior.x_start = request.x_start.slice(0, first, first + count).to(torch::kFloat32);
+        prior.x_start = request.x_start.slice(0, first, first + count);
       }
+      if (at::isFloatingType(prior.x_start.scalar_type())) prior.x_start = prior.x_start.to(type);
       // A prior that estimates x0 from labelled data (diffused_estimate) supplies the labels
       // its start belongs to; otherwise they come from the sampler options.
       if (!prior.condition.label.defined()) prior.condition.label = p.LabelsFor(first, count);
       if (prior.condition.label.defined()) labels.push_back(prior.condition.label);
+      std::unique_ptr<StepNoise> step_noise;
+      if (request.step_noise.defined()) {
+        step_noise = std::make_unique<StepNoise>(
+            request.step_noise.slice(1, first, first + count), request.step_noise_source);
+      }
+      std::vector<at::Tensor> states, x0s;
+      StepHook hook;
+      if (request.record_trajectory) {
+        hook = [&](StepView& view) {
+          states.push_back(view.x_t.clone());
+          x0s.push_back(view.x0_hat.x0.clone());
+        };
+      }
       parts.push_back(RunReverseProcess(p.sampling(), prior.x_start, p.times, prior.condition,
-                                        noise));
+                                        step_noise ? *step_noise : static_cast<NoiseSource&>(noise),
+                                        hook));
+      if (request.record_trajectory) {
+        states.push_back(parts.back());
+        trajectories.push_back(torch::stack(states));
+        x0_trajectories.push_back(torch::stack(x0s));
+      }
       if (request.progress != nullptr) {
         const double elapsed =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -51,7 +94,12 @@ absl::StatusOr<Generated> Generate(Pipeline& p, const GenerateRequest& request) 
   } catch (const c10::Error& e) {
     return absl::InternalError(absl::StrCat("sampling failed: ", e.what_without_backtrace()));
   }
-  return Generated{torch::cat(parts, 0), labels.empty() ? at::Tensor() : torch::cat(labels, 0)};
+  Generated out{torch::cat(parts, 0), labels.empty() ? at::Tensor() : torch::cat(labels, 0)};
+  if (request.record_trajectory) {
+    out.trajectory = torch::cat(trajectories, 1);
+    out.x0_trajectory = torch::cat(x0_trajectories, 1);
+  }
+  return out;
 }
 
 }  // namespace diffuse

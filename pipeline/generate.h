@@ -1,11 +1,12 @@
 // Draws samples from a built pipeline: prior -> reverse process, in chunks of
-// sampler.batch_size. Sample i always uses noise stream (seed, i) and label LabelsFor(i)
+// sampler.batch_size, in sampler.dtype (a trained network is converted to it). Sample i always uses noise stream (seed, i) and label LabelsFor(i)
 // (unless the prior supplies labels with its start), so
 // it does not change with the chunk size or with how many samples are drawn.
 #ifndef DIFFUSE_PIPELINE_GENERATE_H_
 #define DIFFUSE_PIPELINE_GENERATE_H_
 
 #include <ostream>
+#include <string>
 
 #include <ATen/core/Tensor.h>
 
@@ -21,11 +22,23 @@ struct GenerateRequest {
   // prior's draw.
   at::Tensor x_start;
   std::ostream* progress = nullptr;  // one line per chunk
+  // Optional noise of the reverse steps [S, num, ...sample_shape], S = the grid's steps (or
+  // one fewer when the last step draws none): step i's draw is row i (StepNoise). The
+  // start still comes from the prior (or x_start).
+  at::Tensor step_noise;
+  std::string step_noise_source = "step noise";  // names it in errors
+  // Record every step's state and x0_hat (Generated::trajectory, x0_trajectory).
+  bool record_trajectory = false;
 };
 
 struct Generated {
-  at::Tensor samples;  // [num, ...sample_shape] float32
+  at::Tensor samples;  // [num, ...sample_shape] in sampler.dtype (or int64 tokens)
   at::Tensor labels;   // [num] int64, undefined for unconditional pipelines
+  // With record_trajectory: [S + 1, num, ...], row 0 the start, row i + 1 the state after
+  // step i (what step i + 1's prediction sees, after any churn); and [S, num, ...], the
+  // x0_hat of each step (after guidance and clipping).
+  at::Tensor trajectory;
+  at::Tensor x0_trajectory;
 };
 
 absl::StatusOr<Generated> Generate(Pipeline& pipeline, const GenerateRequest& request);

@@ -47,11 +47,34 @@ at::Tensor SuppliedNoise::Normal(at::IntArrayRef shape) {
   normals_.pop_front();
   TORCH_CHECK(next.sizes() == shape, "supplied noise has shape ", next.sizes(), ", want ",
               shape);
-  return next.to(torch::kFloat32);
+  return next.clone();  // steps may update their draw in place
 }
 
 at::Tensor SuppliedNoise::Uniform(at::IntArrayRef) {
   TORCH_CHECK(false, "SuppliedNoise provides normal draws only");
+}
+
+void StepNoise::BeginStep(int index) {
+  step_ = index;
+  drawn_ = false;
+}
+
+at::Tensor StepNoise::Normal(at::IntArrayRef shape) {
+  TORCH_CHECK(step_ >= 0, source_, ": noise drawn outside a reverse step");
+  TORCH_CHECK(!drawn_, source_, ": step ", step_ + 1,
+              " draws noise twice; the file supplies one draw per step");
+  TORCH_CHECK(step_ < rows_.size(0), source_, ": step ", step_ + 1, " draws noise but the file has ",
+              rows_.size(0), " rows");
+  at::Tensor row = rows_[step_];
+  TORCH_CHECK(row.sizes() == shape, source_, ": a row has shape ", row.sizes(), ", step ",
+              step_ + 1, " draws ", shape);
+  drawn_ = true;
+  return row.clone();  // steps may update their draw in place; the caller's rows stay intact
+}
+
+at::Tensor StepNoise::Uniform(at::IntArrayRef) {
+  TORCH_CHECK(false, source_, ": supplied noise is normal; step ", step_ + 1,
+              " draws uniforms");
 }
 
 }  // namespace diffuse

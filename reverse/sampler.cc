@@ -3,6 +3,22 @@
 #include <torch/types.h>
 
 namespace diffuse {
+namespace {
+
+// Hands the reverse steps normal draws in the state's type (float64 runs).
+class CastNoise : public NoiseSource {
+ public:
+  CastNoise(NoiseSource& inner, at::ScalarType type) : inner_(inner), type_(type) {}
+  at::Tensor Normal(at::IntArrayRef shape) override { return inner_.Normal(shape).to(type_); }
+  at::Tensor Uniform(at::IntArrayRef shape) override { return inner_.Uniform(shape); }
+  void BeginStep(int index) override { inner_.BeginStep(index); }
+
+ private:
+  NoiseSource& inner_;
+  at::ScalarType type_;
+};
+
+}  // namespace
 
 X0Prediction GuidedPrediction(const SamplingComponents& components, const at::Tensor& x,
                               double t, const Condition& condition) {
@@ -31,8 +47,12 @@ at::Tensor DynamicThreshold(const at::Tensor& x0, double c, double q) {
 
 at::Tensor RunReverseProcess(const SamplingComponents& components, at::Tensor x_start,
                              const std::vector<double>& times, const Condition& condition,
-                             NoiseSource& noise, const StepHook& hook) {
+                             NoiseSource& caller_noise, const StepHook& hook) {
   torch::NoGradGuard no_grad;
+  // Token states (int64) take uniforms; real states get normals of their own type.
+  CastNoise noise(caller_noise, at::isFloatingType(x_start.scalar_type())
+                                    ? x_start.scalar_type()
+                                    : torch::kFloat32);
   const at::Tensor offset = components.forward->Offset(condition);
   const bool shifted = offset.defined();
   // Reverse steps see residuals u = x - offset; x0_hat is returned in the same coordinates.
@@ -46,7 +66,8 @@ at::Tensor RunReverseProcess(const SamplingComponents& components, at::Tensor x_
   at::Tensor u = shifted ? x_start - offset : std::move(x_start);
   const int n = static_cast<int>(times.size());
   for (int i = 0; i < n; ++i) {
-    ReverseStep step{components.forward, times[i], i + 1 < n ? times[i + 1] : 0.0,
+    noise.BeginStep(i);
+    ReverseStep step{components.forward, times[i], i + 1 < n ? times[i + 1] : components.end_time,
                      i, n, &noise, &predict};
     step.t = components.reverse->Perturb(step, u);
     X0Prediction x0_hat = predict(u, step.t);

@@ -41,10 +41,12 @@ struct SamplingComponents {
   std::vector<GuidanceTerm*> guidance;
   double clip_x0 = 0;  // > 0: x0_hat clamped to [-clip_x0, clip_x0] (SamplerOptions)
   double dynamic_threshold = 0;  // > 0: Imagen's dynamic thresholding at this quantile
+  double end_time = 0;  // the run ends here (SamplerOptions.end_time)
 };
 
-// Runs the reverse process. `times` is a grid from reverse/time_grid.h (or any strictly
-// decreasing list of times > 0).
+// Runs the reverse process in x_start's floating type (noise draws are converted to it).
+// `times` is a grid from reverse/time_grid.h (or any strictly decreasing list of times
+// > end_time).
 at::Tensor RunReverseProcess(const SamplingComponents& components, at::Tensor x_start,
                              const std::vector<double>& times, const Condition& condition,
                              NoiseSource& noise, const StepHook& hook = nullptr);

@@ -7,6 +7,18 @@
 #include "absl/strings/str_cat.h"
 
 namespace diffuse {
+namespace {
+
+// Entry i of numpy.linspace(0, stop, num) as numpy computes it: i * (stop / (num - 1)) in
+// float64, the last entry exactly stop (so that ties at .5 round as numpy's do).
+double NumpyLinspace(double stop, int num, int i) {
+  if (num == 1) return 0.0;
+  if (i == num - 1) return stop;
+  const double step = stop / (num - 1);
+  return i * step;
+}
+
+}  // namespace
 
 absl::StatusOr<std::vector<double>> MakeTimeGrid(TimeGrid grid, int num_steps,
                                                  int steps_offset, const TimeDomain& domain) {
@@ -21,6 +33,10 @@ absl::StatusOr<std::vector<double>> MakeTimeGrid(TimeGrid grid, int num_steps,
   if (grid == KARRAS) {
     return absl::InvalidArgumentError("sampler.grid KARRAS needs the forward process");
   }
+  if (!domain.discrete && (grid == LINSPACE_OPEN || grid == LINSPACE_FRACTIONAL)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "sampler.grid ", TimeGrid_Name(grid), " is defined for discrete time only"));
+  }
   if (!domain.discrete) {
     for (int k = 0; k < n; ++k) {
       const double u = static_cast<double>(n - k) / n;
@@ -32,14 +48,19 @@ absl::StatusOr<std::vector<double>> MakeTimeGrid(TimeGrid grid, int num_steps,
   for (int k = 0; k < n; ++k) {
     switch (grid) {
       case LINSPACE:  // k-th from the end of linspace(0, T - 1, n)
-        times[k] = std::nearbyint(n == 1 ? 0.0 : (T - 1) * static_cast<double>(n - 1 - k) /
-                                                      (n - 1)) + 1;
+        times[k] = std::nearbyint(NumpyLinspace(T - 1, n, n - 1 - k)) + 1;
         break;
       case LEADING:
         times[k] = static_cast<double>((T / n) * (n - 1 - k) + steps_offset + 1);
         break;
       case TRAILING:
         times[k] = std::nearbyint(T - k * static_cast<double>(T) / n);
+        break;
+      case LINSPACE_OPEN:  // k-th from the end of linspace(0, T - 1, n + 1), the 0 dropped
+        times[k] = std::nearbyint(NumpyLinspace(T - 1, n + 1, n - k)) + 1;
+        break;
+      case LINSPACE_FRACTIONAL:  // numpy computes in float64, then casts to float32
+        times[k] = static_cast<double>(static_cast<float>(NumpyLinspace(T - 1, n, n - 1 - k))) + 1;
         break;
       case QUADRATIC: {
         const double v = n == 1 ? 0.0 : std::sqrt(0.8 * T) * (n - 1 - k) / (n - 1);

@@ -20,6 +20,8 @@ namespace diffuse {
 //   LEADING   (T div N) * k + steps_offset + 1, k = N-1..0
 //   TRAILING  round(T - k T / N), k = 0..N-1      (diffusers' round(arange(T, 0, -T/N)),
 //                                                  but always exactly N entries)
+//   LINSPACE_OPEN        round(linspace(0, T - 1, N + 1))[1:] + 1   (DPM-Solver's linspace)
+//   LINSPACE_FRACTIONAL  float32(linspace(0, T - 1, N)) + 1          (Euler's; fractional)
 // Continuous time: 1 - k / N, k = 0..N-1 for every grid.
 // INVALID_ARGUMENT names sampler.num_steps / sampler.steps_offset when the grid would not
 // be N strictly decreasing times in (0, t_max].

@@ -38,10 +38,31 @@ TEST(TimeGridTest, MatchesDiffusersTimestepSpacing) {
   EXPECT_THAT(Grid(TRAILING, 3), ElementsAre(1000, 667, 333));
 }
 
+// Golden values from numpy 1.24: DPMSolverMultistepScheduler's "linspace",
+// np.linspace(0, 999, N + 1).round()[::-1][:-1] (499.5 rounds to 500: numpy's ties go to
+// even), and EulerDiscreteScheduler's np.linspace(0, 999, N, dtype=np.float32)[::-1].
+TEST(TimeGridTest, MatchesDiffusersSolverLinspaces) {
+  EXPECT_THAT(Grid(LINSPACE_OPEN, 10),
+              ElementsAre(1000, 900, 800, 700, 600, 501, 401, 301, 201, 101));
+  EXPECT_THAT(Grid(LINSPACE_OPEN, 25),
+              ElementsAre(1000, 960, 920, 880, 840, 800, 760, 720, 680, 640, 600, 560,
+                          520, 481, 441, 401, 361, 321, 281, 241, 201, 161, 121, 81, 41));
+  EXPECT_THAT(Grid(LINSPACE_FRACTIONAL, 7),
+              ElementsAre(1000, 833.5, 667, 500.5, 334, 167.5, 1));
+  // float32 rounding of 999 k / 7 is kept, as numpy's dtype=float32 keeps it.
+  EXPECT_THAT(Grid(LINSPACE_FRACTIONAL, 8),
+              ElementsAre(1000, 857.2857055664062, 714.5714111328125, 571.8571166992188,
+                          429.1428527832031, 286.4285583496094, 143.7142791748047, 1));
+  EXPECT_FALSE(MakeTimeGrid(LINSPACE_OPEN, 10, 0, TimeDomain{false, 0}).ok());
+}
+
 // Property: for every N and grid, exactly N strictly decreasing steps within [1, T].
 TEST(TimeGridTest, NStepsMeansExactlyNPredictorCallsForEveryN) {
-  for (TimeGrid grid : {LINSPACE, LEADING, TRAILING}) {
-    for (int n = 1; n <= 1000; ++n) {
+  for (TimeGrid grid : {LINSPACE, LEADING, TRAILING, LINSPACE_OPEN, LINSPACE_FRACTIONAL}) {
+    // LINSPACE_OPEN's N + 1 points are closer than 1 apart beyond T / 2: rounding repeats
+    // steps there (diffusers drops the repeats and runs fewer steps; we refuse, below).
+    const int max_n = grid == LINSPACE_OPEN ? 500 : 1000;
+    for (int n = 1; n <= max_n; ++n) {
       absl::StatusOr<std::vector<double>> times = MakeTimeGrid(grid, n, 0, kT1000);
       ASSERT_THAT(times, IsOk()) << TimeGrid_Name(grid) << " n=" << n;
       ASSERT_EQ(times->size(), static_cast<size_t>(n));
@@ -50,6 +71,8 @@ TEST(TimeGridTest, NStepsMeansExactlyNPredictorCallsForEveryN) {
       for (int k = 1; k < n; ++k) ASSERT_LT((*times)[k], (*times)[k - 1]);
     }
   }
+  EXPECT_THAT(MakeTimeGrid(LINSPACE_OPEN, 1000, 0, kT1000),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("strictly decreasing")));
   EXPECT_EQ(Grid(TRAILING, 1000).back(), 1);
   EXPECT_EQ(Grid(LINSPACE, 1000).front(), 1000);
 }

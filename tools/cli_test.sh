@@ -173,5 +173,59 @@ k = (x + 1) * 16 / 2 - 0.5  # (2k + 1) / 16 - 1 = x
 assert np.allclose(k, np.round(k), atol=1e-4) and k.min() > -0.5 and k.max() < 15.5, k
 PY
 
+# 9. Replaying a Python run: x_T and every step's noise from numpy (float64), the
+# trajectory checked in numpy against DDPM's closed-form posterior with that noise.
+printf '%s\n' 'data { name: "eight_gaussians" }' 'forward { name: "gaussian_vp" }' \
+  'predictor { name: "mixture_oracle" options { [type.googleapis.com/diffuse.MixtureOracleOptions] { class_conditional: false } } }' \
+  'prior { name: "standard_normal" }' 'reverse { name: "partial_substitution" }' \
+  'sampler { num_steps: 10 grid: LEADING dtype: FLOAT64 }' > "$TMP/replay.pbtxt"
+/usr/bin/python3 -c "
+import numpy as np
+r = np.random.default_rng(0)
+np.save('$TMP/replay_x_T.npy', r.standard_normal((50, 2)))
+np.save('$TMP/replay_noise.npy', r.standard_normal((10, 50, 2)))"
+"$DIFFUSE" sample --pipeline="$TMP/replay.pbtxt" --x_T="$TMP/replay_x_T.npy" \
+  --noise="$TMP/replay_noise.npy" --trajectory="$TMP/replay_traj.npy" \
+  --x0_trajectory="$TMP/replay_x0.npy" --out="$TMP/replay.npy" > /dev/null 2>&1
+/usr/bin/python3 - "$TMP" <<'PY' && pass "replay with --noise, --trajectory (float64)" \
+  || fail "replay with --noise, --trajectory"
+import sys, numpy as np
+d = sys.argv[1]
+x_T, z = np.load(d + "/replay_x_T.npy"), np.load(d + "/replay_noise.npy")
+traj, x0, out = (np.load(d + f) for f in ("/replay_traj.npy", "/replay_x0.npy", "/replay.npy"))
+assert traj.dtype == x0.dtype == out.dtype == np.float64, (traj.dtype, out.dtype)
+assert traj.shape == (11, 50, 2) and x0.shape == (10, 50, 2), (traj.shape, x0.shape)
+assert np.array_equal(traj[0], x_T) and np.array_equal(traj[-1], out)
+betas = np.linspace(1e-4, 0.02, 1000)
+ab = np.concatenate([[1.0], np.cumprod(1 - betas)])  # ours: t = diffusers' t + 1
+times = [100 * k + 1 for k in range(9, -1, -1)] + [0]  # leading, 10 steps
+for i in range(10):
+    a_t, a_p = ab[times[i]], ab[times[i + 1]]
+    beta = 1 - a_t / a_p
+    mean = np.sqrt(a_p) * beta / (1 - a_t) * x0[i] + np.sqrt(1 - beta) * (1 - a_p) / (1 - a_t) * traj[i]
+    want = mean + (np.sqrt((1 - a_p) / (1 - a_t) * beta) * z[i] if i < 9 else 0)
+    assert np.abs(traj[i + 1] - want).max() < 1e-10, (i, np.abs(traj[i + 1] - want).max())
+PY
+/usr/bin/python3 -c "import numpy as np; np.save('$TMP/short_noise.npy', np.zeros((7, 50, 2)))"
+expect_error "noise with too few rows" "short_noise.npy: noise has shape [7, 50, 2]" \
+  "$TMP/o13.npy" -- "$DIFFUSE" sample --pipeline="$TMP/replay.pbtxt" \
+  --x_T="$TMP/replay_x_T.npy" --noise="$TMP/short_noise.npy" --out="$TMP/o13.npy"
+
+# 10. A diffusers scheduler config becomes the forward/reverse/sampler of a description.
+printf '%s\n' '{"_class_name": "DDIMScheduler", "beta_schedule": "linear",' \
+  '"num_train_timesteps": 1000, "clip_sample": false, "set_alpha_to_one": true,' \
+  '"steps_offset": 0, "prediction_type": "epsilon", "trained_betas": null}' > "$TMP/ddim.json"
+"$DIFFUSE" import-scheduler --scheduler_config="$TMP/ddim.json" --num_steps=25 \
+  --out="$TMP/imported.pbtxt" > /dev/null 2>&1
+{ cat "$TMP/imported.pbtxt"
+  printf '%s\n' 'data { name: "eight_gaussians" }' 'predictor { name: "mixture_oracle" }' \
+    'prior { name: "standard_normal" }'; } > "$TMP/imported_full.pbtxt"
+"$DIFFUSE" sample --pipeline="$TMP/imported_full.pbtxt" --num=100 --out="$TMP/imported.npy" \
+  > /dev/null 2>&1 && grep -q "grid: LEADING" "$TMP/imported.pbtxt" \
+  && pass "import-scheduler, then sample" || fail "import-scheduler, then sample"
+sed 's/"trained_betas"/"karras_mode": 1, "trained_betas"/' "$TMP/ddim.json" > "$TMP/odd.json"
+expect_error "unsupported scheduler key" "odd.json: key 'karras_mode'" "$TMP/odd.pbtxt" -- \
+  "$DIFFUSE" import-scheduler --scheduler_config="$TMP/odd.json" --out="$TMP/odd.pbtxt"
+
 echo "$passed passed, $failures failed"
 [[ $failures -eq 0 ]]

@@ -4,7 +4,10 @@
 //   diffuse train  --pipeline=P --out=DIR      (resumes from DIR/checkpoint.pt)
 //   diffuse sample --pipeline=P [--checkpoint=C] --num=N [--seed=S] --out=FILE.npy
 //                  [--x_T=FILE.npy] [--png=FILE.png] [--labels=0,3,..]
-//                  [--guidance_scale=W] [--negative_class=K]
+//                  [--guidance_scale=W] [--negative_class=K] [--noise=Z.npy]
+//                  [--trajectory=X.npy] [--x0_trajectory=X0.npy]
+//   diffuse import-scheduler --scheduler_config=scheduler_config.json [--num_steps=N]
+//                  [--out=P.pbtxt]   a diffusers scheduler as forward + reverse + sampler
 //   diffuse eval   --pipeline=P --samples=FILE.npy   quality against the data's mixture
 //   diffuse eval   --classifier=C --samples=FILE.npy Fashion-MNIST: classifier accuracy and
 //                                                    Frechet distance of its features
@@ -43,6 +46,7 @@
 #include "eval/scatter_plot.h"
 #include "pipeline/builder.h"
 #include "pipeline/generate.h"
+#include "tools/import_scheduler.h"
 #include "training/trainer.h"
 #include "training/weights_file.h"
 #include "util/atomic_file.h"
@@ -58,6 +62,13 @@ ABSL_FLAG(std::string, checkpoint, "", "sample: checkpoint to load (trainable pr
 ABSL_FLAG(int64_t, num, 1000, "sample: number of samples.");
 ABSL_FLAG(int64_t, seed, -1, "sample: noise seed (-1: sampler.seed of the description).");
 ABSL_FLAG(std::string, x_T, "", "sample: start from these states (.npy, [num, ...]).");
+ABSL_FLAG(std::string, noise, "",
+          "sample: the reverse steps' noise (.npy, [steps, num, ...]): step i's draw is row i "
+          "(diffusers' variance_noise); see README 'Reproducing a Python run'.");
+ABSL_FLAG(std::string, trajectory, "",
+          "sample: also write every state (.npy, [steps + 1, num, ...]; row 0 the start).");
+ABSL_FLAG(std::string, x0_trajectory, "",
+          "sample: also write every step's x0_hat (.npy, [steps, num, ...]).");
 ABSL_FLAG(std::string, png, "", "sample: also write a PNG (scatter plot of 2-D data, or a grid of the first 100 images).");
 ABSL_FLAG(std::string, samples, "", "eval: samples to evaluate (.npy).");
 ABSL_FLAG(std::string, labels, "",
@@ -74,6 +85,9 @@ ABSL_FLAG(std::string, classifier, "",
 ABSL_FLAG(std::string, data_dir, diffuse::kFashionMnistDir,
           "train-classifier, eval --classifier: the Fashion-MNIST IDX files.");
 ABSL_FLAG(int, epochs, 3, "train-classifier: epochs over the 60,000 training images.");
+ABSL_FLAG(std::string, scheduler_config, "",
+          "import-scheduler: a diffusers scheduler_config.json.");
+ABSL_FLAG(int, num_steps, 50, "import-scheduler: inference steps (num_inference_steps).");
 ABSL_FLAG(int, threads, 0, "BLAS threads (0: all cores).");
 ABSL_FLAG(int, intra_op_threads, 1,
           "LibTorch intra-op threads (0: all cores); see util/runtime.h for why 1.");
@@ -131,16 +145,21 @@ absl::StatusOr<std::unique_ptr<Pipeline>> LoadPipeline() {
   return pipeline;
 }
 
+// float64 tensors are written as float64, everything else as float32.
 NpyArray ToNpy(const at::Tensor& t) {
-  const at::Tensor c = t.to(torch::kFloat32).contiguous();
+  const at::Tensor c = t.to(torch::kFloat64).contiguous();
   NpyArray a;
   a.shape.assign(c.sizes().begin(), c.sizes().end());
-  a.data.assign(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+  a.data.assign(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
+  a.float64 = t.scalar_type() == torch::kFloat64;
   return a;
 }
 
+// float64 files give float64 tensors, float32 files float32.
 at::Tensor FromNpy(const NpyArray& a) {
-  return torch::tensor(a.data, torch::kFloat32).reshape(a.shape);
+  return torch::tensor(a.data, torch::kFloat64)
+      .reshape(a.shape)
+      .to(a.float64 ? torch::kFloat64 : torch::kFloat32);
 }
 
 // FILE.npy -> FILE_labels.npy
@@ -189,11 +208,24 @@ absl::Status SampleCommand() {
   request.progress = &std::cerr;
   if (!absl::GetFlag(FLAGS_x_T).empty()) {
     ABSL_ASSIGN_OR_RETURN(NpyArray x_T, ReadNpy(absl::GetFlag(FLAGS_x_T)));
+    if (x_T.shape.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(absl::GetFlag(FLAGS_x_T), ": a 0-d array; want [num, ...]"));
+    }
     request.x_start = FromNpy(x_T);
     request.num = request.x_start.size(0);
   }
+  if (const std::string noise = absl::GetFlag(FLAGS_noise); !noise.empty()) {
+    ABSL_ASSIGN_OR_RETURN(NpyArray rows, ReadNpy(noise));
+    request.step_noise = FromNpy(rows);
+    request.step_noise_source = noise;
+  }
+  const std::string trajectory = absl::GetFlag(FLAGS_trajectory);
+  const std::string x0_trajectory = absl::GetFlag(FLAGS_x0_trajectory);
+  request.record_trajectory = !trajectory.empty() || !x0_trajectory.empty();
   absl::StatusOr<Generated> generated = Generate(*p, request);
-  if (!generated.ok() && !absl::GetFlag(FLAGS_x_T).empty()) {
+  if (!generated.ok() && !absl::GetFlag(FLAGS_x_T).empty() &&
+      absl::StartsWith(generated.status().message(), "x_T")) {
     return absl::Status(generated.status().code(),
                         absl::StrCat(absl::GetFlag(FLAGS_x_T), ": ", generated.status().message()));
   }
@@ -202,6 +234,14 @@ absl::Status SampleCommand() {
   generated->samples = p->data->Decode(generated->samples);
   ABSL_RETURN_IF_ERROR(WriteNpy(out, ToNpy(generated->samples)));
   std::cout << "wrote " << out << " " << generated->samples.sizes() << "\n";
+  if (!trajectory.empty()) {
+    ABSL_RETURN_IF_ERROR(WriteNpy(trajectory, ToNpy(generated->trajectory)));
+    std::cout << "wrote " << trajectory << " " << generated->trajectory.sizes() << "\n";
+  }
+  if (!x0_trajectory.empty()) {
+    ABSL_RETURN_IF_ERROR(WriteNpy(x0_trajectory, ToNpy(generated->x0_trajectory)));
+    std::cout << "wrote " << x0_trajectory << " " << generated->x0_trajectory.sizes() << "\n";
+  }
   if (generated->labels.defined()) {
     ABSL_RETURN_IF_ERROR(WriteNpy(LabelsPath(out), ToNpy(generated->labels)));
     std::cout << "wrote " << LabelsPath(out) << "\n";
@@ -343,6 +383,23 @@ absl::Status ExportCommand() {
   return absl::OkStatus();
 }
 
+// Prints (or writes to --out) the forward + reverse + sampler sections.
+absl::Status ImportSchedulerCommand() {
+  const std::string path = absl::GetFlag(FLAGS_scheduler_config);
+  if (path.empty()) return absl::InvalidArgumentError("--scheduler_config is required");
+  ABSL_ASSIGN_OR_RETURN(std::string json, ReadFile(path));
+  ABSL_ASSIGN_OR_RETURN(ImportedScheduler imported,
+                        ImportScheduler(json, path, absl::GetFlag(FLAGS_num_steps)));
+  const std::string out = absl::GetFlag(FLAGS_out);
+  if (out.empty()) {
+    std::cout << imported.text;
+    return absl::OkStatus();
+  }
+  ABSL_RETURN_IF_ERROR(WriteFileAtomically(out, imported.text));
+  std::cout << "wrote " << out << "\n";
+  return absl::OkStatus();
+}
+
 }  // namespace
 }  // namespace diffuse
 
@@ -350,10 +407,10 @@ int main(int argc, char** argv) {
   google::InitGoogleLogging(argv[0]);
   FLAGS_logtostderr = true;
   absl::SetProgramUsageMessage(
-      "diffuse demo|train|sample|eval|export|train-classifier [flags]; see the comment at the top of tools/diffuse.cc");
+      "diffuse demo|train|sample|eval|export|train-classifier|import-scheduler [flags]; see the comment at the top of tools/diffuse.cc");
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() != 2) {
-    std::cerr << "usage: diffuse demo|train|sample|eval|export|train-classifier [--flags]  (--help for flags)\n";
+    std::cerr << "usage: diffuse demo|train|sample|eval|export|train-classifier|import-scheduler [--flags]  (--help for flags)\n";
     return 2;
   }
   const diffuse::RuntimeInfo runtime = diffuse::ConfigureRuntime(
@@ -376,8 +433,10 @@ int main(int argc, char** argv) {
     status = diffuse::ExportCommand();
   } else if (command == "train-classifier") {
     status = diffuse::TrainClassifierCommand();
+  } else if (command == "import-scheduler") {
+    status = diffuse::ImportSchedulerCommand();
   } else {
-    std::cerr << "diffuse: unknown command '" << command << "' (demo, train, sample, eval, export, train-classifier)\n";
+    std::cerr << "diffuse: unknown command '" << command << "' (demo, train, sample, eval, export, train-classifier, import-scheduler)\n";
     return 2;
   }
   if (!status.ok()) {

@@ -154,6 +154,8 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
   const TrainingOptions& o = p.config.training();
   TrainableModel& model = *p.predictor->trainable();
   torch::nn::Module& module = model.module();
+  const at::ScalarType type = o.dtype() == FLOAT64 ? torch::kFloat64 : torch::kFloat32;
+  module.to(type);  // before the optimizer and the EMA copy: both hold this type
   module.train();
   // AdamW only with weight decay: at 0 it equals Adam, whose checkpoints stay resumable.
   std::unique_ptr<torch::optim::Optimizer> optimizer_holder;
@@ -209,10 +211,12 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
               .to(torch::kFloat64)
         : 1.0 - torch::rand({batch}, generator, torch::kFloat64);
     TrainingExample example;
-    example.x0 = data.x;
+    // Real-valued data in the training type (float64 runs); token data stays int64.
+    example.x0 = at::isFloatingType(data.x.scalar_type()) ? data.x.to(type) : data.x;
     example.eps = p.forward->SampleNoise(data.x.sizes(), noise);
+    if (at::isFloatingType(example.eps.scalar_type())) example.eps = example.eps.to(type);
     example.t = Time(t);
-    example.x_t = p.forward->Apply(data.x, example.t, example.eps);
+    example.x_t = p.forward->Apply(example.x0, example.t, example.eps);
     if (num_classes > 0) {
       example.condition.label = data.label;
       if (o.condition_dropout() > 0) {
@@ -222,7 +226,7 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
     }
     at::Tensor per_example = model.Loss(example);
     if (o.loss_weighting() != TrainingOptions::PLAIN) {
-      per_example = per_example * LossWeights(p, model, example.t, batch);
+      per_example = per_example * LossWeights(p, model, example.t, batch).to(type);
     }
     const at::Tensor loss = per_example.mean();
     const double value = loss.item<double>();

@@ -145,6 +145,35 @@ TEST(TrainerTest, ResumingFromACheckpointEqualsAnUninterruptedRun) {
   }
 }
 
+// training.dtype FLOAT64: float64 weights, EMA and checkpoints; the same losses as float32
+// to float32 accuracy; exact resume; sampling converts the weights to sampler.dtype.
+TEST(TrainerTest, Float64TrainsResumesAndSamples) {
+  auto p32 = BuildOrFail(PipelineText(100, 0.003, 50));
+  auto p64 = BuildOrFail(PipelineText(100, 0.003, 50, "dtype: FLOAT64"));
+  ASSERT_NE(p32, nullptr);
+  ASSERT_NE(p64, nullptr);
+  absl::StatusOr<TrainingSummary> s32 = Train(*p32, TempDir("f32"), nullptr);
+  absl::StatusOr<TrainingSummary> s64 = Train(*p64, TempDir("f64"), nullptr);
+  ASSERT_THAT(s32, IsOk());
+  ASSERT_THAT(s64, IsOk());
+  for (const at::Tensor& w : Weights(*p64)) ASSERT_EQ(w.scalar_type(), torch::kFloat64);
+  EXPECT_NEAR(s64->first_loss, s32->first_loss, 1e-3 * s32->first_loss);
+  EXPECT_NE(s64->first_loss, s32->first_loss);
+
+  const std::string dir = TempDir("f64_resumed");
+  auto first = BuildOrFail(PipelineText(60, 0.003, 50, "dtype: FLOAT64"));
+  ASSERT_THAT(Train(*first, dir, nullptr), IsOk());
+  auto second = BuildOrFail(PipelineText(100, 0.003, 50, "dtype: FLOAT64"));
+  ASSERT_THAT(Train(*second, dir, nullptr), IsOk());
+  const std::vector<at::Tensor> a = Weights(*p64), b = Weights(*second);
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << i;
+
+  absl::StatusOr<Generated> g = Generate(*second, {100, 1, at::Tensor(), nullptr});
+  ASSERT_THAT(g, IsOk());
+  EXPECT_EQ(g->samples.scalar_type(), torch::kFloat32);
+  EXPECT_TRUE(torch::isfinite(g->samples).all().item<bool>());
+}
+
 // Both are pure functions of (options, step), which is what makes a resumed run exact.
 TEST(TrainerTest, LearningRateScheduleAndEmaWarmupFollowTheirFormulas) {
   TrainingOptions o;

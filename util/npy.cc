@@ -46,8 +46,8 @@ absl::StatusOr<std::string> HeaderField(const std::string& header,
 std::string EncodeNpy(const NpyArray& array) {
   std::string shape = absl::StrJoin(array.shape, ", ");
   if (array.shape.size() == 1) shape += ",";
-  std::string header = absl::StrCat("{'descr': '<f4', 'fortran_order': False, 'shape': (",
-                                    shape, "), }");
+  std::string header = absl::StrCat("{'descr': '", array.float64 ? "<f8" : "<f4",
+                                    "', 'fortran_order': False, 'shape': (", shape, "), }");
   // Pad with spaces so that the payload starts at a multiple of 64 bytes.
   const size_t unpadded = kMagicLen + 2 + 2 + header.size() + 1;
   header.append((64 - unpadded % 64) % 64, ' ');
@@ -58,8 +58,17 @@ std::string EncodeNpy(const NpyArray& array) {
   out.push_back(static_cast<char>(header.size() & 0xff));
   out.push_back(static_cast<char>(header.size() >> 8));
   out += header;
-  out.append(reinterpret_cast<const char*>(array.data.data()),
-             array.data.size() * sizeof(float));
+  if (array.float64) {
+    out.append(reinterpret_cast<const char*>(array.data.data()),
+               array.data.size() * sizeof(double));
+  } else {
+    const size_t at = out.size();
+    out.resize(at + array.data.size() * sizeof(float));
+    for (size_t i = 0; i < array.data.size(); ++i) {
+      const float v = static_cast<float>(array.data[i]);
+      std::memcpy(&out[at + i * sizeof(float)], &v, sizeof(float));
+    }
+  }
   return out;
 }
 
@@ -99,13 +108,15 @@ absl::StatusOr<NpyArray> DecodeNpy(const std::string& bytes,
         absl::StrCat(source, ": fortran_order arrays are not supported"));
   }
   size_t elem_size;
-  if (descr == "'<f4'") {
+  const bool integer = descr == "'<i4'" || descr == "'<i8'";
+  if (descr == "'<f4'" || descr == "'<i4'") {
     elem_size = 4;
-  } else if (descr == "'<f8'") {
+  } else if (descr == "'<f8'" || descr == "'<i8'") {
     elem_size = 8;
   } else {
     return absl::InvalidArgumentError(absl::StrCat(
-        source, ": dtype ", descr, " is not supported (want float32 '<f4' or float64 '<f8')"));
+        source, ": dtype ", descr,
+        " is not supported (want float32 '<f4', float64 '<f8', int32 '<i4' or int64 '<i8')"));
   }
   NpyArray array;
   int64_t count = 1;
@@ -127,13 +138,26 @@ absl::StatusOr<NpyArray> DecodeNpy(const std::string& bytes,
         " bytes for shape ", shape_text, " (want ", want, ")"));
   }
   array.data.resize(count);
-  if (elem_size == 4) {
+  array.float64 = elem_size == 8 && !integer;
+  if (integer) {
+    for (int64_t i = 0; i < count; ++i) {
+      int64_t v = 0;
+      if (elem_size == 8) {
+        std::memcpy(&v, bytes.data() + payload + 8 * i, 8);
+      } else {
+        int32_t w;
+        std::memcpy(&w, bytes.data() + payload + 4 * i, 4);
+        v = w;
+      }
+      array.data[i] = static_cast<double>(v);
+    }
+  } else if (array.float64) {
     std::memcpy(array.data.data(), bytes.data() + payload, want);
   } else {
     for (int64_t i = 0; i < count; ++i) {
-      double v;
-      std::memcpy(&v, bytes.data() + payload + 8 * i, 8);
-      array.data[i] = static_cast<float>(v);
+      float v;
+      std::memcpy(&v, bytes.data() + payload + 4 * i, 4);
+      array.data[i] = v;
     }
   }
   return array;

@@ -26,6 +26,21 @@ TEST(NpyTest, RoundTripsShapeAndValues) {
   EXPECT_EQ(b->data, a.data);
 }
 
+TEST(NpyTest, Float64RoundTripsExactly) {
+  NpyArray a{{2}, {0.1, 1.0 / 3.0}, /*float64=*/true};
+  const std::string bytes = EncodeNpy(a);
+  EXPECT_NE(bytes.find("'descr': '<f8'"), std::string::npos);
+  absl::StatusOr<NpyArray> b = DecodeNpy(bytes, "f8.npy");
+  ASSERT_THAT(b, IsOk());
+  EXPECT_TRUE(b->float64);
+  EXPECT_EQ(b->data, a.data);  // not rounded through float32
+  a.float64 = false;
+  b = DecodeNpy(EncodeNpy(a), "f4.npy");
+  ASSERT_THAT(b, IsOk());
+  EXPECT_FALSE(b->float64);
+  EXPECT_EQ(b->data[0], static_cast<double>(0.1f));
+}
+
 TEST(NpyTest, HeaderIsAlignedAndReadableByNumpyConvention) {
   const std::string bytes = EncodeNpy({{4}, {1, 2, 3, 4}});
   EXPECT_EQ(bytes.substr(1, 5), "NUMPY");
@@ -48,9 +63,9 @@ TEST(NpyTest, RejectsBadMagicWrongDtypeAndMissingFile) {
   EXPECT_THAT(DecodeNpy("hello world, not numpy", "a.npy"),
               StatusIs(absl::StatusCode::kDataLoss, HasSubstr("a.npy")));
   std::string bytes = EncodeNpy({{1}, {1}});
-  bytes.replace(bytes.find("<f4"), 3, "<i4");
+  bytes.replace(bytes.find("<f4"), 3, "<c8");
   EXPECT_THAT(DecodeNpy(bytes, "b.npy"),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("'<i4'")));
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("'<c8'")));
   EXPECT_THAT(ReadNpy(TempPath("does_not_exist.npy")),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("does_not_exist.npy")));
 }

@@ -1,0 +1,203 @@
+// Data "gaussian_mixture": a Gaussian mixture given in the description or in a .npz file.
+#include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "absl/strings/str_cat.h"
+#include "data/dataset.h"
+#include "data/gaussian_mixture.h"
+#include "data/gaussian_mixture.pb.h"
+#include "pipeline/registry.h"
+#include "util/npz.h"
+#include "util/status_macros.h"
+
+namespace diffuse {
+namespace {
+
+constexpr int64_t kMaxDim = 4096, kMaxComponents = 4096, kMaxLabel = 1024;
+
+class GaussianMixtureData : public Dataset {
+ public:
+  explicit GaussianMixtureData(GaussianMixture mixture) : mixture_(std::move(mixture)) {}
+  std::vector<int64_t> sample_shape() const override { return {mixture_.dim()}; }
+  int64_t num_classes() const override { return mixture_.num_classes(); }
+  DataBatch Sample(int64_t batch, at::Generator& generator) override {
+    at::Tensor component;
+    at::Tensor x = mixture_.Sample(batch, generator, &component);
+    return {x, mixture_.labels().index_select(0, component)};
+  }
+  const GaussianMixture* mixture() const override { return &mixture_; }
+
+ private:
+  GaussianMixture mixture_;
+};
+
+// The parameters as tensors, before any check.
+struct Parameters {
+  at::Tensor means, stds, covariances, weights, labels;  // stds or covariances defined
+};
+
+at::Tensor ToTensor(const NpyArray& a) {
+  return torch::tensor(a.data, torch::kFloat64).reshape(a.shape);
+}
+
+absl::StatusOr<Parameters> FromFile(const std::string& path) {
+  ABSL_ASSIGN_OR_RETURN(auto arrays, ReadNpz(path));
+  auto missing = [&](const std::string& key) {
+    return absl::InvalidArgumentError(absl::StrCat("option file: ", path, " has no '", key, "'"));
+  };
+  Parameters p;
+  if (!arrays.count("means")) return missing("means");
+  p.means = ToTensor(arrays["means"]);
+  if (arrays.count("covariances")) {
+    p.covariances = ToTensor(arrays["covariances"]);
+  } else if (arrays.count("stds")) {
+    p.stds = ToTensor(arrays["stds"]);
+  } else {
+    return missing("covariances' or 'stds");
+  }
+  if (arrays.count("weights")) p.weights = ToTensor(arrays["weights"]);
+  if (arrays.count("labels")) p.labels = ToTensor(arrays["labels"]);
+  for (const auto& [key, array] : arrays) {
+    if (key != "means" && key != "covariances" && key != "stds" && key != "weights" &&
+        key != "labels") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("option file: ", path, ": unknown array '", key, "'"));
+    }
+  }
+  return p;
+}
+
+absl::StatusOr<Parameters> FromComponents(const GaussianMixtureOptions& o) {
+  const int64_t k = o.component_size();
+  const int64_t d = o.component(0).mean_size();
+  bool full = false;
+  for (const auto& c : o.component()) full = full || c.covariance_size() > 0;
+  Parameters p;
+  p.means = torch::empty({k, d}, torch::kFloat64);
+  p.weights = torch::empty({k}, torch::kFloat64);
+  p.labels = torch::empty({k}, torch::kFloat64);
+  if (full) {
+    p.covariances = torch::empty({k, d, d}, torch::kFloat64);
+  } else {
+    p.stds = torch::empty({k, d}, torch::kFloat64);
+  }
+  for (int64_t i = 0; i < k; ++i) {
+    const auto& c = o.component(i);
+    const std::string field = absl::StrCat("option component[", i, "].");
+    if (c.mean_size() != d) {
+      return absl::InvalidArgumentError(absl::StrCat(field, "mean has ", c.mean_size(),
+                                                     " values; component[0] has ", d));
+    }
+    if (c.std_size() > 0 && c.covariance_size() > 0) {
+      return absl::InvalidArgumentError(absl::StrCat(field, "std and covariance: give one"));
+    }
+    if (c.std_size() != 0 && c.std_size() != 1 && c.std_size() != d) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, "std has ", c.std_size(), " values; want 1 or ", d));
+    }
+    if (c.covariance_size() != 0 && c.covariance_size() != d * d) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, "covariance has ", c.covariance_size(), " values; want ", d * d));
+    }
+    p.means[i] = torch::tensor(std::vector<double>(c.mean().begin(), c.mean().end()),
+                               torch::kFloat64);
+    at::Tensor std = c.std_size() == 0 ? torch::ones({d}, torch::kFloat64)
+                     : c.std_size() == 1
+                         ? torch::full({d}, c.std(0), torch::kFloat64)
+                         : torch::tensor(std::vector<double>(c.std().begin(), c.std().end()),
+                                         torch::kFloat64);
+    if (full) {
+      p.covariances[i] =
+          c.covariance_size() > 0
+              ? torch::tensor(std::vector<double>(c.covariance().begin(), c.covariance().end()),
+                              torch::kFloat64)
+                    .view({d, d})
+              : torch::diag(std * std);
+    } else {
+      p.stds[i] = std;
+    }
+    p.weights[i] = c.weight();
+    p.labels[i] = c.label() == -1 ? static_cast<double>(i) : c.label();
+  }
+  return p;
+}
+
+// Shapes, finiteness, positivity; names the offending option.
+absl::Status Check(Parameters& p, const std::string& where) {
+  auto bad = [&](const std::string& why) {
+    return absl::InvalidArgumentError(absl::StrCat(where, ": ", why));
+  };
+  if (p.means.dim() != 2 || p.means.size(0) < 1 || p.means.size(1) < 1) {
+    return bad("means must be [K, D] with K, D >= 1");
+  }
+  const int64_t k = p.means.size(0), d = p.means.size(1);
+  if (k > kMaxComponents || d > kMaxDim) {
+    return bad(absl::StrCat("at most ", kMaxComponents, " components of dimension ", kMaxDim));
+  }
+  if (!p.weights.defined()) p.weights = torch::ones({k}, torch::kFloat64);
+  if (!p.labels.defined()) p.labels = torch::arange(k, torch::kFloat64);
+  if (p.weights.sizes() != at::IntArrayRef({k})) return bad(absl::StrCat("weights must be [", k, "]"));
+  if (p.labels.sizes() != at::IntArrayRef({k})) return bad(absl::StrCat("labels must be [", k, "]"));
+  for (const at::Tensor& t : {p.means, p.weights}) {
+    if (!torch::isfinite(t).all().item<bool>()) return bad("means and weights must be finite");
+  }
+  if (!(p.weights > 0).all().item<bool>()) return bad("weights must be > 0");
+  if (!(p.labels.eq(p.labels.round()) & p.labels.ge(0) & p.labels.lt(kMaxLabel)).all().item<bool>()) {
+    return bad(absl::StrCat("labels must be integers in [0, ", kMaxLabel, ")"));
+  }
+  if (p.covariances.defined()) {
+    if (p.covariances.sizes() != at::IntArrayRef({k, d, d})) {
+      return bad(absl::StrCat("covariances must be [", k, ", ", d, ", ", d, "]"));
+    }
+    const at::Tensor& c = p.covariances;
+    if (!torch::isfinite(c).all().item<bool>() ||
+        !torch::allclose(c, c.transpose(1, 2), 0, 1e-12 * (1 + c.abs().max().item<double>()))) {
+      return bad("covariances must be finite and symmetric");
+    }
+    const at::Tensor eig = torch::linalg::eigvalsh(c, "L");                 // [K, D]
+    const at::Tensor smallest = std::get<0>(eig.min(1));
+    for (int64_t i = 0; i < k; ++i) {
+      if (!(smallest[i].item<double>() > 0)) {
+        return bad(absl::StrCat("covariance of component ", i, " is not positive definite"));
+      }
+    }
+  } else {
+    if (p.stds.dim() == 1) p.stds = p.stds.unsqueeze(1).expand({k, d});
+    if (p.stds.sizes() != at::IntArrayRef({k, d})) {
+      return bad(absl::StrCat("stds must be [", k, "] or [", k, ", ", d, "]"));
+    }
+    if (!(torch::isfinite(p.stds) & p.stds.gt(0)).all().item<bool>()) {
+      return bad("stds must be finite and > 0");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Dataset>> Make(const GaussianMixtureOptions& o,
+                                              const BuildContext&) {
+  if (o.has_file() == (o.component_size() > 0)) {
+    return absl::InvalidArgumentError("give either option component (one or more) or option file");
+  }
+  Parameters p;
+  if (o.has_file()) {
+    ABSL_ASSIGN_OR_RETURN(p, FromFile(o.file()));
+  } else {
+    ABSL_ASSIGN_OR_RETURN(p, FromComponents(o));
+  }
+  ABSL_RETURN_IF_ERROR(Check(p, o.has_file() ? "option file " + o.file() : "option component"));
+  const at::Tensor labels = p.labels.to(torch::kLong);
+  return std::unique_ptr<Dataset>(new GaussianMixtureData(
+      p.covariances.defined()
+          ? GaussianMixture::WithCovariances(p.means, p.covariances, p.weights, labels)
+          : GaussianMixture(p.means, p.stds.contiguous(), p.weights, labels)));
+}
+
+}  // namespace
+
+DIFFUSE_REGISTER_COMPONENT(Dataset, "gaussian_mixture", GaussianMixtureOptions, Make);
+
+}  // namespace diffuse
