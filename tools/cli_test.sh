@@ -227,5 +227,62 @@ sed 's/"trained_betas"/"karras_mode": 1, "trained_betas"/' "$TMP/ddim.json" > "$
 expect_error "unsupported scheduler key" "odd.json: key 'karras_mode'" "$TMP/odd.pbtxt" -- \
   "$DIFFUSE" import-scheduler --scheduler_config="$TMP/odd.json" --out="$TMP/odd.pbtxt"
 
+# 11. Imported Stable Diffusion DDIM and EulerDiscrete configs land where diffusers' own loops
+# (written out below in numpy, as diffusers' step() functions compute) land from the same x_T,
+# with the exact ring oracle as the model, in float64.
+CONFIGS="$TEST_SRCDIR/diffuse/tools/scheduler_configs"
+/usr/bin/python3 -c "import numpy as np; np.save('$TMP/sd_x_T.npy', np.random.default_rng(1).standard_normal((64, 2)))"
+for cfg in ddim_stable_diffusion:50 euler_discrete:30; do
+  name=${cfg%%:*}
+  "$DIFFUSE" import-scheduler --scheduler_config="$CONFIGS/$name.json" --num_steps=${cfg##*:} \
+    --out="$TMP/$name.pbtxt" > /dev/null 2>&1
+  { sed 's/^sampler {/sampler {\n  dtype: FLOAT64/' "$TMP/$name.pbtxt"
+    printf '%s\n' 'data { name: "eight_gaussians" }' \
+      'predictor { name: "mixture_oracle" options { [type.googleapis.com/diffuse.MixtureOracleOptions] { class_conditional: false } } }' \
+      'prior { name: "standard_normal" options { [type.googleapis.com/diffuse.StandardNormalPriorOptions] { max_terminal_alpha: 0.1 } } }'
+  } > "$TMP/${name}_full.pbtxt"
+  "$DIFFUSE" sample --pipeline="$TMP/${name}_full.pbtxt" --x_T="$TMP/sd_x_T.npy" \
+    --out="$TMP/$name.npy" > /dev/null 2>&1
+done
+/usr/bin/python3 - "$TMP" <<'PY' && pass "imported DDIM / Euler match diffusers' loops (float64)" \
+  || fail "imported DDIM / Euler match diffusers' loops"
+import sys, numpy as np
+d = sys.argv[1]
+x_T = np.load(d + "/sd_x_T.npy")
+ac = np.cumprod(1 - np.linspace(0.00085 ** 0.5, 0.012 ** 0.5, 1000) ** 2)  # scaled_linear
+mu = 4 * np.stack([np.cos(np.arange(8) * np.pi / 4), np.sin(np.arange(8) * np.pi / 4)], 1)
+
+def eps_model(x, a, s):  # exact eps of the ring (std 0.3) at x = a x0 + s eps
+    v = a * a * 0.09 + s * s
+    diff = x[:, None, :] - a * mu[None]
+    logit = -(diff ** 2).sum(2) / (2 * v)
+    r = np.exp(logit - logit.max(1, keepdims=True)); r /= r.sum(1, keepdims=True)
+    x0 = (r[:, :, None] * (mu[None] + (a * 0.09 / v) * diff)).sum(1)
+    return (x - a * x0) / s
+
+# DDIMScheduler.step, eta = 0, "leading", steps_offset 1, set_alpha_to_one false.
+x = x_T.copy()
+for t in np.arange(0, 50)[::-1] * 20 + 1:
+    e = eps_model(x, ac[t] ** 0.5, (1 - ac[t]) ** 0.5)
+    a_prev = ac[t - 20] if t - 20 >= 0 else ac[0]
+    x0 = (x - (1 - ac[t]) ** 0.5 * e) / ac[t] ** 0.5
+    x = a_prev ** 0.5 * x0 + (1 - a_prev) ** 0.5 * e
+err = np.abs(x - np.load(d + "/ddim_stable_diffusion.npy")).max()
+assert err < 1e-8, ("ddim", err)
+
+# EulerDiscreteScheduler: float32 linspace timesteps, np.interp of sigmas, scale_model_input.
+ts = np.linspace(0, 999, 30, dtype=np.float32)[::-1].copy()
+sig = np.interp(ts, np.arange(1000), ((1 - ac) / ac) ** 0.5)
+sig = np.concatenate([sig, [0.0]])
+x = x_T * (sig[0] ** 2 + 1) ** 0.5  # init_noise_sigma
+for i in range(30):
+    a = 1 / (sig[i] ** 2 + 1) ** 0.5
+    e = eps_model(x * a, a, sig[i] * a)
+    x0 = x - sig[i] * e
+    x = x + (x - x0) / sig[i] * (sig[i + 1] - sig[i])
+err = np.abs(x - np.load(d + "/euler_discrete.npy")).max()
+assert err < 1e-8, ("euler", err)
+PY
+
 echo "$passed passed, $failures failed"
 [[ $failures -eq 0 ]]
