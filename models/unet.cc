@@ -17,11 +17,14 @@ namespace diffuse {
 
 namespace F = torch::nn::functional;
 
-ResBlockImpl::ResBlockImpl(int64_t in, int64_t out, int64_t emb_dim, int64_t groups) {
+ResBlockImpl::ResBlockImpl(int64_t in, int64_t out, int64_t emb_dim, int64_t groups,
+                           int64_t latent_dim) {
   norm1_ = register_module("norm1", torch::nn::GroupNorm(groups, in));
   conv1_ = register_module("conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).padding(1)));
-  emb_ = register_module("emb", torch::nn::Linear(emb_dim, 2 * out));
-  norm2_ = register_module("norm2", torch::nn::GroupNorm(torch::nn::GroupNormOptions(groups, out).affine(false)));
+  if (emb_dim > 0) emb_ = register_module("emb", torch::nn::Linear(emb_dim, 2 * out));
+  if (latent_dim > 0) cond_ = register_module("cond", torch::nn::Linear(latent_dim, out));
+  norm2_ = register_module("norm2", torch::nn::GroupNorm(
+                                        torch::nn::GroupNormOptions(groups, out).affine(emb_dim == 0)));
   conv2_ = register_module("conv2", torch::nn::Conv2d(torch::nn::Conv2dOptions(out, out, 3).padding(1)));
   // Zero-initialized last convolution: every block starts as the identity (Ho et al. 2020).
   torch::NoGradGuard no_grad;
@@ -30,11 +33,17 @@ ResBlockImpl::ResBlockImpl(int64_t in, int64_t out, int64_t emb_dim, int64_t gro
   if (in != out) skip_ = register_module("skip", torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 1)));
 }
 
-at::Tensor ResBlockImpl::forward(const at::Tensor& x, const at::Tensor& emb) {
-  at::Tensor h = conv1_(torch::silu(norm1_(x)));
-  // AdaGN (Dhariwal & Nichol 2021, sec. 3): GroupNorm(h) (1 + scale) + shift.
-  const std::vector<at::Tensor> ss = emb_(torch::silu(emb)).unsqueeze(-1).unsqueeze(-1).chunk(2, 1);
-  h = norm2_(h) * (1 + ss[0]) + ss[1];
+at::Tensor ResBlockImpl::forward(const at::Tensor& x, const at::Tensor& emb, const at::Tensor& z) {
+  at::Tensor h = norm2_(conv1_(torch::silu(norm1_(x))));
+  if (emb_) {
+    // AdaGN (Dhariwal & Nichol 2021, sec. 3): GroupNorm(h) (1 + scale) + shift.
+    const std::vector<at::Tensor> ss = emb_(torch::silu(emb)).unsqueeze(-1).unsqueeze(-1).chunk(2, 1);
+    h = h * (1 + ss[0]) + ss[1];
+  }
+  if (cond_) {
+    TORCH_CHECK(z.defined(), "this U-Net is conditioned on a latent; Condition::latent is unset");
+    h = h * (1 + cond_(torch::silu(z)).unsqueeze(-1).unsqueeze(-1));
+  }
   h = conv2_(torch::silu(h));
   return (skip_ ? skip_(x) : x) + h;
 }
@@ -65,7 +74,6 @@ UNetImpl::UNetImpl(const UNetConfig& config) : config_(config) {
   if (config.num_classes > 0) {
     class_ = register_module("class_embedding", torch::nn::Embedding(config.num_classes + 1, emb_dim));
   }
-  if (config.latent_dim > 0) latent_ = register_module("latent", torch::nn::Linear(config.latent_dim, emb_dim));
   input_ = register_module("input", torch::nn::Conv2d(torch::nn::Conv2dOptions(config.in_channels, base, 3).padding(1)));
   down_blocks_ = register_module("down_blocks", torch::nn::ModuleList());
   down_attn_ = register_module("down_attn", torch::nn::ModuleList());
@@ -83,7 +91,7 @@ UNetImpl::UNetImpl(const UNetConfig& config) : config_(config) {
   for (int64_t level = 0; level < levels; ++level) {
     const int64_t out = base * config.channel_mult[level];
     for (int64_t i = 0; i < config.num_res_blocks; ++i) {
-      down_blocks_->push_back(ResBlock(ch, out, emb_dim, g));
+      down_blocks_->push_back(ResBlock(ch, out, emb_dim, g, config.latent_dim));
       down_has_attn_.push_back(attends(res));
       if (attends(res)) down_attn_->push_back(Attention(out, g));
       ch = out;
@@ -95,15 +103,15 @@ UNetImpl::UNetImpl(const UNetConfig& config) : config_(config) {
       res = (res + 1) / 2;
     }
   }
-  mid1_ = register_module("mid1", ResBlock(ch, ch, emb_dim, g));
+  mid1_ = register_module("mid1", ResBlock(ch, ch, emb_dim, g, config.latent_dim));
   mid_attn_ = register_module("mid_attn", Attention(ch, g));
-  mid2_ = register_module("mid2", ResBlock(ch, ch, emb_dim, g));
+  mid2_ = register_module("mid2", ResBlock(ch, ch, emb_dim, g, config.latent_dim));
   for (int64_t level = levels - 1; level >= 0; --level) {
     const int64_t out = base * config.channel_mult[level];
     for (int64_t i = 0; i <= config.num_res_blocks; ++i) {
       const int64_t skip = skip_channels.back();
       skip_channels.pop_back();
-      up_blocks_->push_back(ResBlock(ch + skip, out, emb_dim, g));
+      up_blocks_->push_back(ResBlock(ch + skip, out, emb_dim, g, config.latent_dim));
       up_has_attn_.push_back(attends(res));
       if (attends(res)) up_attn_->push_back(Attention(out, g));
       ch = out;
@@ -125,14 +133,13 @@ at::Tensor UNetImpl::forward(const at::Tensor& x, const at::Tensor& time, const 
                              const std::function<at::Tensor(const at::Tensor&)>& hook) {
   at::Tensor emb = time2_(torch::silu(time1_(SinusoidalEmbedding(time, config_.base_channels))));
   if (label.defined()) emb = emb + class_(label);
-  if (latent.defined()) emb = emb + latent_(latent);
   at::Tensor h = input_(x);
   std::vector<at::Tensor> skips{h};
   const int64_t levels = config_.channel_mult.size();
   size_t block = 0, attn = 0, down = 0;
   for (int64_t level = 0; level < levels; ++level) {
     for (int64_t i = 0; i < config_.num_res_blocks; ++i, ++block) {
-      h = down_blocks_[block]->as<ResBlockImpl>()->forward(h, emb);
+      h = down_blocks_[block]->as<ResBlockImpl>()->forward(h, emb, latent);
       if (down_has_attn_[block]) h = down_attn_[attn++]->as<AttentionImpl>()->forward(h);
       skips.push_back(h);
     }
@@ -141,13 +148,14 @@ at::Tensor UNetImpl::forward(const at::Tensor& x, const at::Tensor& time, const 
       skips.push_back(h);
     }
   }
-  h = mid2_(mid_attn_(mid1_(h, emb)), emb);
+  h = mid2_(mid_attn_(mid1_(h, emb, latent)), emb, latent);
   if (hook) h = hook(h);  // h-space
   block = 0, attn = 0;
   size_t up = 0;
   for (int64_t level = levels - 1; level >= 0; --level) {
     for (int64_t i = 0; i <= config_.num_res_blocks; ++i, ++block) {
-      h = up_blocks_[block]->as<ResBlockImpl>()->forward(torch::cat({h, skips.back()}, 1), emb);
+      h = up_blocks_[block]->as<ResBlockImpl>()->forward(torch::cat({h, skips.back()}, 1), emb,
+                                                         latent);
       skips.pop_back();
       if (up_has_attn_[block]) h = up_attn_[attn++]->as<AttentionImpl>()->forward(h);
     }

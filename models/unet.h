@@ -23,16 +23,21 @@ struct UNetConfig {
   int64_t latent_dim = 0;
 };
 
-// Residual block with adaptive group normalization on the embedding.
+// Residual block with adaptive group normalization on the time (+ class) embedding and,
+// with latent_dim > 0, Diffusion Autoencoders' latent scale (Preechakul et al. 2022, eq. 8):
+//   h = z_s (t_s GroupNorm(h) + t_b),  (t_s, t_b) = (1 + s, b) from the embedding,
+//   z_s = 1 + W silu(z) + c  (DiffAE's code: condition_bias 1 on a SiLU + linear map of z).
+// emb_dim = 0: no embedding (GroupNorm with its own affine), as the semantic encoder uses.
 class ResBlockImpl : public torch::nn::Module {
  public:
-  ResBlockImpl(int64_t in, int64_t out, int64_t emb_dim, int64_t groups);
-  at::Tensor forward(const at::Tensor& x, const at::Tensor& emb);
+  ResBlockImpl(int64_t in, int64_t out, int64_t emb_dim, int64_t groups, int64_t latent_dim = 0);
+  // emb [B, emb_dim] (undefined when emb_dim = 0); z [B, latent_dim] or undefined.
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& emb, const at::Tensor& z = {});
 
  private:
   torch::nn::GroupNorm norm1_{nullptr}, norm2_{nullptr};
   torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr}, skip_{nullptr};
-  torch::nn::Linear emb_{nullptr};
+  torch::nn::Linear emb_{nullptr}, cond_{nullptr};
 };
 TORCH_MODULE(ResBlock);
 
@@ -52,13 +57,14 @@ class UNetImpl : public torch::nn::Module {
  public:
   explicit UNetImpl(const UNetConfig& config);
   // x [B, C, H, W]; time [B] (float); label [B] int64 or undefined; latent [B, D] or
-  // undefined. The hook, when set, sees and may replace the bottleneck.
+  // undefined (it scales every residual block, ResBlockImpl). The hook, when set, sees and
+  // may replace the bottleneck.
   at::Tensor forward(const at::Tensor& x, const at::Tensor& time, const at::Tensor& label,
                      const at::Tensor& latent, const std::function<at::Tensor(const at::Tensor&)>& hook);
 
  private:
   UNetConfig config_;
-  torch::nn::Linear time1_{nullptr}, time2_{nullptr}, latent_{nullptr};
+  torch::nn::Linear time1_{nullptr}, time2_{nullptr};
   torch::nn::Embedding class_{nullptr};
   torch::nn::Conv2d input_{nullptr}, output_{nullptr};
   torch::nn::GroupNorm out_norm_{nullptr};

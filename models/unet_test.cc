@@ -58,6 +58,37 @@ TEST(UNetTest, PredictsImagesAndSharedEqualsPerSampleTime) {
   EXPECT_TRUE(torch::allclose(changed[1], shared[1], 1e-5, 1e-6));
 }
 
+// Diffusion Autoencoders' conditioning (Preechakul et al. 2022, eq. 8), written out from the
+// block's own parameters: h = z_s (t_s GroupNorm(h) + t_b), z_s = 1 + W silu(z) + c.
+TEST(UNetTest, LatentScalesTheAdaptiveGroupNormAsDiffAe) {
+  torch::manual_seed(3);
+  ResBlock block(8, 8, /*emb_dim=*/12, /*groups=*/4, /*latent_dim=*/5);
+  torch::NoGradGuard no_grad;
+  for (auto& w : block->parameters()) w.copy_(0.3 * torch::randn_like(w));
+  auto param = [&](const std::string& name) { return block->named_parameters()[name]; };
+  const at::Tensor x = torch::randn({2, 8, 6, 6});
+  const at::Tensor emb = torch::randn({2, 12});
+  const at::Tensor z = torch::randn({2, 5});
+  namespace F = torch::nn::functional;
+  at::Tensor h = F::group_norm(x, F::GroupNormFuncOptions(4).weight(param("norm1.weight"))
+                                      .bias(param("norm1.bias")));
+  h = F::conv2d(torch::silu(h), param("conv1.weight"),
+                F::Conv2dFuncOptions().bias(param("conv1.bias")).padding(1));
+  h = F::group_norm(h, F::GroupNormFuncOptions(4));
+  const at::Tensor ts_tb = F::linear(torch::silu(emb), param("emb.weight"), param("emb.bias"));
+  const at::Tensor t_s = 1 + ts_tb.slice(1, 0, 8).view({2, 8, 1, 1});
+  const at::Tensor t_b = ts_tb.slice(1, 8, 16).view({2, 8, 1, 1});
+  const at::Tensor z_s =
+      1 + F::linear(torch::silu(z), param("cond.weight"), param("cond.bias")).view({2, 8, 1, 1});
+  h = z_s * (t_s * h + t_b);
+  const at::Tensor want =
+      x + F::conv2d(torch::silu(h), param("conv2.weight"),
+                    F::Conv2dFuncOptions().bias(param("conv2.bias")).padding(1));
+  EXPECT_TRUE(torch::allclose(block(x, emb, z), want, 1e-5, 1e-5));
+  // Another z, another output.
+  EXPECT_FALSE(torch::allclose(block(x, emb, torch::zeros({2, 5})), want, 1e-3, 1e-3));
+}
+
 TEST(UNetTest, BottleneckHookReadsAndReplacesH) {
   auto p = BuildOrFail(Text(kSmall));
   ASSERT_NE(p, nullptr);

@@ -1,5 +1,7 @@
 #include "pipeline/builder.h"
 
+#include "models/trainable_model.h"
+
 #include <torch/types.h>
 
 #include "absl/strings/str_cat.h"
@@ -105,6 +107,44 @@ absl::Status CheckSampler(const Pipeline& p) {
   return absl::OkStatus();
 }
 
+// A non-owning handle: the pipeline owns both modules and outlives the group.
+std::shared_ptr<torch::nn::Module> Unowned(torch::nn::Module& module) {
+  return std::shared_ptr<torch::nn::Module>(std::shared_ptr<void>(), &module);
+}
+
+// The encoder (optional) and the module training sees.
+absl::Status BuildEncoder(Pipeline& p, const BuildContext& context) {
+  TrainableModel* model = p.predictor->trainable();
+  const int64_t latent_dim = p.predictor->conditions().latent_dim;
+  if (!p.config.has_encoder()) {
+    if (latent_dim > 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "predictor '", p.config.predictor().name(), "' is conditioned on a latent of width ",
+          latent_dim, "; add an encoder section that produces it"));
+    }
+    if (model != nullptr) p.trained_module_ = Unowned(model->module());
+    return absl::OkStatus();
+  }
+  ABSL_ASSIGN_OR_RETURN(p.encoder,
+                        Registry<Encoder>::Global().Create(p.config.encoder(), "encoder", context));
+  const std::string name = absl::StrCat("encoder '", p.config.encoder().name(), "'");
+  if (model == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        name, ": predictor '", p.config.predictor().name(),
+        "' has no network to condition on z and train jointly"));
+  }
+  if (latent_dim != p.encoder->latent_dim()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        name, " produces z of width ", p.encoder->latent_dim(), " but predictor '",
+        p.config.predictor().name(), "' takes latent_dim = ", latent_dim));
+  }
+  auto group = std::make_shared<torch::nn::Module>("EncoderAndPredictor");
+  group->register_module("predictor", Unowned(model->module()));
+  group->register_module("encoder", Unowned(p.encoder->module()));
+  p.trained_module_ = std::move(group);
+  return absl::OkStatus();
+}
+
 class ErrorCollector : public google::protobuf::io::ErrorCollector {
  public:
   explicit ErrorCollector(std::string source) : source_(std::move(source)) {}
@@ -193,6 +233,7 @@ absl::StatusOr<std::unique_ptr<Pipeline>> BuildPipeline(const PipelineConfig& co
                  term->CheckCompatible(*p->forward, *p->predictor)));
     p->guidance.push_back(std::move(term));
   }
+  ABSL_RETURN_IF_ERROR(BuildEncoder(*p, context));
   ABSL_ASSIGN_OR_RETURN(p->times, MakeSamplerGrid(config.sampler(), *p->forward));
   ABSL_RETURN_IF_ERROR(CheckSampler(*p));
   return p;

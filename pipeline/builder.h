@@ -6,6 +6,8 @@
 #define DIFFUSE_PIPELINE_BUILDER_H_
 
 #include <memory>
+
+#include <torch/nn/module.h>
 #include <string>
 #include <vector>
 
@@ -13,6 +15,7 @@
 #include "data/dataset.h"
 #include "forward/forward_process.h"
 #include "guidance/guidance_term.h"
+#include "models/encoder.h"
 #include "models/latent_prior.h"
 #include "models/x0_predictor.h"
 #include "pipeline/pipeline.pb.h"
@@ -29,7 +32,14 @@ struct Pipeline {
   std::unique_ptr<LatentPrior> prior;
   std::unique_ptr<ReverseConditional> reverse;
   std::vector<std::unique_ptr<GuidanceTerm>> guidance;
+  std::unique_ptr<Encoder> encoder;  // optional (PipelineConfig.encoder)
   std::vector<double> times;  // the sampler's grid
+
+  // What training optimizes, averages and checkpoints: the predictor's network, or, with an
+  // encoder, a module holding both as "predictor" and "encoder". Null for analytic
+  // predictors.
+  torch::nn::Module* trained_module() const { return trained_module_.get(); }
+  std::shared_ptr<torch::nn::Module> trained_module_;
 
   SamplingComponents sampling() const;
   // Labels the predictor or any guidance term accepts.

@@ -41,11 +41,19 @@ absl::StatusOr<Generated> Generate(Pipeline& p, const GenerateRequest& request) 
           " rows when the last step draws none)"));
     }
   }
+  const int64_t latent_dim = p.predictor->conditions().latent_dim;
+  if (latent_dim > 0 &&
+      (!request.latent.defined() || request.latent.sizes() != at::IntArrayRef({request.num, latent_dim}))) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "predictor '", p.config.predictor().name(), "' is conditioned on a latent: want z of "
+        "shape [", request.num, ", ", latent_dim, "]",
+        request.latent.defined()
+            ? absl::StrCat(", got [", absl::StrJoin(request.latent.sizes(), ", "), "]")
+            : std::string(" (from `diffuse encode`)")));
+  }
   const at::ScalarType type =
       p.config.sampler().dtype() == FLOAT64 ? torch::kFloat64 : torch::kFloat32;
-  if (TrainableModel* model = p.predictor->trainable(); model != nullptr) {
-    model->module().to(type);
-  }
+  if (torch::nn::Module* module = p.trained_module(); module != nullptr) module->to(type);
   const int64_t chunk = p.config.sampler().batch_size();
   std::vector<at::Tensor> parts, labels, trajectories, x0_trajectories;
   const auto start = std::chrono::steady_clock::now();
@@ -62,6 +70,9 @@ absl::StatusOr<Generated> Generate(Pipeline& p, const GenerateRequest& request) 
       // its start belongs to; otherwise they come from the sampler options.
       if (!prior.condition.label.defined()) prior.condition.label = p.LabelsFor(first, count);
       if (prior.condition.label.defined()) labels.push_back(prior.condition.label);
+      if (latent_dim > 0) {
+        prior.condition.latent = request.latent.slice(0, first, first + count).to(type);
+      }
       std::unique_ptr<StepNoise> step_noise;
       if (request.step_noise.defined()) {
         step_noise = std::make_unique<StepNoise>(

@@ -29,6 +29,9 @@ struct GenerateRequest {
   std::string step_noise_source = "step noise";  // names it in errors
   // Record every step's state and x0_hat (Generated::trajectory, x0_trajectory).
   bool record_trajectory = false;
+  // [num, D]: the latent z each sample is conditioned on (Condition::latent; Diffusion
+  // Autoencoders' decoding). Required when the predictor is conditioned on a latent.
+  at::Tensor latent;
 };
 
 struct Generated {

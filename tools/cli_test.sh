@@ -284,5 +284,33 @@ err = np.abs(x - np.load(d + "/euler_discrete.npy")).max()
 assert err < 1e-8, ("euler", err)
 PY
 
+# 12. Diffusion Autoencoders: encode test images to z_sem and x_T, decode them back.
+printf '%s\n' 'data { name: "fashion_mnist" }' 'forward { name: "gaussian_vp" }' \
+  'predictor { name: "unet" options { [type.googleapis.com/diffuse.UNetOptions] { base_channels: 8 channel_mult: [1, 2] attention_resolutions: [] groups: 4 latent_dim: 16 } } }' \
+  'encoder { name: "semantic_encoder" options { [type.googleapis.com/diffuse.SemanticEncoderOptions] { base_channels: 8 channel_mult: [1, 2] groups: 4 latent_dim: 16 } } }' \
+  'prior { name: "standard_normal" }' 'reverse { name: "substitution" }' 'sampler { num_steps: 10 }' \
+  'training { steps: 3 batch_size: 8 checkpoint_every: 3 }' > "$TMP/diffae.pbtxt"
+"$DIFFUSE" train --pipeline="$TMP/diffae.pbtxt" --out="$TMP/diffae" > /dev/null 2>&1
+"$DIFFUSE" encode --pipeline="$TMP/diffae.pbtxt" --checkpoint="$TMP/diffae/checkpoint.pt" \
+  --split=test --indices=0:6 --out="$TMP/z.npy" --x_T_out="$TMP/xT.npy" --png="$TMP/enc.png" \
+  > /dev/null 2>&1
+"$DIFFUSE" decode --pipeline="$TMP/diffae.pbtxt" --checkpoint="$TMP/diffae/checkpoint.pt" \
+  --latent="$TMP/z.npy" --x_T="$TMP/xT.npy" --out="$TMP/dec.npy" --png="$TMP/dec.png" > /dev/null 2>&1
+/usr/bin/python3 - "$TMP" <<'PY' && [[ -s "$TMP/enc.png" && -s "$TMP/dec.png" ]] \
+  && pass "encode / decode" || fail "encode / decode"
+import sys, numpy as np
+d = sys.argv[1]
+z, xT, x = (np.load(d + f) for f in ("/z.npy", "/xT.npy", "/dec.npy"))
+assert z.shape == (6, 16) and xT.shape == (6, 1, 28, 28) and x.shape == (6, 1, 28, 28)
+assert np.isfinite(x).all()
+PY
+/usr/bin/python3 -c "import numpy as np; np.save('$TMP/z_wide.npy', np.zeros((6, 15), np.float32))"
+expect_error "latent of the wrong width" "z_wide.npy: predictor 'unet' is conditioned on a latent" \
+  "$TMP/o14.npy" -- "$DIFFUSE" decode --pipeline="$TMP/diffae.pbtxt" \
+  --checkpoint="$TMP/diffae/checkpoint.pt" --latent="$TMP/z_wide.npy" --out="$TMP/o14.npy"
+expect_error "encode without an encoder" "no encoder section" "$TMP/o15.npy" -- \
+  "$DIFFUSE" encode --pipeline="$TMP/small.pbtxt" --checkpoint="$TMP/straight/checkpoint.pt" \
+  --images="$TMP/first100.npy" --out="$TMP/o15.npy"
+
 echo "$passed passed, $failures failed"
 [[ $failures -eq 0 ]]

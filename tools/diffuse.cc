@@ -6,6 +6,11 @@
 //                  [--x_T=FILE.npy] [--png=FILE.png] [--labels=0,3,..]
 //                  [--guidance_scale=W] [--negative_class=K] [--noise=Z.npy]
 //                  [--trajectory=X.npy] [--x0_trajectory=X0.npy]
+//   diffuse encode --pipeline=P --checkpoint=C (--images=X.npy | --split=test --indices=0:64)
+//                  --out=Z.npy [--x_T_out=XT.npy] [--png=FILE.png]   Diffusion Autoencoders'
+//                                                    z_sem and (by DDIM inversion) x_T
+//   diffuse decode --pipeline=P --checkpoint=C --latent=Z.npy [--x_T=XT.npy] --out=X.npy
+//                  [--png=FILE.png]
 //   diffuse import-scheduler --scheduler_config=scheduler_config.json [--num_steps=N]
 //                  [--out=P.pbtxt]   a diffusers scheduler as forward + reverse + sampler
 //   diffuse eval   --pipeline=P --samples=FILE.npy   quality against the data's mixture
@@ -46,6 +51,8 @@
 #include "eval/scatter_plot.h"
 #include "pipeline/builder.h"
 #include "pipeline/generate.h"
+#include "tools/cli_common.h"
+#include "tools/commands.h"
 #include "tools/import_scheduler.h"
 #include "training/trainer.h"
 #include "training/weights_file.h"
@@ -54,13 +61,7 @@
 #include "util/runtime.h"
 #include "util/status_macros.h"
 
-ABSL_FLAG(std::string, pipeline, "", "Pipeline description (text-format protobuf).");
-ABSL_FLAG(std::string, out, "",
-          "train/demo: output directory; sample: the .npy to write (as the data decodes "
-          "samples: grey-level tokens as float32 images in [-1, 1]).");
-ABSL_FLAG(std::string, checkpoint, "", "sample: checkpoint to load (trainable predictors).");
 ABSL_FLAG(int64_t, num, 1000, "sample: number of samples.");
-ABSL_FLAG(int64_t, seed, -1, "sample: noise seed (-1: sampler.seed of the description).");
 ABSL_FLAG(std::string, x_T, "", "sample: start from these states (.npy, [num, ...]).");
 ABSL_FLAG(std::string, noise, "",
           "sample: the reverse steps' noise (.npy, [steps, num, ...]): step i's draw is row i "
@@ -69,21 +70,9 @@ ABSL_FLAG(std::string, trajectory, "",
           "sample: also write every state (.npy, [steps + 1, num, ...]; row 0 the start).");
 ABSL_FLAG(std::string, x0_trajectory, "",
           "sample: also write every step's x0_hat (.npy, [steps, num, ...]).");
-ABSL_FLAG(std::string, png, "", "sample: also write a PNG (scatter plot of 2-D data, or a grid of the first 100 images).");
 ABSL_FLAG(std::string, samples, "", "eval: samples to evaluate (.npy).");
-ABSL_FLAG(std::string, labels, "",
-          "sample: class labels assigned round-robin, e.g. 0,1,2 (replaces sampler.labels; "
-          "-1 is the null class).");
-ABSL_FLAG(double, guidance_scale, std::nan(""),
-          "sample: classifier-free guidance scale w, x0 = (1 + w) x0(c) - w x0(negative) "
-          "(replaces the description's; adds the guidance term if there is none).");
-ABSL_FLAG(int, negative_class, -2,
-          "sample: the negative class of classifier-free guidance (-1: the null class; "
-          "default: the description's).");
 ABSL_FLAG(std::string, classifier, "",
           "eval: the evaluation classifier checkpoint (from train-classifier) for images.");
-ABSL_FLAG(std::string, data_dir, diffuse::kFashionMnistDir,
-          "train-classifier, eval --classifier: the Fashion-MNIST IDX files.");
 ABSL_FLAG(int, epochs, 3, "train-classifier: epochs over the 60,000 training images.");
 ABSL_FLAG(std::string, scheduler_config, "",
           "import-scheduler: a diffusers scheduler_config.json.");
@@ -97,70 +86,6 @@ namespace diffuse {
 extern const char kDefaultPipeline[];
 
 namespace {
-
-// --labels, --guidance_scale and --negative_class replace the description's values.
-absl::Status ApplySamplingFlags(PipelineConfig& config) {
-  if (!absl::GetFlag(FLAGS_labels).empty()) {
-    config.mutable_sampler()->clear_labels();
-    for (absl::string_view item : absl::StrSplit(absl::GetFlag(FLAGS_labels), ',')) {
-      int label;
-      if (!absl::SimpleAtoi(item, &label)) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("--labels: '", item, "' is not an integer"));
-      }
-      config.mutable_sampler()->add_labels(label);
-    }
-  }
-  const double scale = absl::GetFlag(FLAGS_guidance_scale);
-  const int negative = absl::GetFlag(FLAGS_negative_class);
-  if (std::isnan(scale) && negative == -2) return absl::OkStatus();
-  ComponentSpec* cfg = nullptr;
-  for (ComponentSpec& g : *config.mutable_guidance()) {
-    if (g.name() == "classifier_free") cfg = &g;
-  }
-  if (cfg == nullptr) {
-    cfg = config.add_guidance();
-    cfg->set_name("classifier_free");
-  }
-  ClassifierFreeGuidanceOptions options;
-  if (cfg->has_options() && !cfg->options().UnpackTo(&options)) {
-    return absl::InvalidArgumentError("guidance 'classifier_free' has unreadable options");
-  }
-  if (!std::isnan(scale)) options.set_scale(scale);
-  if (negative != -2) options.set_negative_label(negative);
-  cfg->mutable_options()->PackFrom(options);
-  return absl::OkStatus();
-}
-
-absl::StatusOr<std::unique_ptr<Pipeline>> LoadPipeline() {
-  const std::string path = absl::GetFlag(FLAGS_pipeline);
-  if (path.empty()) return absl::InvalidArgumentError("--pipeline is required");
-  ABSL_ASSIGN_OR_RETURN(PipelineConfig config, LoadPipelineFile(path));
-  ABSL_RETURN_IF_ERROR(ApplySamplingFlags(config));
-  absl::StatusOr<std::unique_ptr<Pipeline>> pipeline = BuildPipeline(config);
-  if (!pipeline.ok()) {
-    return absl::Status(pipeline.status().code(),
-                        absl::StrCat(path, ": ", pipeline.status().message()));
-  }
-  return pipeline;
-}
-
-// float64 tensors are written as float64, everything else as float32.
-NpyArray ToNpy(const at::Tensor& t) {
-  const at::Tensor c = t.to(torch::kFloat64).contiguous();
-  NpyArray a;
-  a.shape.assign(c.sizes().begin(), c.sizes().end());
-  a.data.assign(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
-  a.float64 = t.scalar_type() == torch::kFloat64;
-  return a;
-}
-
-// float64 files give float64 tensors, float32 files float32.
-at::Tensor FromNpy(const NpyArray& a) {
-  return torch::tensor(a.data, torch::kFloat64)
-      .reshape(a.shape)
-      .to(a.float64 ? torch::kFloat64 : torch::kFloat32);
-}
 
 // FILE.npy -> FILE_labels.npy
 std::string LabelsPath(const std::string& samples_path) {
@@ -190,17 +115,7 @@ absl::Status SampleCommand() {
   ABSL_ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> p, LoadPipeline());
   const std::string out = absl::GetFlag(FLAGS_out);
   if (out.empty()) return absl::InvalidArgumentError("--out (a .npy file) is required");
-  const std::string checkpoint = absl::GetFlag(FLAGS_checkpoint);
-  if (p->predictor->trainable() != nullptr) {
-    if (checkpoint.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--checkpoint is required: predictor '", p->config.predictor().name(),
-          "' is trained"));
-    }
-    ABSL_RETURN_IF_ERROR(absl::EndsWith(checkpoint, ".safetensors")
-                             ? ImportWeights(*p, checkpoint)
-                             : LoadWeightsForSampling(*p, checkpoint));
-  }
+  ABSL_RETURN_IF_ERROR(LoadTrainedWeights(*p));
   GenerateRequest request;
   request.num = absl::GetFlag(FLAGS_num);
   request.seed = absl::GetFlag(FLAGS_seed) >= 0 ? absl::GetFlag(FLAGS_seed)
@@ -407,10 +322,10 @@ int main(int argc, char** argv) {
   google::InitGoogleLogging(argv[0]);
   FLAGS_logtostderr = true;
   absl::SetProgramUsageMessage(
-      "diffuse demo|train|sample|eval|export|train-classifier|import-scheduler [flags]; see the comment at the top of tools/diffuse.cc");
+      "diffuse demo|train|sample|encode|decode|eval|export|train-classifier|import-scheduler [flags]; see the comment at the top of tools/diffuse.cc");
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() != 2) {
-    std::cerr << "usage: diffuse demo|train|sample|eval|export|train-classifier|import-scheduler [--flags]  (--help for flags)\n";
+    std::cerr << "usage: diffuse demo|train|sample|encode|decode|eval|export|train-classifier|import-scheduler [--flags]  (--help for flags)\n";
     return 2;
   }
   const diffuse::RuntimeInfo runtime = diffuse::ConfigureRuntime(
@@ -435,8 +350,12 @@ int main(int argc, char** argv) {
     status = diffuse::TrainClassifierCommand();
   } else if (command == "import-scheduler") {
     status = diffuse::ImportSchedulerCommand();
+  } else if (command == "encode") {
+    status = diffuse::EncodeCommand();
+  } else if (command == "decode") {
+    status = diffuse::DecodeCommand();
   } else {
-    std::cerr << "diffuse: unknown command '" << command << "' (demo, train, sample, eval, export, train-classifier, import-scheduler)\n";
+    std::cerr << "diffuse: unknown command '" << command << "' (demo, train, sample, encode, decode, eval, export, train-classifier, import-scheduler)\n";
     return 2;
   }
   if (!status.ok()) {

@@ -153,7 +153,8 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
   }
   const TrainingOptions& o = p.config.training();
   TrainableModel& model = *p.predictor->trainable();
-  torch::nn::Module& module = model.module();
+  // The predictor's network, with the encoder's beside it when there is one.
+  torch::nn::Module& module = *p.trained_module();
   const at::ScalarType type = o.dtype() == FLOAT64 ? torch::kFloat64 : torch::kFloat32;
   module.to(type);  // before the optimizer and the EMA copy: both hold this type
   module.train();
@@ -217,6 +218,11 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
     if (at::isFloatingType(example.eps.scalar_type())) example.eps = example.eps.to(type);
     example.t = Time(t);
     example.x_t = p.forward->Apply(example.x0, example.t, example.eps);
+    // Joint training (Diffusion Autoencoders): the predictor sees z = E(x0) and the diffusion
+    // loss trains the encoder through it.
+    if (p.encoder != nullptr) {
+      example.condition.latent = p.encoder->Encode(example.x0, example.t).mean;
+    }
     if (num_classes > 0) {
       example.condition.label = data.label;
       if (o.condition_dropout() > 0) {
@@ -300,9 +306,10 @@ absl::Status LoadWeightsForSampling(Pipeline& p, const std::string& checkpoint) 
         checkpoint));
   }
   TrainingState state;
-  ABSL_RETURN_IF_ERROR(LoadCheckpoint(checkpoint, model->module(), nullptr, &state));
-  UseEmaWeights(model->module(), state.ema);
-  model->module().eval();
+  torch::nn::Module& module = *p.trained_module();
+  ABSL_RETURN_IF_ERROR(LoadCheckpoint(checkpoint, module, nullptr, &state));
+  UseEmaWeights(module, state.ema);
+  module.eval();
   return absl::OkStatus();
 }
 

@@ -31,7 +31,7 @@ absl::Status ExportWeights(Pipeline& p, const std::string& checkpoint, const std
   absl::StatusOr<TrainableModel*> model = Network(p, checkpoint);
   if (!model.ok()) return model.status();
   TrainingState state;
-  torch::nn::Module& module = (*model)->module();
+  torch::nn::Module& module = *p.trained_module();
   absl::Status loaded = LoadCheckpoint(checkpoint, module, nullptr, &state);
   if (!loaded.ok()) return loaded;
   UseEmaWeights(module, state.ema);
@@ -51,7 +51,7 @@ absl::Status ImportWeights(Pipeline& p, const std::string& path) {
   absl::StatusOr<Safetensors> file = ReadSafetensors(path);
   if (!file.ok()) return file.status();
   std::map<std::string, at::Tensor> by_name(file->tensors.begin(), file->tensors.end());
-  torch::nn::Module& module = (*model)->module();
+  torch::nn::Module& module = *p.trained_module();
   torch::NoGradGuard no_grad;
   for (auto& item : module.named_parameters()) {
     auto it = by_name.find(item.key());

@@ -1,0 +1,48 @@
+// Concept 6: the encoder q(z | x0) of a latent-variable diffusion model: Diffusion
+// Autoencoders' semantic encoder (deterministic, z_sem = E(x0)), the Gaussian encoders of
+// the VAE family (a mean and a log-variance, reparameterized), LRDM's time-dependent
+// encoder z_t = E(x0, t). Every reverse step is then conditioned on z through
+// Condition::latent, whose width the predictor declares (ConditionSupport::latent_dim).
+//
+// Encoders are networks trained jointly with the predictor by the diffusion loss (plus
+// whatever their own objective adds); module() is what the trainer optimizes, averages
+// (EMA) and checkpoints beside the predictor's.
+#ifndef DIFFUSE_MODELS_ENCODER_H_
+#define DIFFUSE_MODELS_ENCODER_H_
+
+#include <cstdint>
+
+#include <ATen/core/Generator.h>
+#include <ATen/core/Tensor.h>
+
+#include "forward/time.h"
+
+namespace torch {
+namespace nn {
+class Module;
+}  // namespace nn
+}  // namespace torch
+
+namespace diffuse {
+
+// q(z | x0) = N(mean, exp(log_variance)), or the point mass at mean.
+struct LatentPosterior {
+  at::Tensor mean;          // [B, D]
+  at::Tensor log_variance;  // [B, D]; undefined for a deterministic encoder
+};
+
+class Encoder {
+ public:
+  virtual ~Encoder() = default;
+  // D, the width of z.
+  virtual int64_t latent_dim() const = 0;
+  // Whether Encode reads t (LRDM); others ignore it.
+  virtual bool takes_time() const { return false; }
+  // x0 [B, ...sample_shape] -> q(z | x0[, t]). Differentiable.
+  virtual LatentPosterior Encode(const at::Tensor& x0, const Time& t) = 0;
+  virtual torch::nn::Module& module() = 0;
+};
+
+}  // namespace diffuse
+
+#endif  // DIFFUSE_MODELS_ENCODER_H_

@@ -1,0 +1,112 @@
+// Encoder "semantic_encoder": see semantic_encoder.proto.
+#include <memory>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "absl/strings/str_cat.h"
+#include "data/dataset.h"
+#include "models/encoder.h"
+#include "models/semantic_encoder.pb.h"
+#include "models/unet.h"  // ResBlock
+#include "pipeline/option_checks.h"
+#include "pipeline/pipeline.pb.h"
+#include "pipeline/registry.h"
+#include "util/status_macros.h"
+
+namespace diffuse {
+namespace {
+
+class SemanticEncoderNetImpl : public torch::nn::Module {
+ public:
+  SemanticEncoderNetImpl(int64_t in_channels, const SemanticEncoderOptions& o,
+                         const std::vector<int64_t>& mult) {
+    const int64_t base = o.base_channels(), g = o.groups();
+    input_ = register_module("input", torch::nn::Conv2d(
+                                          torch::nn::Conv2dOptions(in_channels, base, 3).padding(1)));
+    blocks_ = register_module("blocks", torch::nn::ModuleList());
+    int64_t ch = base;
+    for (size_t level = 0; level < mult.size(); ++level) {
+      const int64_t out = base * mult[level];
+      for (int64_t i = 0; i < o.num_res_blocks(); ++i) {
+        blocks_->push_back(ResBlock(ch, out, /*emb_dim=*/0, g));
+        ch = out;
+      }
+      if (level + 1 < mult.size()) {
+        blocks_->push_back(
+            torch::nn::Conv2d(torch::nn::Conv2dOptions(ch, ch, 3).stride(2).padding(1)));
+      }
+    }
+    norm_ = register_module("norm", torch::nn::GroupNorm(g, ch));
+    out_ = register_module("out", torch::nn::Linear(ch, o.latent_dim()));
+  }
+
+  at::Tensor forward(const at::Tensor& x) {
+    at::Tensor h = input_(x);
+    for (const auto& block : *blocks_) {
+      if (auto* res = block->as<ResBlockImpl>()) {
+        h = res->forward(h, at::Tensor());
+      } else {
+        h = block->as<torch::nn::Conv2dImpl>()->forward(h);
+      }
+    }
+    // Global average pooling to one vector per image, then z_sem.
+    return out_(torch::silu(norm_(h)).mean({2, 3}));
+  }
+
+ private:
+  torch::nn::Conv2d input_{nullptr};
+  torch::nn::ModuleList blocks_{nullptr};
+  torch::nn::GroupNorm norm_{nullptr};
+  torch::nn::Linear out_{nullptr};
+};
+TORCH_MODULE(SemanticEncoderNet);
+
+class SemanticEncoder : public Encoder {
+ public:
+  SemanticEncoder(SemanticEncoderNet net, int64_t latent_dim)
+      : net_(std::move(net)), latent_dim_(latent_dim) {}
+  int64_t latent_dim() const override { return latent_dim_; }
+  LatentPosterior Encode(const at::Tensor& x0, const Time&) override {
+    return {net_(x0.to(net_->parameters()[0].scalar_type())), at::Tensor()};
+  }
+  torch::nn::Module& module() override { return *net_; }
+
+ private:
+  SemanticEncoderNet net_;
+  int64_t latent_dim_;
+};
+
+absl::StatusOr<std::unique_ptr<Encoder>> Make(const SemanticEncoderOptions& o,
+                                              const BuildContext& context) {
+  ABSL_RETURN_IF_ERROR(CheckInRange("latent_dim", o.latent_dim(), 1, 4096));
+  ABSL_RETURN_IF_ERROR(CheckInRange("base_channels", o.base_channels(), 1, 1024));
+  ABSL_RETURN_IF_ERROR(CheckInRange("num_res_blocks", o.num_res_blocks(), 1, 8));
+  ABSL_RETURN_IF_ERROR(CheckInRange("groups", o.groups(), 1, 1024));
+  const std::vector<int64_t> shape = context.data->sample_shape();
+  if (shape.size() != 3 || context.data->num_token_classes() > 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "needs real-valued image data [C, H, W]; data '", context.config->data().name(),
+        "' is not"));
+  }
+  std::vector<int64_t> mult(o.channel_mult().begin(), o.channel_mult().end());
+  if (mult.empty()) mult = {1, 2, 2};
+  for (int64_t m : mult) {
+    if (m < 1 || m > 64) {
+      return absl::InvalidArgumentError(absl::StrCat("option channel_mult has ", m, " (range [1, 64])"));
+    }
+    if ((o.base_channels() * m) % o.groups() != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "option groups = ", o.groups(), " does not divide ", o.base_channels() * m, " channels"));
+    }
+  }
+  torch::manual_seed(context.config->training().seed() + 1);  // not the predictor's draws
+  return std::unique_ptr<Encoder>(
+      new SemanticEncoder(SemanticEncoderNet(shape[0], o, mult), o.latent_dim()));
+}
+
+}  // namespace
+
+DIFFUSE_REGISTER_COMPONENT(Encoder, "semantic_encoder", SemanticEncoderOptions, Make);
+
+}  // namespace diffuse

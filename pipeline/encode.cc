@@ -1,0 +1,49 @@
+#include "pipeline/encode.h"
+
+#include <vector>
+
+#include <torch/nn/module.h>
+#include <torch/types.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "reverse/inversion.h"
+
+namespace diffuse {
+
+absl::StatusOr<Encoded> EncodeImages(Pipeline& p, const at::Tensor& x0, bool with_x_T) {
+  if (p.encoder == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the description has no encoder section (encoding needs one, e.g. "
+        "\"semantic_encoder\")"));
+  }
+  std::vector<int64_t> want = p.data->sample_shape();
+  want.insert(want.begin(), x0.dim() > 0 ? x0.size(0) : 0);
+  if (x0.sizes() != at::IntArrayRef(want) || x0.size(0) < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "images have shape [", absl::StrJoin(x0.sizes(), ", "), "], want [N, ",
+        absl::StrJoin(p.data->sample_shape(), ", "), "] with N >= 1"));
+  }
+  const at::ScalarType type =
+      p.config.sampler().dtype() == FLOAT64 ? torch::kFloat64 : torch::kFloat32;
+  p.trained_module()->to(type);
+  p.trained_module()->eval();
+  torch::NoGradGuard no_grad;
+  std::vector<at::Tensor> latents, starts;
+  const int64_t chunk = p.config.sampler().batch_size();
+  try {
+    for (int64_t first = 0; first < x0.size(0); first += chunk) {
+      const at::Tensor x = x0.slice(0, first, std::min(first + chunk, x0.size(0))).to(type);
+      Condition condition;
+      condition.latent = p.encoder->Encode(x, Time(0.0)).mean;
+      latents.push_back(condition.latent);
+      if (with_x_T) starts.push_back(InvertToNoise(p.sampling(), x, p.times, condition));
+    }
+  } catch (const c10::Error& e) {
+    return absl::InternalError(absl::StrCat("encoding failed: ", e.what_without_backtrace()));
+  }
+  Encoded out{torch::cat(latents, 0), with_x_T ? torch::cat(starts, 0) : at::Tensor()};
+  return out;
+}
+
+}  // namespace diffuse

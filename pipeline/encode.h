@@ -1,0 +1,27 @@
+// The two codes of a Diffusion Autoencoder (Preechakul et al. 2022, sec. 3.2): the semantic
+// z = E(x0) and the stochastic x_T, found by running the deterministic (DDIM) process from
+// x0 up to x_T conditioned on z (DDIM inversion, reverse/inversion.h). Decoding x_T with z
+// through the same deterministic grid gives x0 back (the round trip is exact up to the
+// discretization error, which shrinks with the steps).
+#ifndef DIFFUSE_PIPELINE_ENCODE_H_
+#define DIFFUSE_PIPELINE_ENCODE_H_
+
+#include <ATen/core/Tensor.h>
+
+#include "absl/status/statusor.h"
+#include "pipeline/builder.h"
+
+namespace diffuse {
+
+struct Encoded {
+  at::Tensor latent;  // [N, D] z (the encoder's mean)
+  at::Tensor x_T;     // [N, ...sample_shape], when requested
+};
+
+// x0 [N, ...sample_shape] in sampler.batch_size chunks. FAILED_PRECONDITION without an
+// encoder; INVALID_ARGUMENT for images of the wrong shape.
+absl::StatusOr<Encoded> EncodeImages(Pipeline& pipeline, const at::Tensor& x0, bool with_x_T);
+
+}  // namespace diffuse
+
+#endif  // DIFFUSE_PIPELINE_ENCODE_H_

@@ -1,0 +1,125 @@
+#include "tools/cli_common.h"
+
+#include <cmath>
+
+#include <torch/torch.h>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "data/fashion_mnist_files.h"
+#include "guidance/guidance_options.pb.h"
+#include "training/trainer.h"
+#include "training/weights_file.h"
+#include "util/status_macros.h"
+
+ABSL_FLAG(std::string, pipeline, "", "Pipeline description (text-format protobuf).");
+ABSL_FLAG(std::string, out, "",
+          "train/demo: output directory; sample: the .npy to write (as the data decodes "
+          "samples: grey-level tokens as float32 images in [-1, 1]).");
+ABSL_FLAG(std::string, checkpoint, "", "sample, encode, decode, export: checkpoint (or .safetensors weights) of a trained network.");
+ABSL_FLAG(int64_t, seed, -1, "sample: noise seed (-1: sampler.seed of the description).");
+ABSL_FLAG(std::string, png, "", "sample: also write a PNG (scatter plot of 2-D data, or a grid of the first 100 images).");
+ABSL_FLAG(std::string, labels, "",
+          "sample: class labels assigned round-robin, e.g. 0,1,2 (replaces sampler.labels; "
+          "-1 is the null class).");
+ABSL_FLAG(double, guidance_scale, std::nan(""),
+          "sample: classifier-free guidance scale w, x0 = (1 + w) x0(c) - w x0(negative) "
+          "(replaces the description's; adds the guidance term if there is none).");
+ABSL_FLAG(int, negative_class, -2,
+          "sample: the negative class of classifier-free guidance (-1: the null class; "
+          "default: the description's).");
+ABSL_FLAG(std::string, data_dir, diffuse::kFashionMnistDir,
+          "train-classifier, eval --classifier, encode --split: the Fashion-MNIST IDX files.");
+
+namespace diffuse {
+namespace {
+
+// --labels, --guidance_scale and --negative_class replace the description's values.
+absl::Status ApplySamplingFlags(PipelineConfig& config) {
+  if (!absl::GetFlag(FLAGS_labels).empty()) {
+    config.mutable_sampler()->clear_labels();
+    for (absl::string_view item : absl::StrSplit(absl::GetFlag(FLAGS_labels), ',')) {
+      int label;
+      if (!absl::SimpleAtoi(item, &label)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--labels: '", item, "' is not an integer"));
+      }
+      config.mutable_sampler()->add_labels(label);
+    }
+  }
+  const double scale = absl::GetFlag(FLAGS_guidance_scale);
+  const int negative = absl::GetFlag(FLAGS_negative_class);
+  if (std::isnan(scale) && negative == -2) return absl::OkStatus();
+  ComponentSpec* cfg = nullptr;
+  for (ComponentSpec& g : *config.mutable_guidance()) {
+    if (g.name() == "classifier_free") cfg = &g;
+  }
+  if (cfg == nullptr) {
+    cfg = config.add_guidance();
+    cfg->set_name("classifier_free");
+  }
+  ClassifierFreeGuidanceOptions options;
+  if (cfg->has_options() && !cfg->options().UnpackTo(&options)) {
+    return absl::InvalidArgumentError("guidance 'classifier_free' has unreadable options");
+  }
+  if (!std::isnan(scale)) options.set_scale(scale);
+  if (negative != -2) options.set_negative_label(negative);
+  cfg->mutable_options()->PackFrom(options);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Pipeline>> LoadPipeline() {
+  const std::string path = absl::GetFlag(FLAGS_pipeline);
+  if (path.empty()) return absl::InvalidArgumentError("--pipeline is required");
+  ABSL_ASSIGN_OR_RETURN(PipelineConfig config, LoadPipelineFile(path));
+  ABSL_RETURN_IF_ERROR(ApplySamplingFlags(config));
+  absl::StatusOr<std::unique_ptr<Pipeline>> pipeline = BuildPipeline(config);
+  if (!pipeline.ok()) {
+    return absl::Status(pipeline.status().code(),
+                        absl::StrCat(path, ": ", pipeline.status().message()));
+  }
+  return pipeline;
+}
+
+// float64 tensors are written as float64, everything else as float32.
+NpyArray ToNpy(const at::Tensor& t) {
+  const at::Tensor c = t.to(torch::kFloat64).contiguous();
+  NpyArray a;
+  a.shape.assign(c.sizes().begin(), c.sizes().end());
+  a.data.assign(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
+  a.float64 = t.scalar_type() == torch::kFloat64;
+  return a;
+}
+
+// float64 files give float64 tensors, float32 files float32.
+at::Tensor FromNpy(const NpyArray& a) {
+  return torch::tensor(a.data, torch::kFloat64)
+      .reshape(a.shape)
+      .to(a.float64 ? torch::kFloat64 : torch::kFloat32);
+}
+
+absl::Status LoadTrainedWeights(Pipeline& p) {
+  const std::string checkpoint = absl::GetFlag(FLAGS_checkpoint);
+  if (p.trained_module() == nullptr) return absl::OkStatus();
+  if (checkpoint.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--checkpoint is required: predictor '", p.config.predictor().name(), "' is trained"));
+  }
+  return absl::EndsWith(checkpoint, ".safetensors") ? ImportWeights(p, checkpoint)
+                                                    : LoadWeightsForSampling(p, checkpoint);
+}
+
+absl::StatusOr<at::Tensor> ReadTensor(const std::string& path) {
+  ABSL_ASSIGN_OR_RETURN(NpyArray a, ReadNpy(path));
+  if (a.shape.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": a 0-d array; want [N, ...]"));
+  }
+  return FromNpy(a);
+}
+
+}  // namespace diffuse

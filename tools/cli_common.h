@@ -1,0 +1,47 @@
+// What the verbs of the diffuse CLI share: the common flags, loading a description (with
+// the sampling flags applied) and a trained network's weights, and .npy <-> tensor.
+#ifndef DIFFUSE_TOOLS_CLI_COMMON_H_
+#define DIFFUSE_TOOLS_CLI_COMMON_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <ATen/core/Tensor.h>
+
+#include "absl/flags/declare.h"
+#include "absl/status/statusor.h"
+#include "pipeline/builder.h"
+#include "util/npy.h"
+
+ABSL_DECLARE_FLAG(std::string, pipeline);
+ABSL_DECLARE_FLAG(std::string, out);
+ABSL_DECLARE_FLAG(std::string, checkpoint);
+ABSL_DECLARE_FLAG(int64_t, seed);
+ABSL_DECLARE_FLAG(std::string, png);
+ABSL_DECLARE_FLAG(std::string, labels);
+ABSL_DECLARE_FLAG(double, guidance_scale);
+ABSL_DECLARE_FLAG(int, negative_class);
+ABSL_DECLARE_FLAG(std::string, data_dir);
+
+namespace diffuse {
+
+// --pipeline, with --labels / --guidance_scale / --negative_class applied; errors are
+// prefixed with the file.
+absl::StatusOr<std::unique_ptr<Pipeline>> LoadPipeline();
+
+// --checkpoint (a checkpoint.pt or .safetensors) into a trained pipeline; required exactly
+// when the pipeline has a network.
+absl::Status LoadTrainedWeights(Pipeline& p);
+
+// float64 tensors are written as float64, everything else as float32.
+NpyArray ToNpy(const at::Tensor& t);
+// float64 files give float64 tensors, float32 (and integer) files float32.
+at::Tensor FromNpy(const NpyArray& a);
+
+// Reads an .npy; a 0-d array is an error naming the file.
+absl::StatusOr<at::Tensor> ReadTensor(const std::string& path);
+
+}  // namespace diffuse
+
+#endif  // DIFFUSE_TOOLS_CLI_COMMON_H_

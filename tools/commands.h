@@ -1,0 +1,14 @@
+// The verbs of the diffuse CLI that live in their own files (tools/<verb>_command.cc).
+#ifndef DIFFUSE_TOOLS_COMMANDS_H_
+#define DIFFUSE_TOOLS_COMMANDS_H_
+
+#include "absl/status/status.h"
+
+namespace diffuse {
+
+absl::Status EncodeCommand();
+absl::Status DecodeCommand();
+
+}  // namespace diffuse
+
+#endif  // DIFFUSE_TOOLS_COMMANDS_H_
