@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/numbers.h"
 #include "data/fashion_mnist_files.h"
 #include "guidance/guidance_options.pb.h"
 #include "training/trainer.h"
@@ -33,6 +34,11 @@ ABSL_FLAG(int, negative_class, -2,
           "default: the description's).");
 ABSL_FLAG(std::string, data_dir, diffuse::kFashionMnistDir,
           "train-classifier, eval --classifier, encode --split: the Fashion-MNIST IDX files.");
+
+ABSL_FLAG(std::string, images, "", "encode, vary, interpolate, manipulate: the images (.npy, [N, C, H, W] in [-1, 1]).");
+ABSL_FLAG(std::string, split, "",
+          "instead of --images, Fashion-MNIST's 'train' or 'test' split (from --data_dir).");
+ABSL_FLAG(std::string, indices, "0:64", "--split: the images first:end of the split.");
 
 namespace diffuse {
 namespace {
@@ -120,6 +126,37 @@ absl::StatusOr<at::Tensor> ReadTensor(const std::string& path) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": a 0-d array; want [N, ...]"));
   }
   return FromNpy(a);
+}
+
+absl::StatusOr<SplitSlice> SplitFromFlags() {
+  const std::string split = absl::GetFlag(FLAGS_split);
+  if (split != "train" && split != "test") {
+    return absl::InvalidArgumentError(absl::StrCat("--split: '", split, "' is not train or test"));
+  }
+  const std::vector<std::string> range = absl::StrSplit(absl::GetFlag(FLAGS_indices), ':');
+  int64_t first = 0, end = 0;
+  if (range.size() != 2 || !absl::SimpleAtoi(range[0], &first) ||
+      !absl::SimpleAtoi(range[1], &end) || first < 0 || end <= first) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--indices: '", absl::GetFlag(FLAGS_indices), "' is not first:end with first < end"));
+  }
+  ABSL_ASSIGN_OR_RETURN(FashionMnistSplit data,
+                        ReadFashionMnist(absl::GetFlag(FLAGS_data_dir), split == "train"));
+  if (end > data.images.size(0)) {
+    return absl::InvalidArgumentError(absl::StrCat("--indices: the ", split, " split has ",
+                                                   data.images.size(0), " images"));
+  }
+  return SplitSlice{FashionMnistToFloat(data.images.slice(0, first, end)),
+                    data.labels.slice(0, first, end)};
+}
+
+absl::StatusOr<at::Tensor> ImagesFromFlags() {
+  if (absl::GetFlag(FLAGS_images).empty() == absl::GetFlag(FLAGS_split).empty()) {
+    return absl::InvalidArgumentError("give one of --images and --split");
+  }
+  if (!absl::GetFlag(FLAGS_images).empty()) return ReadTensor(absl::GetFlag(FLAGS_images));
+  ABSL_ASSIGN_OR_RETURN(SplitSlice slice, SplitFromFlags());
+  return slice.images;
 }
 
 }  // namespace diffuse

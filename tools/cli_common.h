@@ -23,6 +23,9 @@ ABSL_DECLARE_FLAG(std::string, labels);
 ABSL_DECLARE_FLAG(double, guidance_scale);
 ABSL_DECLARE_FLAG(int, negative_class);
 ABSL_DECLARE_FLAG(std::string, data_dir);
+ABSL_DECLARE_FLAG(std::string, images);
+ABSL_DECLARE_FLAG(std::string, split);
+ABSL_DECLARE_FLAG(std::string, indices);
 
 namespace diffuse {
 
@@ -41,6 +44,17 @@ at::Tensor FromNpy(const NpyArray& a);
 
 // Reads an .npy; a 0-d array is an error naming the file.
 absl::StatusOr<at::Tensor> ReadTensor(const std::string& path);
+
+// Fashion-MNIST images first:end of --split (train / test; --indices), in [-1, 1], with
+// their labels.
+struct SplitSlice {
+  at::Tensor images;  // [N, 1, 28, 28] float32
+  at::Tensor labels;  // [N] int64
+};
+absl::StatusOr<SplitSlice> SplitFromFlags();
+
+// The images of --images (.npy) or of --split / --indices; exactly one must be given.
+absl::StatusOr<at::Tensor> ImagesFromFlags();
 
 }  // namespace diffuse
 

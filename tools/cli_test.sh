@@ -312,5 +312,34 @@ expect_error "encode without an encoder" "no encoder section" "$TMP/o15.npy" -- 
   "$DIFFUSE" encode --pipeline="$TMP/small.pbtxt" --checkpoint="$TMP/straight/checkpoint.pt" \
   --images="$TMP/first100.npy" --out="$TMP/o15.npy"
 
+# 13. The DiffAE experiments: variations, interpolation (with the plain-DDIM baseline) and
+# attribute manipulation, on the tiny model.
+grep -v -e encoder -e latent_dim "$TMP/diffae.pbtxt" > "$TMP/plain.pbtxt"
+printf '%s\n' 'predictor { name: "unet" options { [type.googleapis.com/diffuse.UNetOptions] { base_channels: 8 channel_mult: [1, 2] attention_resolutions: [] groups: 4 } } }' >> "$TMP/plain.pbtxt"
+"$DIFFUSE" train --pipeline="$TMP/plain.pbtxt" --out="$TMP/plain" > /dev/null 2>&1
+D="--pipeline=$TMP/diffae.pbtxt --checkpoint=$TMP/diffae/checkpoint.pt"
+"$DIFFUSE" vary $D --split=test --indices=0:3 --variations=4 --out="$TMP/vary.npy" \
+  --png="$TMP/vary.png" > /dev/null 2>&1
+"$DIFFUSE" interpolate $D --split=test --indices=3:5 --frames=5 --baseline_pipeline="$TMP/plain.pbtxt" \
+  --baseline_checkpoint="$TMP/plain/checkpoint.pt" --out="$TMP/interp.npy" --png="$TMP/interp.png" \
+  > /dev/null 2>&1
+"$DIFFUSE" manipulate $D --attribute=0,1 --attribute_indices=0:200 --split=test --indices=0:2 \
+  --scales=-1,0,1 --out="$TMP/edit.npy" --png="$TMP/edit.png" > "$TMP/edit.log" 2>&1
+/usr/bin/python3 - "$TMP" <<'PY' && grep -q "probe accuracy" "$TMP/edit.log" \
+  && pass "vary / interpolate / manipulate" || fail "vary / interpolate / manipulate"
+import sys, numpy as np
+d = sys.argv[1]
+v, i, e = (np.load(d + f) for f in ("/vary.npy", "/interp.npy", "/edit.npy"))
+assert v.shape == (3, 4, 1, 28, 28), v.shape
+assert i.shape == (2, 5, 1, 28, 28), i.shape
+assert e.shape == (2, 3, 1, 28, 28), e.shape
+assert not np.allclose(v[0, 0], v[0, 1])  # each variation has its own x_T
+assert np.isfinite(v).all() and np.isfinite(i).all() and np.isfinite(e).all()
+PY
+expect_error "interpolate needs two images" "exactly 2 images" "$TMP/o16.npy" -- \
+  "$DIFFUSE" interpolate $D --split=test --indices=0:3 --out="$TMP/o16.npy"
+expect_error "manipulate with a bad attribute" "--attribute: want NEG,POS" "$TMP/o17.npy" -- \
+  "$DIFFUSE" manipulate $D --attribute=3,3 --split=test --indices=0:2 --out="$TMP/o17.npy"
+
 echo "$passed passed, $failures failed"
 [[ $failures -eq 0 ]]

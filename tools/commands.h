@@ -8,6 +8,9 @@ namespace diffuse {
 
 absl::Status EncodeCommand();
 absl::Status DecodeCommand();
+absl::Status VaryCommand();
+absl::Status InterpolateCommand();
+absl::Status ManipulateCommand();
 
 }  // namespace diffuse
 

@@ -11,6 +11,11 @@
 //                                                    z_sem and (by DDIM inversion) x_T
 //   diffuse decode --pipeline=P --checkpoint=C --latent=Z.npy [--x_T=XT.npy] --out=X.npy
 //                  [--png=FILE.png]
+//   diffuse vary        ... (--images | --split --indices) [--variations=9] --out [--png]
+//   diffuse interpolate ... --split=test --indices=3:5 [--frames=10]
+//                  [--baseline_pipeline=P0 --baseline_checkpoint=C0] --out [--png]
+//   diffuse manipulate  ... --attribute=NEG,POS [--attribute_indices=0:10000]
+//                  [--scales=-2,-1,0,1,2] (--images | --split --indices) --out [--png]
 //   diffuse import-scheduler --scheduler_config=scheduler_config.json [--num_steps=N]
 //                  [--out=P.pbtxt]   a diffusers scheduler as forward + reverse + sampler
 //   diffuse eval   --pipeline=P --samples=FILE.npy   quality against the data's mixture
@@ -322,10 +327,10 @@ int main(int argc, char** argv) {
   google::InitGoogleLogging(argv[0]);
   FLAGS_logtostderr = true;
   absl::SetProgramUsageMessage(
-      "diffuse demo|train|sample|encode|decode|eval|export|train-classifier|import-scheduler [flags]; see the comment at the top of tools/diffuse.cc");
+      "diffuse demo|train|sample|encode|decode|vary|interpolate|manipulate|eval|export|train-classifier|import-scheduler [flags]; see the comment at the top of tools/diffuse.cc");
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() != 2) {
-    std::cerr << "usage: diffuse demo|train|sample|encode|decode|eval|export|train-classifier|import-scheduler [--flags]  (--help for flags)\n";
+    std::cerr << "usage: diffuse demo|train|sample|encode|decode|vary|interpolate|manipulate|eval|export|train-classifier|import-scheduler [--flags]  (--help for flags)\n";
     return 2;
   }
   const diffuse::RuntimeInfo runtime = diffuse::ConfigureRuntime(
@@ -354,8 +359,14 @@ int main(int argc, char** argv) {
     status = diffuse::EncodeCommand();
   } else if (command == "decode") {
     status = diffuse::DecodeCommand();
+  } else if (command == "vary") {
+    status = diffuse::VaryCommand();
+  } else if (command == "interpolate") {
+    status = diffuse::InterpolateCommand();
+  } else if (command == "manipulate") {
+    status = diffuse::ManipulateCommand();
   } else {
-    std::cerr << "diffuse: unknown command '" << command << "' (demo, train, sample, encode, decode, eval, export, train-classifier, import-scheduler)\n";
+    std::cerr << "diffuse: unknown command '" << command << "' (demo, train, sample, encode, decode, vary, interpolate, manipulate, eval, export, train-classifier, import-scheduler)\n";
     return 2;
   }
   if (!status.ok()) {

@@ -17,53 +17,16 @@
 #include "util/npy.h"
 #include "util/status_macros.h"
 
-ABSL_FLAG(std::string, images, "", "encode: the images to encode (.npy, [N, C, H, W] in [-1, 1]).");
-ABSL_FLAG(std::string, split, "",
-          "encode: instead of --images, Fashion-MNIST's 'train' or 'test' split (from --data_dir).");
-ABSL_FLAG(std::string, indices, "0:64", "encode --split: the images first:end of the split.");
 ABSL_FLAG(std::string, x_T_out, "",
           "encode: also write x_T, the stochastic code (.npy; DDIM inversion on the sampler grid).");
 
 namespace diffuse {
-namespace {
-
-absl::StatusOr<at::Tensor> SplitImages() {
-  const std::string split = absl::GetFlag(FLAGS_split);
-  if (split != "train" && split != "test") {
-    return absl::InvalidArgumentError(absl::StrCat("--split: '", split, "' is not train or test"));
-  }
-  const std::vector<std::string> range = absl::StrSplit(absl::GetFlag(FLAGS_indices), ':');
-  int64_t first = 0, end = 0;
-  if (range.size() != 2 || !absl::SimpleAtoi(range[0], &first) ||
-      !absl::SimpleAtoi(range[1], &end) || first < 0 || end <= first) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--indices: '", absl::GetFlag(FLAGS_indices), "' is not first:end with first < end"));
-  }
-  ABSL_ASSIGN_OR_RETURN(FashionMnistSplit data,
-                        ReadFashionMnist(absl::GetFlag(FLAGS_data_dir), split == "train"));
-  if (end > data.images.size(0)) {
-    return absl::InvalidArgumentError(absl::StrCat("--indices: the ", split, " split has ",
-                                                   data.images.size(0), " images"));
-  }
-  return FashionMnistToFloat(data.images.slice(0, first, end));
-}
-
-}  // namespace
-
 absl::Status EncodeCommand() {
   ABSL_ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> p, LoadPipeline());
   const std::string out = absl::GetFlag(FLAGS_out);
   if (out.empty()) return absl::InvalidArgumentError("--out (the z .npy) is required");
-  if (absl::GetFlag(FLAGS_images).empty() == absl::GetFlag(FLAGS_split).empty()) {
-    return absl::InvalidArgumentError("give one of --images and --split");
-  }
   ABSL_RETURN_IF_ERROR(LoadTrainedWeights(*p));
-  at::Tensor images;
-  if (!absl::GetFlag(FLAGS_images).empty()) {
-    ABSL_ASSIGN_OR_RETURN(images, ReadTensor(absl::GetFlag(FLAGS_images)));
-  } else {
-    ABSL_ASSIGN_OR_RETURN(images, SplitImages());
-  }
+  ABSL_ASSIGN_OR_RETURN(at::Tensor images, ImagesFromFlags());
   const std::string x_T_out = absl::GetFlag(FLAGS_x_T_out);
   absl::StatusOr<Encoded> encoded = EncodeImages(*p, images, !x_T_out.empty());
   if (!encoded.ok() && encoded.status().code() == absl::StatusCode::kInvalidArgument) {
