@@ -27,6 +27,12 @@ class LatentPrior {
   // Draws `batch` starting states of per-sample shape `sample_shape`.
   virtual PriorSample Sample(int64_t batch, at::IntArrayRef sample_shape,
                              NoiseSource& noise) = 0;
+  // > 0: Sample also fills Condition::latent, of this width (a prior over z: Diffusion
+  // Autoencoders' latent DDIM).
+  virtual int64_t latent_dim() const { return 0; }
+  // Loads what sampling needs that may be trained after the description was built (a
+  // second training stage); called before the first Sample. Errors name the file.
+  virtual absl::Status PrepareForSampling() { return absl::OkStatus(); }
 };
 
 }  // namespace diffuse

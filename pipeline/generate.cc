@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "util/status_macros.h"
 #include "models/trainable_model.h"
 #include "random/noise_source.h"
 
@@ -42,15 +43,19 @@ absl::StatusOr<Generated> Generate(Pipeline& p, const GenerateRequest& request) 
     }
   }
   const int64_t latent_dim = p.predictor->conditions().latent_dim;
-  if (latent_dim > 0 &&
+  const bool prior_latent = latent_dim > 0 && !request.latent.defined() &&
+                            p.prior->latent_dim() == latent_dim;
+  if (latent_dim > 0 && !prior_latent &&
       (!request.latent.defined() || request.latent.sizes() != at::IntArrayRef({request.num, latent_dim}))) {
     return absl::InvalidArgumentError(absl::StrCat(
         "predictor '", p.config.predictor().name(), "' is conditioned on a latent: want z of "
         "shape [", request.num, ", ", latent_dim, "]",
         request.latent.defined()
             ? absl::StrCat(", got [", absl::StrJoin(request.latent.sizes(), ", "), "]")
-            : std::string(" (from `diffuse encode`)")));
+            : std::string(" (from `diffuse encode`, or a prior over z such as "
+                          "\"latent_ddim\")")));
   }
+  ABSL_RETURN_IF_ERROR(p.prior->PrepareForSampling());
   const at::ScalarType type =
       p.config.sampler().dtype() == FLOAT64 ? torch::kFloat64 : torch::kFloat32;
   if (torch::nn::Module* module = p.trained_module(); module != nullptr) module->to(type);
@@ -71,7 +76,9 @@ absl::StatusOr<Generated> Generate(Pipeline& p, const GenerateRequest& request) 
       if (!prior.condition.label.defined()) prior.condition.label = p.LabelsFor(first, count);
       if (prior.condition.label.defined()) labels.push_back(prior.condition.label);
       if (latent_dim > 0) {
-        prior.condition.latent = request.latent.slice(0, first, first + count).to(type);
+        prior.condition.latent =
+            (prior_latent ? prior.condition.latent
+                          : request.latent.slice(0, first, first + count)).to(type);
       }
       std::unique_ptr<StepNoise> step_noise;
       if (request.step_noise.defined()) {

@@ -341,5 +341,26 @@ expect_error "interpolate needs two images" "exactly 2 images" "$TMP/o16.npy" --
 expect_error "manipulate with a bad attribute" "--attribute: want NEG,POS" "$TMP/o17.npy" -- \
   "$DIFFUSE" manipulate $D --attribute=3,3 --split=test --indices=0:2 --out="$TMP/o17.npy"
 
+# 14. DiffAE's second stage: the latent_ddim prior's model of z_sem, trained on the encoded
+# images by train-latent-prior, then unconditional sampling through it.
+sed "s#prior { name: \"standard_normal\" }#prior { name: \"latent_ddim\" options { [type.googleapis.com/diffuse.LatentDdimPriorOptions] { dir: \"$TMP/zprior\" pipeline { forward { name: \"gaussian_vp\" } predictor { name: \"mlp\" options { [type.googleapis.com/diffuse.MlpOptions] { hidden: 32 blocks: 2 } } } prior { name: \"standard_normal\" } reverse { name: \"substitution\" } sampler { num_steps: 10 } training { steps: 30 batch_size: 32 checkpoint_every: 30 log_every: 10 } } } } }#" \
+  "$TMP/diffae.pbtxt" > "$TMP/diffae_prior.pbtxt"
+expect_error "latent prior before its stage" "train-latent-prior" "$TMP/o18.npy" -- \
+  "$DIFFUSE" sample --pipeline="$TMP/diffae_prior.pbtxt" --checkpoint="$TMP/diffae/checkpoint.pt" \
+  --num=4 --out="$TMP/o18.npy"
+"$DIFFUSE" train-latent-prior --pipeline="$TMP/diffae_prior.pbtxt" \
+  --checkpoint="$TMP/diffae/checkpoint.pt" --split=train --indices=0:256 > "$TMP/zprior.log" 2>&1
+"$DIFFUSE" sample --pipeline="$TMP/diffae_prior.pbtxt" --checkpoint="$TMP/diffae/checkpoint.pt" \
+  --num=4 --out="$TMP/zsamples.npy" > /dev/null 2>&1
+/usr/bin/python3 - "$TMP" <<'PY' && pass "train-latent-prior, then sample through it" \
+  || fail "train-latent-prior, then sample through it"
+import sys, numpy as np
+d = sys.argv[1]
+z, stats, x = (np.load(d + f) for f in ("/zprior/latents.npy", "/zprior/latent_stats.npy", "/zsamples.npy"))
+assert z.shape == (256, 16) and stats.shape == (2, 16), (z.shape, stats.shape)
+assert np.allclose(z.mean(0), 0, atol=1e-4) and np.allclose(z.std(0, ddof=1), 1, atol=1e-3)
+assert x.shape == (4, 1, 28, 28) and np.isfinite(x).all()
+PY
+
 echo "$passed passed, $failures failed"
 [[ $failures -eq 0 ]]

@@ -11,6 +11,7 @@ absl::Status DecodeCommand();
 absl::Status VaryCommand();
 absl::Status InterpolateCommand();
 absl::Status ManipulateCommand();
+absl::Status TrainLatentPriorCommand();
 
 }  // namespace diffuse
 

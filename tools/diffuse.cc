@@ -16,6 +16,8 @@
 //                  [--baseline_pipeline=P0 --baseline_checkpoint=C0] --out [--png]
 //   diffuse manipulate  ... --attribute=NEG,POS [--attribute_indices=0:10000]
 //                  [--scales=-2,-1,0,1,2] (--images | --split --indices) --out [--png]
+//   diffuse train-latent-prior --pipeline=P --checkpoint=C --split=train --indices=0:60000
+//                  DiffAE's second stage: the latent_ddim prior's model of z_sem
 //   diffuse import-scheduler --scheduler_config=scheduler_config.json [--num_steps=N]
 //                  [--out=P.pbtxt]   a diffusers scheduler as forward + reverse + sampler
 //   diffuse eval   --pipeline=P --samples=FILE.npy   quality against the data's mixture
@@ -327,16 +329,17 @@ int main(int argc, char** argv) {
   google::InitGoogleLogging(argv[0]);
   FLAGS_logtostderr = true;
   absl::SetProgramUsageMessage(
-      "diffuse demo|train|sample|encode|decode|vary|interpolate|manipulate|eval|export|train-classifier|import-scheduler [flags]; see the comment at the top of tools/diffuse.cc");
+      "diffuse demo|train|sample|encode|decode|vary|interpolate|manipulate|train-latent-prior|eval|export|train-classifier|import-scheduler [flags]; see the comment at the top of tools/diffuse.cc");
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() != 2) {
-    std::cerr << "usage: diffuse demo|train|sample|encode|decode|vary|interpolate|manipulate|eval|export|train-classifier|import-scheduler [--flags]  (--help for flags)\n";
+    std::cerr << "usage: diffuse demo|train|sample|encode|decode|vary|interpolate|manipulate|train-latent-prior|eval|export|train-classifier|import-scheduler [--flags]  (--help for flags)\n";
     return 2;
   }
   const diffuse::RuntimeInfo runtime = diffuse::ConfigureRuntime(
       absl::GetFlag(FLAGS_threads), absl::GetFlag(FLAGS_intra_op_threads));
   const std::string command = args[1];
-  if (command == "demo" || command == "train" || command == "train-classifier") {
+  if (command == "demo" || command == "train" || command == "train-classifier" ||
+      command == "train-latent-prior") {
     std::cerr << "BLAS " << runtime.blas << " (" << runtime.blas_threads << " threads), "
               << runtime.intra_op_threads << " intra-op threads\n";
   }
@@ -365,8 +368,10 @@ int main(int argc, char** argv) {
     status = diffuse::InterpolateCommand();
   } else if (command == "manipulate") {
     status = diffuse::ManipulateCommand();
+  } else if (command == "train-latent-prior") {
+    status = diffuse::TrainLatentPriorCommand();
   } else {
-    std::cerr << "diffuse: unknown command '" << command << "' (demo, train, sample, encode, decode, vary, interpolate, manipulate, eval, export, train-classifier, import-scheduler)\n";
+    std::cerr << "diffuse: unknown command '" << command << "' (demo, train, sample, encode, decode, vary, interpolate, manipulate, train-latent-prior, eval, export, train-classifier, import-scheduler)\n";
     return 2;
   }
   if (!status.ok()) {

@@ -23,11 +23,6 @@
 namespace diffuse {
 namespace {
 
-bool FileExists(const std::string& path) {
-  struct stat info;
-  return stat(path.c_str(), &info) == 0;
-}
-
 std::string Clock(double seconds) {
   const int64_t s = static_cast<int64_t>(std::max(0.0, seconds));
   return absl::StrFormat("%d:%02d:%02d", s / 3600, (s / 60) % 60, s % 60);
@@ -100,7 +95,10 @@ absl::Status ValidateTraining(const Pipeline& p) {
 
 // The description minus what may change between a run and its resumption.
 std::string ResumeIdentity(PipelineConfig config) {
+  // Sampling-only sections: a two-stage model (DiffAE's latent_ddim prior) sets its prior
+  // after the first stage has trained.
   config.clear_sampler();
+  config.clear_prior();
   config.mutable_training()->clear_steps();
   config.mutable_training()->clear_log_every();
   config.mutable_training()->clear_checkpoint_every();

@@ -90,4 +90,9 @@ absl::Status MakeDirs(const std::string& dir) {
   return absl::OkStatus();
 }
 
+bool FileExists(const std::string& path) {
+  struct stat info;
+  return stat(path.c_str(), &info) == 0;
+}
+
 }  // namespace diffuse

@@ -32,6 +32,9 @@ absl::StatusOr<std::string> ReadFile(const std::string& path);
 // Creates `dir` and its parents if missing.
 absl::Status MakeDirs(const std::string& dir);
 
+// Whether `path` exists (any kind of file).
+bool FileExists(const std::string& path);
+
 }  // namespace diffuse
 
 #endif  // DIFFUSE_UTIL_ATOMIC_FILE_H_

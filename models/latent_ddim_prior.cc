@@ -1,0 +1,131 @@
+#include "models/latent_ddim_prior.h"
+
+#include <memory>
+
+#include <torch/torch.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "data/tensor_file.pb.h"
+#include "models/latent_prior.h"
+#include "pipeline/builder.h"
+#include "pipeline/option_checks.h"
+#include "pipeline/registry.h"
+#include "reverse/sampler.h"
+#include "training/trainer.h"
+#include "util/npy.h"
+#include "util/status_macros.h"
+
+namespace diffuse {
+
+std::string LatentsPath(const std::string& dir) { return dir + "/latents.npy"; }
+std::string LatentStatsPath(const std::string& dir) { return dir + "/latent_stats.npy"; }
+
+absl::StatusOr<PipelineConfig> LatentModelDescription(const LatentDdimPriorOptions& o) {
+  if (o.dir().empty()) return absl::InvalidArgumentError("option dir is required");
+  if (!o.has_pipeline()) return absl::InvalidArgumentError("option pipeline is required");
+  if (o.pipeline().has_data() || o.pipeline().has_encoder()) {
+    return absl::InvalidArgumentError(
+        "option pipeline: leave out data (it is dir/latents.npy) and encoder");
+  }
+  PipelineConfig config = o.pipeline();
+  TensorFileOptions data;
+  data.set_path(LatentsPath(o.dir()));
+  config.mutable_data()->set_name("tensor_file");
+  config.mutable_data()->mutable_options()->PackFrom(data);
+  return config;
+}
+
+namespace {
+
+class LatentDdimPrior : public LatentPrior {
+ public:
+  LatentDdimPrior(LatentDdimPriorOptions options, int64_t latent_dim)
+      : options_(std::move(options)), latent_dim_(latent_dim) {}
+
+  absl::Status CheckCompatible(const ForwardProcess& forward) const override {
+    const GaussianCoefficients* g = forward.gaussian();
+    if (g == nullptr || forward.HasOffset() || !forward.HasDataFreeTerminal()) {
+      return absl::FailedPreconditionError(
+          "needs a Gaussian forward process whose terminal state is N(0, I)");
+    }
+    const double alpha = g->Alpha(forward.time_domain().t_max());
+    if (alpha > options_.max_terminal_alpha()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the forward process ends at alpha(t_max) = ", alpha, ", not near N(0, I) "
+          "(max_terminal_alpha = ", options_.max_terminal_alpha(), ")"));
+    }
+    return absl::OkStatus();
+  }
+
+  int64_t latent_dim() const override { return latent_dim_; }
+
+  absl::Status PrepareForSampling() override {
+    if (model_ != nullptr) return absl::OkStatus();
+    const std::string dir = options_.dir();
+    const std::string hint = " (train it with `diffuse train-latent-prior`)";
+    ABSL_ASSIGN_OR_RETURN(PipelineConfig config, LatentModelDescription(options_));
+    absl::StatusOr<std::unique_ptr<Pipeline>> model = BuildPipeline(config);
+    if (!model.ok()) {
+      return absl::Status(model.status().code(), absl::StrCat("prior 'latent_ddim': ",
+                                                               model.status().message(), hint));
+    }
+    if ((*model)->data->sample_shape() != std::vector<int64_t>{latent_dim_}) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          LatentsPath(dir), " holds z of shape [", absl::StrJoin((*model)->data->sample_shape(), ", "),
+          "], the decoder takes ", latent_dim_));
+    }
+    if ((*model)->trained_module() != nullptr) {
+      absl::Status loaded = LoadWeightsForSampling(**model, dir + "/checkpoint.pt");
+      if (!loaded.ok()) return absl::Status(loaded.code(), absl::StrCat(loaded.message(), hint));
+    }
+    ABSL_ASSIGN_OR_RETURN(NpyArray stats, ReadNpy(LatentStatsPath(dir)));
+    if (stats.shape != std::vector<int64_t>{2, latent_dim_}) {
+      return absl::InvalidArgumentError(absl::StrCat(LatentStatsPath(dir), " must be [2, ",
+                                                     latent_dim_, "] (mean, std)"));
+    }
+    const at::Tensor s = torch::tensor(stats.data, torch::kFloat64).view({2, latent_dim_});
+    mean_ = s[0].to(torch::kFloat32);
+    std_ = s[1].to(torch::kFloat32);
+    model_ = std::move(model).value();
+    return absl::OkStatus();
+  }
+
+  PriorSample Sample(int64_t batch, at::IntArrayRef sample_shape, NoiseSource& noise) override {
+    TORCH_CHECK(model_ != nullptr, "prior 'latent_ddim' used before PrepareForSampling");
+    // z from the latent model, on the same per-sample streams as x_T.
+    PriorSample start = model_->prior->Sample(batch, {latent_dim_}, noise);
+    at::Tensor z = RunReverseProcess(model_->sampling(), start.x_start, model_->times,
+                                     start.condition, noise);
+    std::vector<int64_t> shape{batch};
+    shape.insert(shape.end(), sample_shape.begin(), sample_shape.end());
+    PriorSample out{noise.Normal(shape), Condition()};
+    out.condition.latent = z.to(torch::kFloat32) * std_ + mean_;
+    return out;
+  }
+
+ private:
+  LatentDdimPriorOptions options_;
+  int64_t latent_dim_;
+  std::unique_ptr<Pipeline> model_;
+  at::Tensor mean_, std_;
+};
+
+absl::StatusOr<std::unique_ptr<LatentPrior>> Make(const LatentDdimPriorOptions& o,
+                                                  const BuildContext& context) {
+  ABSL_RETURN_IF_ERROR(CheckInRange("max_terminal_alpha", o.max_terminal_alpha(), 0, 1));
+  ABSL_RETURN_IF_ERROR(LatentModelDescription(o).status());
+  const int64_t latent_dim = context.predictor->conditions().latent_dim;
+  if (latent_dim == 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "supplies z, but predictor '", context.config->predictor().name(),
+        "' is not conditioned on a latent (latent_dim = 0)"));
+  }
+  return std::unique_ptr<LatentPrior>(new LatentDdimPrior(o, latent_dim));
+}
+
+}  // namespace
+
+DIFFUSE_REGISTER_COMPONENT(LatentPrior, "latent_ddim", LatentDdimPriorOptions, Make);
+
+}  // namespace diffuse

@@ -1,0 +1,24 @@
+// Prior "latent_ddim" (latent_ddim_prior.proto): z_sem from a diffusion model of the
+// normalized semantic codes, x_T ~ N(0, I).
+#ifndef DIFFUSE_MODELS_LATENT_DDIM_PRIOR_H_
+#define DIFFUSE_MODELS_LATENT_DDIM_PRIOR_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "models/latent_ddim_prior.pb.h"
+#include "pipeline/pipeline.pb.h"
+
+namespace diffuse {
+
+// dir/latents.npy, dir/latent_stats.npy.
+std::string LatentsPath(const std::string& dir);
+std::string LatentStatsPath(const std::string& dir);
+
+// The description of the model of z: the options' pipeline with its data section set to
+// "tensor_file" on dir/latents.npy. INVALID_ARGUMENT names what the options lack.
+absl::StatusOr<PipelineConfig> LatentModelDescription(const LatentDdimPriorOptions& options);
+
+}  // namespace diffuse
+
+#endif  // DIFFUSE_MODELS_LATENT_DDIM_PRIOR_H_
