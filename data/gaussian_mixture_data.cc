@@ -7,9 +7,9 @@
 #include <torch/torch.h>
 
 #include "absl/strings/str_cat.h"
-#include "data/dataset.h"
 #include "data/gaussian_mixture.h"
 #include "data/gaussian_mixture.pb.h"
+#include "data/mixture_dataset.h"
 #include "pipeline/registry.h"
 #include "util/npz.h"
 #include "util/status_macros.h"
@@ -18,22 +18,6 @@ namespace diffuse {
 namespace {
 
 constexpr int64_t kMaxDim = 4096, kMaxComponents = 4096, kMaxLabel = 1024;
-
-class GaussianMixtureData : public Dataset {
- public:
-  explicit GaussianMixtureData(GaussianMixture mixture) : mixture_(std::move(mixture)) {}
-  std::vector<int64_t> sample_shape() const override { return {mixture_.dim()}; }
-  int64_t num_classes() const override { return mixture_.num_classes(); }
-  DataBatch Sample(int64_t batch, at::Generator& generator) override {
-    at::Tensor component;
-    at::Tensor x = mixture_.Sample(batch, generator, &component);
-    return {x, mixture_.labels().index_select(0, component)};
-  }
-  const GaussianMixture* mixture() const override { return &mixture_; }
-
- private:
-  GaussianMixture mixture_;
-};
 
 // The parameters as tensors, before any check.
 struct Parameters {
@@ -190,7 +174,7 @@ absl::StatusOr<std::unique_ptr<Dataset>> Make(const GaussianMixtureOptions& o,
   }
   ABSL_RETURN_IF_ERROR(Check(p, o.has_file() ? "option file " + o.file() : "option component"));
   const at::Tensor labels = p.labels.to(torch::kLong);
-  return std::unique_ptr<Dataset>(new GaussianMixtureData(
+  return std::unique_ptr<Dataset>(new MixtureDataset(
       p.covariances.defined()
           ? GaussianMixture::WithCovariances(p.means, p.covariances, p.weights, labels)
           : GaussianMixture(p.means, p.stds.contiguous(), p.weights, labels)));

@@ -67,8 +67,9 @@ class SemanticEncoder : public Encoder {
   SemanticEncoder(SemanticEncoderNet net, int64_t latent_dim)
       : net_(std::move(net)), latent_dim_(latent_dim) {}
   int64_t latent_dim() const override { return latent_dim_; }
+  // x0 comes in the module's dtype (the trainer and EncodeImages cast it once).
   LatentPosterior Encode(const at::Tensor& x0, const Time&) override {
-    return {net_(x0.to(net_->parameters()[0].scalar_type())), at::Tensor()};
+    return {net_(x0), at::Tensor()};
   }
   torch::nn::Module& module() override { return *net_; }
 

@@ -26,6 +26,7 @@ ABSL_DECLARE_FLAG(std::string, data_dir);
 ABSL_DECLARE_FLAG(std::string, images);
 ABSL_DECLARE_FLAG(std::string, split);
 ABSL_DECLARE_FLAG(std::string, indices);
+ABSL_DECLARE_FLAG(std::string, x_T);
 
 namespace diffuse {
 
@@ -55,6 +56,17 @@ absl::StatusOr<SplitSlice> SplitFromFlags();
 
 // The images of --images (.npy) or of --split / --indices; exactly one must be given.
 absl::StatusOr<at::Tensor> ImagesFromFlags();
+
+// FILE.npy -> FILE_labels.npy, where `sample` writes labels and `eval` looks for them.
+std::string LabelsPath(const std::string& samples_path);
+
+// n exact samples of the data's mixture (which must exist) from `seed`.
+at::Tensor ExactSamples(const Pipeline& p, int64_t n, uint64_t seed);
+
+// The table `eval` and `demo` print: samples against the data's mixture beside exact
+// samples; an error when the data has no known distribution or the shape is wrong.
+absl::StatusOr<std::string> QualityReport(const Pipeline& p, const at::Tensor& samples,
+                                          const std::string& name);
 
 }  // namespace diffuse
 

@@ -1,4 +1,4 @@
-// The verbs of the diffuse CLI that live in their own files (tools/<verb>_command.cc).
+// The verbs of the diffuse CLI, one per file (tools/<verb>_command.cc); diffuse.cc dispatches.
 #ifndef DIFFUSE_TOOLS_COMMANDS_H_
 #define DIFFUSE_TOOLS_COMMANDS_H_
 
@@ -6,6 +6,13 @@
 
 namespace diffuse {
 
+absl::Status DemoCommand();
+absl::Status TrainCommand();
+absl::Status SampleCommand();
+absl::Status EvalCommand();
+absl::Status ExportCommand();
+absl::Status TrainClassifierCommand();
+absl::Status ImportSchedulerCommand();
 absl::Status EncodeCommand();
 absl::Status DecodeCommand();
 absl::Status VaryCommand();

@@ -16,7 +16,6 @@
 #include "util/status_macros.h"
 
 ABSL_FLAG(std::string, latent, "", "decode: the latents z (.npy, [N, D]) from `diffuse encode`.");
-ABSL_DECLARE_FLAG(std::string, x_T);
 
 namespace diffuse {
 

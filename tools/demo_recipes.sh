@@ -5,11 +5,8 @@
 # mixture. Equal budget: 6,000 steps at batch 512 unless the row says otherwise.
 #   bash tools/demo_recipes.sh [OUT_DIR]        (default out/demo_recipes; ~1 min per row)
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/lib.sh"
 OUT="${1:-out/demo_recipes}"
-bash tools/install_deps.sh
-bazel build //tools:diffuse
-DIFFUSE="$PWD/bazel-bin/tools/diffuse"
 BASE="$PWD/pipeline/examples/eight_gaussians_ddim.pbtxt"
 mkdir -p "$OUT"
 # Each row is one sed program applied to the built-in description. OLD turns it back into
@@ -35,7 +32,7 @@ rows=(
 )
 summary="$OUT/summary.txt"
 {
-  echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+  machine_line
   printf '%-52s %8s %9s %9s %10s\n' recipe train_s off-mode mean_ll sliced_W2
 } | tee "$summary"
 i=0

@@ -14,21 +14,18 @@
 # reused from tools/fashion_mnist_recipe.sh's output when present (CLASSIFIER, BASELINE_DIR),
 # else trained here.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/lib.sh"
 OUT="${1:-out/diffae_experiments}"
 N="${N:-500}"
 CLASSIFIER="${CLASSIFIER:-out/fmnist_recipe/classifier/classifier.pt}"
 BASELINE_DIR="${BASELINE_DIR:-out/fmnist_recipe}"
-bash tools/install_deps.sh
-bazel build //tools:diffuse
-DIFFUSE="$PWD/bazel-bin/tools/diffuse"
 T1="--threads=1 --intra_op_threads=2"
 mkdir -p "$OUT"
 summary="$OUT/summary.txt"
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" > "$summary"
+machine_line > "$summary"
 if [[ ! -s "$CLASSIFIER" ]]; then
   CLASSIFIER="$OUT/classifier/classifier.pt"
-  [[ -s "$CLASSIFIER" ]] || "$DIFFUSE" train-classifier --out="$OUT/classifier" $T1
+  ensure_classifier "$OUT/classifier"
 fi
 if [[ ! -s "$BASELINE_DIR/recipe/checkpoint.pt" ]]; then
   BASELINE_DIR="$OUT/baseline"

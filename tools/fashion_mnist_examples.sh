@@ -10,19 +10,15 @@
 # Every step resumes: rerunning after a kill continues where it stopped, and a finished
 # training is not repeated. Results: OUT_DIR/summary.txt and OUT_DIR/*.png.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/lib.sh"
 OUT="${1:-out/fmnist}"
 N="${N:-500}"
-bash tools/install_deps.sh
-bazel build //tools:diffuse
-DIFFUSE="$PWD/bazel-bin/tools/diffuse"
 EX="$PWD/pipeline/examples"
 mkdir -p "$OUT"
 summary="$OUT/summary.txt"
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" > "$summary"
+machine_line > "$summary"
 
-"$DIFFUSE" train-classifier --out="$OUT/classifier" --threads=1 --intra_op_threads=2 \
-  | tee -a "$summary"
+ensure_classifier "$OUT/classifier" | tee -a "$summary"
 
 train() {  # train NAME: one intra-op thread, log in OUT/train_NAME.log
   "$DIFFUSE" train --pipeline="$EX/fashion_mnist_$1.pbtxt" --out="$OUT/$1" --threads=1 \

@@ -9,19 +9,15 @@
 #   STEPS=1800 N=500 bash tools/fashion_mnist_recipe.sh [OUT_DIR]   (default out/fmnist_recipe)
 # Resumes after a kill; the evaluation classifier is trained first if OUT_DIR has none.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/lib.sh"
 OUT="${1:-out/fmnist_recipe}"
 N="${N:-500}"
 STEPS="${STEPS:-1800}"
-bash tools/install_deps.sh
-bazel build //tools:diffuse
-DIFFUSE="$PWD/bazel-bin/tools/diffuse"
 EX="$PWD/pipeline/examples"
 mkdir -p "$OUT"
 summary="$OUT/summary.txt"
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" > "$summary"
-[[ -s "$OUT/classifier/classifier.pt" ]] || \
-  "$DIFFUSE" train-classifier --out="$OUT/classifier" --threads=1 --intra_op_threads=2 | tee -a "$summary"
+machine_line > "$summary"
+ensure_classifier "$OUT/classifier" | tee -a "$summary"
 
 # Both descriptions at STEPS steps (the cosine schedule ends at the last step).
 sed "s/^  steps: [0-9]*/  steps: $STEPS/" "$EX/fashion_mnist_ddpm.pbtxt" > "$OUT/previous.pbtxt"

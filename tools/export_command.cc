@@ -1,0 +1,28 @@
+// `diffuse export`: a checkpoint's EMA weights as .safetensors, for Python.
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/match.h"
+#include "tools/cli_common.h"
+#include "tools/commands.h"
+#include "training/weights_file.h"
+#include "util/status_macros.h"
+
+namespace diffuse {
+
+absl::Status ExportCommand() {
+  const std::string checkpoint = absl::GetFlag(FLAGS_checkpoint);
+  const std::string out = absl::GetFlag(FLAGS_out);
+  if (checkpoint.empty()) return absl::InvalidArgumentError("--checkpoint is required");
+  if (!absl::EndsWith(out, ".safetensors")) {
+    return absl::InvalidArgumentError("--out must name a .safetensors file");
+  }
+  ABSL_ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> p, LoadPipeline());
+  ABSL_RETURN_IF_ERROR(ExportWeights(*p, checkpoint, out));
+  std::cout << "wrote " << out << "\n";
+  return absl::OkStatus();
+}
+
+}  // namespace diffuse

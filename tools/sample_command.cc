@@ -1,0 +1,97 @@
+// `diffuse sample`: the reverse process from the prior (or --x_T), optionally with given
+// per-step noise and the recorded trajectory; samples as .npy and a PNG.
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include <torch/torch.h>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "eval/image_grid.h"
+#include "eval/scatter_plot.h"
+#include "pipeline/generate.h"
+#include "tools/cli_common.h"
+#include "tools/commands.h"
+#include "util/npy.h"
+#include "util/status_macros.h"
+
+ABSL_FLAG(int64_t, num, 1000, "sample: number of samples.");
+ABSL_FLAG(std::string, noise, "",
+          "sample: the reverse steps' noise (.npy, [steps, num, ...]): step i's draw is row i "
+          "(diffusers' variance_noise); see README 'Reproducing a Python run'.");
+ABSL_FLAG(std::string, trajectory, "",
+          "sample: also write every state (.npy, [steps + 1, num, ...]; row 0 the start).");
+ABSL_FLAG(std::string, x0_trajectory, "",
+          "sample: also write every step's x0_hat (.npy, [steps, num, ...]).");
+
+namespace diffuse {
+
+absl::Status SampleCommand() {
+  ABSL_ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> p, LoadPipeline());
+  const std::string out = absl::GetFlag(FLAGS_out);
+  if (out.empty()) return absl::InvalidArgumentError("--out (a .npy file) is required");
+  ABSL_RETURN_IF_ERROR(LoadTrainedWeights(*p));
+  GenerateRequest request;
+  request.num = absl::GetFlag(FLAGS_num);
+  request.seed = absl::GetFlag(FLAGS_seed) >= 0 ? absl::GetFlag(FLAGS_seed)
+                                                : p->config.sampler().seed();
+  request.progress = &std::cerr;
+  if (!absl::GetFlag(FLAGS_x_T).empty()) {
+    ABSL_ASSIGN_OR_RETURN(NpyArray x_T, ReadNpy(absl::GetFlag(FLAGS_x_T)));
+    if (x_T.shape.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(absl::GetFlag(FLAGS_x_T), ": a 0-d array; want [num, ...]"));
+    }
+    request.x_start = FromNpy(x_T);
+    request.num = request.x_start.size(0);
+  }
+  if (const std::string noise = absl::GetFlag(FLAGS_noise); !noise.empty()) {
+    ABSL_ASSIGN_OR_RETURN(NpyArray rows, ReadNpy(noise));
+    request.step_noise = FromNpy(rows);
+    request.step_noise_source = noise;
+  }
+  const std::string trajectory = absl::GetFlag(FLAGS_trajectory);
+  const std::string x0_trajectory = absl::GetFlag(FLAGS_x0_trajectory);
+  request.record_trajectory = !trajectory.empty() || !x0_trajectory.empty();
+  absl::StatusOr<Generated> generated = Generate(*p, request);
+  if (!generated.ok() && !absl::GetFlag(FLAGS_x_T).empty() &&
+      absl::StartsWith(generated.status().message(), "x_T")) {
+    return absl::Status(generated.status().code(),
+                        absl::StrCat(absl::GetFlag(FLAGS_x_T), ": ", generated.status().message()));
+  }
+  ABSL_RETURN_IF_ERROR(generated.status());
+  // Grey-level tokens become images, so the file, the grid and `eval` see pictures.
+  generated->samples = p->data->Decode(generated->samples);
+  ABSL_RETURN_IF_ERROR(WriteNpy(out, ToNpy(generated->samples)));
+  std::cout << "wrote " << out << " " << generated->samples.sizes() << "\n";
+  if (!trajectory.empty()) {
+    ABSL_RETURN_IF_ERROR(WriteNpy(trajectory, ToNpy(generated->trajectory)));
+    std::cout << "wrote " << trajectory << " " << generated->trajectory.sizes() << "\n";
+  }
+  if (!x0_trajectory.empty()) {
+    ABSL_RETURN_IF_ERROR(WriteNpy(x0_trajectory, ToNpy(generated->x0_trajectory)));
+    std::cout << "wrote " << x0_trajectory << " " << generated->x0_trajectory.sizes() << "\n";
+  }
+  if (generated->labels.defined()) {
+    ABSL_RETURN_IF_ERROR(WriteNpy(LabelsPath(out), ToNpy(generated->labels)));
+    std::cout << "wrote " << LabelsPath(out) << "\n";
+  }
+  if (!absl::GetFlag(FLAGS_png).empty()) {
+    if (generated->samples.dim() == 4) {
+      // At most 10 x 10 images; with round-robin labels 0..9 each column is one class.
+      ABSL_RETURN_IF_ERROR(
+          WriteImageGridPng(absl::GetFlag(FLAGS_png), generated->samples.slice(0, 0, 100)));
+    } else {
+      const at::Tensor reference =
+          p->data->mixture() != nullptr ? ExactSamples(*p, request.num, 1) : at::Tensor();
+      ABSL_RETURN_IF_ERROR(WriteScatterPng(absl::GetFlag(FLAGS_png), generated->samples,
+                                           generated->labels, reference));
+    }
+    std::cout << "wrote " << absl::GetFlag(FLAGS_png) << "\n";
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace diffuse
