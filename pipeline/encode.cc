@@ -12,10 +12,10 @@
 namespace diffuse {
 
 absl::StatusOr<Encoded> EncodeImages(Pipeline& p, const at::Tensor& x0, bool with_x_T) {
-  if (p.encoder == nullptr) {
+  if (p.encoder == nullptr && !with_x_T) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "the description has no encoder section (encoding needs one, e.g. "
-        "\"semantic_encoder\")"));
+        "the description has no encoder section (z needs one, e.g. \"semantic_encoder\"; "
+        "without one only x_T, the plain DDIM inversion, can be computed)"));
   }
   std::vector<int64_t> want = p.data->sample_shape();
   want.insert(want.begin(), x0.dim() > 0 ? x0.size(0) : 0);
@@ -35,14 +35,17 @@ absl::StatusOr<Encoded> EncodeImages(Pipeline& p, const at::Tensor& x0, bool wit
     for (int64_t first = 0; first < x0.size(0); first += chunk) {
       const at::Tensor x = x0.slice(0, first, std::min(first + chunk, x0.size(0))).to(type);
       Condition condition;
-      condition.latent = p.encoder->Encode(x, Time(0.0)).mean;
-      latents.push_back(condition.latent);
+      if (p.encoder != nullptr) {
+        condition.latent = p.encoder->Encode(x, Time(0.0)).mean;
+        latents.push_back(condition.latent);
+      }
       if (with_x_T) starts.push_back(InvertToNoise(p.sampling(), x, p.times, condition));
     }
   } catch (const c10::Error& e) {
     return absl::InternalError(absl::StrCat("encoding failed: ", e.what_without_backtrace()));
   }
-  Encoded out{torch::cat(latents, 0), with_x_T ? torch::cat(starts, 0) : at::Tensor()};
+  Encoded out{latents.empty() ? at::Tensor() : torch::cat(latents, 0),
+              with_x_T ? torch::cat(starts, 0) : at::Tensor()};
   return out;
 }
 

@@ -14,12 +14,13 @@
 namespace diffuse {
 
 struct Encoded {
-  at::Tensor latent;  // [N, D] z (the encoder's mean)
+  at::Tensor latent;  // [N, D] z (the encoder's mean); undefined without an encoder
   at::Tensor x_T;     // [N, ...sample_shape], when requested
 };
 
-// x0 [N, ...sample_shape] in sampler.batch_size chunks. FAILED_PRECONDITION without an
-// encoder; INVALID_ARGUMENT for images of the wrong shape.
+// x0 [N, ...sample_shape] in sampler.batch_size chunks. Without an encoder only x_T can be
+// asked for (the plain model's DDIM inversion, the baseline of docs/diffae.md); asking for
+// z alone is FAILED_PRECONDITION. INVALID_ARGUMENT for images of the wrong shape.
 absl::StatusOr<Encoded> EncodeImages(Pipeline& pipeline, const at::Tensor& x0, bool with_x_T);
 
 }  // namespace diffuse

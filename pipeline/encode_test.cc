@@ -129,6 +129,31 @@ TEST(EncoderTest, EncodeDecodeRoundTripShrinksWithSteps) {
   EXPECT_LT(previous, 0.05);
 }
 
+// Without an encoder EncodeImages is the plain model's DDIM inversion (docs/diffae.md's
+// baseline): no z, and x_T decodes back to the images like DiffAE's does.
+TEST(EncoderTest, WithoutAnEncoderOnlyXTIsInverted) {
+  std::string plain = absl::StrReplaceAll(DiffAeText(100, "16", "LINEAR"), {{"latent_dim: 16 } } }", "} } }"}});
+  plain.erase(plain.find("encoder {"), plain.find("prior {") - plain.find("encoder {"));
+  std::unique_ptr<Pipeline> p = BuildOrFail(plain);
+  ASSERT_NE(p, nullptr);
+  ASSERT_EQ(p->encoder, nullptr);
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(5);
+  for (auto& w : p->trained_module()->parameters()) w.add_(0.003 * torch::randn_like(w));
+  const at::Tensor x = TestImages(4);
+  absl::StatusOr<Encoded> e = EncodeImages(*p, x, /*with_x_T=*/true);
+  ASSERT_THAT(e, IsOk());
+  EXPECT_FALSE(e->latent.defined());
+  GenerateRequest request;
+  request.num = 4;
+  request.x_start = e->x_T;
+  absl::StatusOr<Generated> g = Generate(*p, request);
+  ASSERT_THAT(g, IsOk());
+  EXPECT_LT((g->samples - x).abs().max().item<double>(), 0.15);
+  EXPECT_THAT(EncodeImages(*p, x, /*with_x_T=*/false),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("no encoder section")));
+}
+
 TEST(EncoderTest, BadInputIsNamed) {
   std::unique_ptr<Pipeline> p = BuildOrFail(DiffAeText());
   ASSERT_NE(p, nullptr);

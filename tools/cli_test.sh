@@ -320,7 +320,7 @@ printf '%s\n' 'predictor { name: "unet" options { [type.googleapis.com/diffuse.U
 D="--pipeline=$TMP/diffae.pbtxt --checkpoint=$TMP/diffae/checkpoint.pt"
 "$DIFFUSE" vary $D --split=test --indices=0:3 --variations=4 --out="$TMP/vary.npy" \
   --png="$TMP/vary.png" > /dev/null 2>&1
-"$DIFFUSE" interpolate $D --split=test --indices=3:5 --frames=5 --baseline_pipeline="$TMP/plain.pbtxt" \
+"$DIFFUSE" interpolate $D --split=test --indices=3:7 --frames=5 --baseline_pipeline="$TMP/plain.pbtxt" \
   --baseline_checkpoint="$TMP/plain/checkpoint.pt" --out="$TMP/interp.npy" --png="$TMP/interp.png" \
   > /dev/null 2>&1
 "$DIFFUSE" manipulate $D --attribute=0,1 --attribute_indices=0:200 --split=test --indices=0:2 \
@@ -331,12 +331,22 @@ import sys, numpy as np
 d = sys.argv[1]
 v, i, e = (np.load(d + f) for f in ("/vary.npy", "/interp.npy", "/edit.npy"))
 assert v.shape == (3, 4, 1, 28, 28), v.shape
-assert i.shape == (2, 5, 1, 28, 28), i.shape
+assert i.shape == (2, 2, 5, 1, 28, 28), i.shape  # pairs (3, 4), (5, 6); DiffAE, baseline
+assert not np.allclose(i[0, 0, 0], i[1, 0, 0])
 assert e.shape == (2, 3, 1, 28, 28), e.shape
 assert not np.allclose(v[0, 0], v[0, 1])  # each variation has its own x_T
 assert np.isfinite(v).all() and np.isfinite(i).all() and np.isfinite(e).all()
 PY
-expect_error "interpolate needs two images" "exactly 2 images" "$TMP/o16.npy" -- \
+# The baseline's reconstruction: the plain model's DDIM-inverted x_T (encode without an
+# encoder gives x_T only), decoded by sample --x_T.
+"$DIFFUSE" encode --pipeline="$TMP/plain.pbtxt" --checkpoint="$TMP/plain/checkpoint.pt" \
+  --split=test --indices=0:3 --x_T_out="$TMP/xT_plain.npy" > /dev/null 2>&1 \
+  && "$DIFFUSE" sample --pipeline="$TMP/plain.pbtxt" --checkpoint="$TMP/plain/checkpoint.pt" \
+  --x_T="$TMP/xT_plain.npy" --out="$TMP/recon_plain.npy" > /dev/null 2>&1 \
+  && /usr/bin/python3 -c "import numpy as np; x = np.load('$TMP/recon_plain.npy'); assert x.shape == (3, 1, 28, 28) and np.isfinite(x).all(), x.shape" \
+  && pass "encode --x_T_out without an encoder (plain DDIM inversion)" \
+  || fail "encode --x_T_out without an encoder (plain DDIM inversion)"
+expect_error "interpolate needs pairs of images" "pairs of images" "$TMP/o16.npy" -- \
   "$DIFFUSE" interpolate $D --split=test --indices=0:3 --out="$TMP/o16.npy"
 expect_error "manipulate with a bad attribute" "--attribute: want NEG,POS" "$TMP/o17.npy" -- \
   "$DIFFUSE" manipulate $D --attribute=3,3 --split=test --indices=0:2 --out="$TMP/o17.npy"

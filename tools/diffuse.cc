@@ -12,7 +12,7 @@
 //   diffuse decode --pipeline=P --checkpoint=C --latent=Z.npy [--x_T=XT.npy] --out=X.npy
 //                  [--png=FILE.png]
 //   diffuse vary        ... (--images | --split --indices) [--variations=9] --out [--png]
-//   diffuse interpolate ... --split=test --indices=3:5 [--frames=10]
+//   diffuse interpolate ... --split=test --indices=0:200 [--frames=10]   (pairs 2k, 2k+1)
 //                  [--baseline_pipeline=P0 --baseline_checkpoint=C0] --out [--png]
 //   diffuse manipulate  ... --attribute=NEG,POS [--attribute_indices=0:10000]
 //                  [--scales=-2,-1,0,1,2] (--images | --split --indices) --out [--png]
@@ -22,7 +22,7 @@
 //                  [--out=P.pbtxt]   a diffusers scheduler as forward + reverse + sampler
 //   diffuse eval   --pipeline=P --samples=FILE.npy   quality against the data's mixture
 //   diffuse eval   --classifier=C --samples=FILE.npy Fashion-MNIST: classifier accuracy and
-//                                                    Frechet distance of its features
+//                  [--features_out=F.npy]            Frechet distance of its features
 //   diffuse train-classifier --out=DIR [--epochs=E]   the evaluation classifier
 //   diffuse export --pipeline=P --checkpoint=C --out=W.safetensors   EMA weights for Python
 // `sample --checkpoint` also takes a .safetensors file (weights only). `sample` writes the

@@ -24,10 +24,17 @@ namespace diffuse {
 absl::Status EncodeCommand() {
   ABSL_ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> p, LoadPipeline());
   const std::string out = absl::GetFlag(FLAGS_out);
-  if (out.empty()) return absl::InvalidArgumentError("--out (the z .npy) is required");
+  const std::string x_T_out = absl::GetFlag(FLAGS_x_T_out);
+  if (out.empty() && x_T_out.empty()) {
+    return absl::InvalidArgumentError("--out (the z .npy) or --x_T_out (the x_T .npy) is required");
+  }
+  if (p->encoder == nullptr && !out.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "--out: the description has no encoder section, so there is no z (--x_T_out alone "
+        "gives the plain model's DDIM-inverted x_T)"));
+  }
   ABSL_RETURN_IF_ERROR(LoadTrainedWeights(*p));
   ABSL_ASSIGN_OR_RETURN(at::Tensor images, ImagesFromFlags());
-  const std::string x_T_out = absl::GetFlag(FLAGS_x_T_out);
   absl::StatusOr<Encoded> encoded = EncodeImages(*p, images, !x_T_out.empty());
   if (!encoded.ok() && encoded.status().code() == absl::StatusCode::kInvalidArgument) {
     const std::string source =
@@ -35,8 +42,10 @@ absl::Status EncodeCommand() {
     return absl::InvalidArgumentError(absl::StrCat(source, ": ", encoded.status().message()));
   }
   ABSL_RETURN_IF_ERROR(encoded.status());
-  ABSL_RETURN_IF_ERROR(WriteNpy(out, ToNpy(encoded->latent)));
-  std::cout << "wrote " << out << " " << encoded->latent.sizes() << "\n";
+  if (!out.empty()) {
+    ABSL_RETURN_IF_ERROR(WriteNpy(out, ToNpy(encoded->latent)));
+    std::cout << "wrote " << out << " " << encoded->latent.sizes() << "\n";
+  }
   if (!x_T_out.empty()) {
     ABSL_RETURN_IF_ERROR(WriteNpy(x_T_out, ToNpy(encoded->x_T)));
     std::cout << "wrote " << x_T_out << " " << encoded->x_T.sizes() << "\n";

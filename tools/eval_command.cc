@@ -19,16 +19,20 @@
 ABSL_FLAG(std::string, samples, "", "eval: samples to evaluate (.npy).");
 ABSL_FLAG(std::string, classifier, "",
           "eval: the evaluation classifier checkpoint (from train-classifier) for images.");
+ABSL_FLAG(std::string, features_out, "",
+          "eval --classifier: also write each image's classifier features (.npy, [N, 128]), "
+          "the space the Frechet distance is measured in.");
 
 namespace diffuse {
 
 namespace {
 
-absl::Status EvalImagesCommand() {
+absl::Status EvalImages() {
   const std::string path = absl::GetFlag(FLAGS_samples);
   ABSL_ASSIGN_OR_RETURN(FashionClassifier classifier,
                         LoadFashionClassifier(absl::GetFlag(FLAGS_classifier)));
   ABSL_ASSIGN_OR_RETURN(NpyArray samples, ReadNpy(path));
+  const at::Tensor images = FromNpy(samples);
   at::Tensor labels;
   if (FILE* f = std::fopen(LabelsPath(path).c_str(), "rb")) {
     std::fclose(f);
@@ -36,7 +40,7 @@ absl::Status EvalImagesCommand() {
     labels = FromNpy(l).round().to(torch::kLong);
   }
   absl::StatusOr<std::string> report =
-      ImageQualityReport(classifier, absl::GetFlag(FLAGS_data_dir), FromNpy(samples), labels,
+      ImageQualityReport(classifier, absl::GetFlag(FLAGS_data_dir), images, labels,
                          labels.defined() ? "samples (labels from " + LabelsPath(path) + ")"
                                           : "samples (unlabelled)");
   if (!report.ok()) {
@@ -44,6 +48,12 @@ absl::Status EvalImagesCommand() {
                         absl::StrCat(path, ": ", report.status().message()));
   }
   std::cout << *report;
+  if (const std::string features = absl::GetFlag(FLAGS_features_out); !features.empty()) {
+    // The report has checked the shape.
+    const ClassifierOutputs outputs = Classify(classifier, images.to(torch::kFloat32));
+    ABSL_RETURN_IF_ERROR(WriteNpy(features, ToNpy(outputs.features)));
+    std::cout << "wrote " << features << " " << outputs.features.sizes() << "\n";
+  }
   return absl::OkStatus();
 }
 
@@ -51,7 +61,7 @@ absl::Status EvalImagesCommand() {
 
 absl::Status EvalCommand() {
   if (absl::GetFlag(FLAGS_samples).empty()) return absl::InvalidArgumentError("--samples is required");
-  if (!absl::GetFlag(FLAGS_classifier).empty()) return EvalImagesCommand();
+  if (!absl::GetFlag(FLAGS_classifier).empty()) return EvalImages();
   ABSL_ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> p, LoadPipeline());
   ABSL_ASSIGN_OR_RETURN(NpyArray samples, ReadNpy(absl::GetFlag(FLAGS_samples)));
   ABSL_ASSIGN_OR_RETURN(std::string report,

@@ -1,7 +1,8 @@
 // `diffuse interpolate`: Diffusion Autoencoders' interpolation (Preechakul et al. 2022,
 // sec. 4.1): two images' codes, lerp on z_sem and slerp on x_T, decoded frame by frame;
 // and the baseline without a semantic code, slerp between the DDIM-inverted x_T of an
-// unconditional model (--baseline_pipeline / --baseline_checkpoint).
+// unconditional model (--baseline_pipeline / --baseline_checkpoint). Images 2k and 2k + 1
+// form pair k; all pairs are encoded and decoded in the sampler's batches.
 #include <iostream>
 #include <string>
 #include <vector>
@@ -28,7 +29,17 @@ ABSL_FLAG(std::string, baseline_checkpoint, "", "interpolate: the baseline's che
 namespace diffuse {
 namespace {
 
-// Frames of the baseline: invert both images with the plain model, slerp, decode.
+// Codes of every pair's frames, [K * F, ...]: a + w (b - a) for z (Lerp) or the slerp.
+template <typename Path>
+at::Tensor PairFrames(const at::Tensor& codes, const at::Tensor& weights, Path path) {
+  std::vector<at::Tensor> frames;
+  for (int64_t k = 0; k < codes.size(0) / 2; ++k) {
+    frames.push_back(path(codes[2 * k], codes[2 * k + 1], weights));
+  }
+  return torch::cat(frames, 0);
+}
+
+// Frames of the baseline: invert the images with the plain model, slerp, decode.
 absl::StatusOr<at::Tensor> BaselineFrames(const at::Tensor& images, const at::Tensor& weights) {
   const std::string path = absl::GetFlag(FLAGS_baseline_pipeline);
   ABSL_ASSIGN_OR_RETURN(PipelineConfig config, LoadPipelineFile(path));
@@ -44,8 +55,8 @@ absl::StatusOr<at::Tensor> BaselineFrames(const at::Tensor& images, const at::Te
   }
   const at::Tensor x_T = InvertToNoise(p.sampling(), images.to(torch::kFloat32), p.times, {});
   GenerateRequest request;
-  request.num = weights.size(0);
-  request.x_start = Slerp(x_T[0], x_T[1], weights);
+  request.x_start = PairFrames(x_T, weights, Slerp);
+  request.num = request.x_start.size(0);
   ABSL_ASSIGN_OR_RETURN(Generated generated, Generate(p, request));
   return generated.samples;
 }
@@ -60,30 +71,40 @@ absl::Status InterpolateCommand() {
   if (frames < 2 || frames > 1000) {
     return absl::InvalidArgumentError(absl::StrCat("--frames = ", frames, " must be in [2, 1000]"));
   }
+  if (p->encoder == nullptr) {
+    return absl::FailedPreconditionError(
+        "the description has no encoder section (interpolate lerps z_sem; a plain model "
+        "goes in --baseline_pipeline)");
+  }
   ABSL_RETURN_IF_ERROR(LoadTrainedWeights(*p));
   ABSL_ASSIGN_OR_RETURN(at::Tensor images, ImagesFromFlags());
-  if (images.size(0) != 2) {
+  if (images.size(0) % 2 != 0) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "interpolate takes exactly 2 images (e.g. --split=test --indices=3:5), got ",
-        images.size(0)));
+        "interpolate takes pairs of images (2k and 2k + 1; e.g. --split=test --indices=3:5), "
+        "got ", images.size(0)));
   }
+  const int64_t pairs = images.size(0) / 2;
   ABSL_ASSIGN_OR_RETURN(Encoded e, EncodeImages(*p, images, /*with_x_T=*/true));
   const at::Tensor weights = torch::linspace(0, 1, frames, torch::kFloat64);
   GenerateRequest request;
-  request.num = frames;
-  request.latent = Lerp(e.latent[0], e.latent[1], weights);
-  request.x_start = Slerp(e.x_T[0], e.x_T[1], weights);
+  request.latent = PairFrames(e.latent, weights, Lerp);
+  request.x_start = PairFrames(e.x_T, weights, Slerp);
+  request.num = request.x_start.size(0);
   ABSL_ASSIGN_OR_RETURN(Generated generated, Generate(*p, request));
-  at::Tensor all = generated.samples.unsqueeze(0);  // [1 or 2, F, C, H, W]
+  std::vector<at::Tensor> rows = {generated.samples};
   if (!absl::GetFlag(FLAGS_baseline_pipeline).empty()) {
     ABSL_ASSIGN_OR_RETURN(at::Tensor baseline, BaselineFrames(images, weights));
-    all = torch::stack({generated.samples, baseline.to(generated.samples.scalar_type())});
+    rows.push_back(baseline.to(generated.samples.scalar_type()));
   }
+  // [K, R, F, C, H, W]: pair k, row r (0 DiffAE, 1 the baseline), frame f.
+  std::vector<int64_t> shape = {static_cast<int64_t>(rows.size()), pairs, frames};
+  for (int64_t d = 1; d < generated.samples.dim(); ++d) shape.push_back(generated.samples.size(d));
+  const at::Tensor all = torch::stack(rows).reshape(shape).transpose(0, 1).contiguous();
   ABSL_RETURN_IF_ERROR(WriteNpy(out, ToNpy(all)));
   std::cout << "wrote " << out << " " << all.sizes()
-            << (all.size(0) == 2 ? " (row 0: DiffAE, row 1: the baseline)" : "") << "\n";
+            << (rows.size() == 2 ? " (pair, row 0 DiffAE / 1 the baseline, frame)" : "") << "\n";
   if (const std::string png = absl::GetFlag(FLAGS_png); !png.empty()) {
-    ABSL_RETURN_IF_ERROR(WriteImageGridPng(png, all.flatten(0, 1).to(torch::kFloat32).slice(0, 0, 100)));
+    ABSL_RETURN_IF_ERROR(WriteImageGridPng(png, all.flatten(0, 2).to(torch::kFloat32).slice(0, 0, 100)));
     std::cout << "wrote " << png << "\n";
   }
   return absl::OkStatus();
