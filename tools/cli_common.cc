@@ -201,4 +201,15 @@ absl::StatusOr<std::string> QualityReport(const Pipeline& p, const at::Tensor& s
       "mode fractions: ", q.ToString().substr(16, q.ToString().find('|') - 16), "\n");
 }
 
+std::string TrainingSummaryLine(const std::string& what, const TrainingSummary& s,
+                                const std::string& dir) {
+  if (s.first_step == s.steps) {
+    return absl::StrFormat("%s already trained (%d steps) in %s; nothing to do\n", what, s.steps,
+                           CheckpointPath(dir));
+  }
+  return absl::StrFormat("trained %s steps %d..%d in %.1f s, loss %.4f -> %.4f; wrote %s\n", what,
+                         s.first_step, s.steps, s.seconds, s.first_loss, s.final_loss,
+                         CheckpointPath(dir));
+}
+
 }  // namespace diffuse

@@ -12,6 +12,7 @@
 #include "absl/flags/declare.h"
 #include "absl/status/statusor.h"
 #include "pipeline/builder.h"
+#include "training/trainer.h"
 #include "util/npy.h"
 
 ABSL_DECLARE_FLAG(std::string, pipeline);
@@ -56,6 +57,11 @@ absl::StatusOr<SplitSlice> SplitFromFlags();
 
 // The images of --images (.npy) or of --split / --indices; exactly one must be given.
 absl::StatusOr<at::Tensor> ImagesFromFlags();
+
+// One line for the end of a training run: "trained WHAT steps a..b in s, loss x -> y; wrote
+// CHECKPOINT", or, when the checkpoint was already at the last step, that nothing was done.
+std::string TrainingSummaryLine(const std::string& what, const TrainingSummary& s,
+                                const std::string& dir);
 
 // FILE.npy -> FILE_labels.npy, where `sample` writes labels and `eval` looks for them.
 std::string LabelsPath(const std::string& samples_path);

@@ -13,9 +13,10 @@
 #     class at each scale, and the feature distance to the unedited reconstruction;
 #   - 10-class linear probes on z_sem, raw pixels and the inverted x_T;
 #   - pictures: generations, reconstructions, variations, interpolations, edits.
-# WEIGHTING=MIN_SNR (or PLAIN, UDM) replaces the example's training.loss_weighting.
+# WEIGHTING=MIN_SNR (or PLAIN, UDM) replaces the example's training.loss_weighting; PAIRS
+# (default 100) sets the number of interpolated test pairs.
 #   N=500 bash tools/diffae_experiments.sh [OUT_DIR]     (default out/diffae_experiments)
-# Everything resumes after a kill. The evaluation classifier and the plain baseline are
+# Everything resumes after a kill (a finished output is not computed again). The evaluation classifier and the plain baseline are
 # reused from tools/fashion_mnist_recipe.sh's output when present (CLASSIFIER, BASELINE_DIR),
 # else trained here.
 set -euo pipefail
@@ -24,7 +25,7 @@ OUT="${1:-out/diffae_experiments}"
 N="${N:-500}"
 CLASSIFIER="${CLASSIFIER:-out/fmnist_recipe/classifier/classifier.pt}"
 BASELINE_DIR="${BASELINE_DIR:-out/fmnist_recipe}"
-T1="--threads=1 --intra_op_threads=2"
+T1="${T1:---threads=1 --intra_op_threads=1}"  # per command; two streams run at once on 2 cores
 mkdir -p "$OUT"
 summary="$OUT/summary.txt"
 machine_line > "$summary"
@@ -49,57 +50,112 @@ D="--pipeline=$P --checkpoint=$C $T1"
 "$DIFFUSE" train --pipeline="$P" --out="$OUT/autoencoder" $T1 2>&1 | tail -n 1 | tee -a "$summary"
 "$DIFFUSE" train-latent-prior $D --split=train --indices=0:60000 2>&1 | tail -n 2 | tee -a "$summary"
 
-eval_images() {  # eval_images NAME  (OUT/NAME.npy, labels in OUT/NAME_labels.npy if any)
-  "$DIFFUSE" eval --classifier="$CLASSIFIER" --samples="$OUT/$1.npy" $T1 | tee -a "$summary"
+eval_images() {  # eval_images NAME [FLAGS]  (OUT/NAME.npy; labels from OUT/NAME_labels.npy)
+  local name="$1"
+  shift
+  "$DIFFUSE" eval --classifier="$CLASSIFIER" --samples="$OUT/$name.npy" $T1 "$@" | tee -a "$summary"
 }
-
-# 1. Unconditional generation: z_sem ~ latent DDIM, x_T ~ N(0, I), decode.
-start=$SECONDS
-"$DIFFUSE" sample $D --num="$N" --out="$OUT/generated.npy" --png="$OUT/generated.png" > /dev/null
-echo "== generated: $N samples through the latent DDIM in $((SECONDS - start)) s" | tee -a "$summary"
-eval_images generated
-
-# 2. Reconstruction of test images: inferred x_T, and random x_T (semantics only).
-"$DIFFUSE" encode $D --split=test --indices=0:"$N" --out="$OUT/z_test.npy" \
-  --x_T_out="$OUT/xT_test.npy" --png="$OUT/originals.png" > /dev/null
-"$DIFFUSE" decode $D --latent="$OUT/z_test.npy" --x_T="$OUT/xT_test.npy" \
-  --out="$OUT/recon_inferred.npy" --png="$OUT/recon_inferred.png" > /dev/null
-"$DIFFUSE" decode $D --latent="$OUT/z_test.npy" --seed=21 \
-  --out="$OUT/recon_random.npy" --png="$OUT/recon_random.png" > /dev/null
-# (c) the baseline: the plain U-Net's DDIM inversion on the same 100-step grid, decoded.
-B="$OUT/baseline_100.pbtxt"
+once() {  # once FILE COMMAND...: runs COMMAND unless FILE exists (outputs are written atomically)
+  local file="$1"
+  shift
+  [[ -s "$file" ]] || "$@" > /dev/null
+}
+B="$OUT/baseline_100.pbtxt"  # the plain U-Net on the same 100-step DDIM grid
 sed 's/^sampler {.*/sampler { num_steps: 100 grid: TRAILING batch_size: 100 seed: 11 }/' \
   "$BASELINE_DIR/recipe.pbtxt" > "$B"
-"$DIFFUSE" encode --pipeline="$B" --checkpoint="$BASELINE_DIR/recipe/checkpoint.pt" $T1 \
-  --split=test --indices=0:"$N" --x_T_out="$OUT/xT_test_plain.npy" > /dev/null
-"$DIFFUSE" sample --pipeline="$B" --checkpoint="$BASELINE_DIR/recipe/checkpoint.pt" $T1 \
-  --x_T="$OUT/xT_test_plain.npy" --out="$OUT/recon_plain.npy" --png="$OUT/recon_plain.png" > /dev/null
-/usr/bin/python3 - "$OUT" "$N" <<'PY' | tee -a "$summary"
+PB="--pipeline=$B --checkpoint=$BASELINE_DIR/recipe/checkpoint.pt $T1"
+
+# The expensive commands run as two streams, one per core (T1: one thread each), then
+# everything is evaluated in order.
+stream_a() {
+  # 1. Unconditional generation: z_sem ~ latent DDIM, x_T ~ N(0, I), decode.
+  once "$OUT/generated.npy" "$DIFFUSE" sample $D --num="$N" --out="$OUT/generated.npy" \
+    --png="$OUT/generated.png"
+  # 2. Reconstruction of N test images with the inferred x_T and with a random one.
+  once "$OUT/xT_test.npy" "$DIFFUSE" encode $D --split=test --indices=0:"$N" \
+    --out="$OUT/z_test.npy" --x_T_out="$OUT/xT_test.npy" --png="$OUT/originals.png"
+  once "$OUT/recon_inferred.npy" "$DIFFUSE" decode $D --latent="$OUT/z_test.npy" \
+    --x_T="$OUT/xT_test.npy" --out="$OUT/recon_inferred.npy" --png="$OUT/recon_inferred.png"
+  once "$OUT/recon_random.npy" "$DIFFUSE" decode $D --latent="$OUT/z_test.npy" --seed=21 \
+    --out="$OUT/recon_random.npy" --png="$OUT/recon_random.png"
+  once "$OUT/vary.npy" "$DIFFUSE" vary $D --split=test --indices=0:10 --variations=9 \
+    --out="$OUT/vary.npy" --png="$OUT/vary.png"
+  # Interpolation: test pairs (images 2k, 2k + 1) x 10 frames, DiffAE (lerp z_sem, slerp
+  # x_T) and the baseline (slerp of the plain model's inverted x_T).
+  once "$OUT/interp.npy" "$DIFFUSE" interpolate $D --split=test --indices=0:"$((2 * PAIRS))" \
+    --frames=10 --baseline_pipeline="$BASELINE_DIR/recipe.pbtxt" \
+    --baseline_checkpoint="$BASELINE_DIR/recipe/checkpoint.pt" \
+    --out="$OUT/interp.npy" --png="$OUT/interp.png"
+}
+stream_b() {
+  # 2(c). The baseline's reconstruction: the plain U-Net's DDIM inversion, decoded.
+  once "$OUT/xT_test_plain.npy" "$DIFFUSE" encode $PB --split=test --indices=0:"$N" \
+    --x_T_out="$OUT/xT_test_plain.npy"
+  once "$OUT/recon_plain.npy" "$DIFFUSE" sample $PB --x_T="$OUT/xT_test_plain.npy" \
+    --out="$OUT/recon_plain.npy" --png="$OUT/recon_plain.png"
+  # 3. Manipulation, pullover (2) -> coat (4): the first 20 test pullovers, each with its own
+  # x_T, moved along the logistic-regression direction on z_sem.
+  /usr/bin/python3 - "$OUT" "$N" <<'PY'
 import gzip, sys, numpy as np
 out, n = sys.argv[1], int(sys.argv[2])
-with gzip.open("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz") as f:
-    x = np.frombuffer(f.read()[16:], np.uint8).reshape(-1, 1, 28, 28)[:n] / 127.5 - 1
-with gzip.open("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz") as f:
-    y = np.frombuffer(f.read()[8:], np.uint8)[:n].astype(np.float32)
+d = "/usr/share/datasets/fashion-mnist/"
+def read(name, offset, shape):
+    with gzip.open(d + name) as f:
+        return np.frombuffer(f.read()[offset:], np.uint8).reshape(shape)
+x = read("t10k-images-idx3-ubyte.gz", 16, (-1, 1, 28, 28))[:n] / 127.5 - 1
+y = read("t10k-labels-idx1-ubyte.gz", 8, (-1,))[:n].astype(np.float32)
 np.save(out + "/originals.npy", x.astype(np.float32))
+np.save(out + "/pullovers.npy", x[y == 2][:20].astype(np.float32))
 for name in ("originals", "recon_inferred", "recon_random", "recon_plain"):
     np.save(out + f"/{name}_labels.npy", y)
+xt = read("train-images-idx3-ubyte.gz", 16, (-1, 1, 28, 28))[:10000] / 127.5 - 1
+yt = read("train-labels-idx1-ubyte.gz", 8, (-1,))[:10000].astype(np.float32)
+np.save(out + "/pixels_train10k.npy", xt.astype(np.float32))
+np.save(out + "/pixels_train1k.npy", xt[:1000].astype(np.float32))
+np.save(out + "/labels_train10k.npy", yt)
+np.save(out + "/labels_train1k.npy", yt[:1000])
+PY
+  [[ -s "$OUT/edits.npy" ]] || "$DIFFUSE" manipulate $D --attribute=2,4 \
+    --attribute_indices=0:20000 --images="$OUT/pullovers.npy" --scales=-2,-1,0,1,2,3 \
+    --out="$OUT/edits.npy" --png="$OUT/edits.png" > "$OUT/manipulate.txt"
+  # 4. Codes of training images for the linear probes.
+  once "$OUT/xT_train1k.npy" "$DIFFUSE" encode $D --split=train --indices=0:1000 \
+    --out="$OUT/z_train1k.npy" --x_T_out="$OUT/xT_train1k.npy"
+  once "$OUT/z_train10k.npy" "$DIFFUSE" encode $D --split=train --indices=0:10000 \
+    --out="$OUT/z_train10k.npy"
+}
+PAIRS="${PAIRS:-100}"
+stream_a & a=$!
+stream_b & b=$!
+wait "$a"
+wait "$b"
+
+echo "== generated: $N samples through the latent DDIM" | tee -a "$summary"
+eval_images generated
+/usr/bin/python3 - "$OUT" <<'PY' | tee -a "$summary"
+import sys, numpy as np
+out = sys.argv[1]
+x = np.load(out + "/originals.npy")
+for name in ("recon_inferred", "recon_random", "recon_plain"):
     r = np.load(out + f"/{name}.npy")
     print(f"== {name}: MSE to the originals {np.mean((r - x) ** 2):.5f} "
           f"(max abs {np.abs(r - x).max():.3f})")
 PY
-for name in originals recon_inferred recon_random recon_plain; do echo "== $name" >> "$summary"; eval_images "$name"; done
+for name in originals recon_inferred recon_random recon_plain; do
+  echo "== $name" >> "$summary"
+  eval_images "$name" --features_out="$OUT/${name}_features.npy"
+done
+/usr/bin/python3 - "$OUT" <<'PY' | tee -a "$summary"
+import sys, numpy as np
+out = sys.argv[1]
+f0 = np.load(out + "/originals_features.npy")
+for name in ("recon_inferred", "recon_random", "recon_plain"):
+    f = np.load(out + f"/{name}_features.npy")
+    print(f"== {name}: mean feature distance to the original {np.linalg.norm(f - f0, axis=1).mean():.3f}")
+PY
 
-# 3. Pictures: variations, interpolation beside the plain-DDIM baseline, manipulation.
-"$DIFFUSE" vary $D --split=test --indices=0:10 --variations=9 --out="$OUT/vary.npy" \
-  --png="$OUT/vary.png" > /dev/null
-# Interpolation smoothness: 100 test pairs (images 2k, 2k + 1) x 10 frames, DiffAE (lerp
-# z_sem, slerp x_T) and the baseline (slerp of the plain model's inverted x_T); distances
-# between consecutive frames in the eval classifier's feature space.
-"$DIFFUSE" interpolate $D --split=test --indices=0:200 --frames=10 \
-  --baseline_pipeline="$BASELINE_DIR/recipe.pbtxt" \
-  --baseline_checkpoint="$BASELINE_DIR/recipe/checkpoint.pt" \
-  --out="$OUT/interp.npy" --png="$OUT/interp.png" > /dev/null
+# Interpolation smoothness: distances between consecutive frames in the eval classifier's
+# feature space.
 /usr/bin/python3 - "$OUT" <<'PY'
 import sys, numpy as np
 out = sys.argv[1]
@@ -124,16 +180,9 @@ for name in ("diffae", "baseline"):
           f"max {step.max():.3f}; path length / endpoint distance {np.mean(step.sum(1) / ends):.2f}")
 PY
 
-# Pullover (2) -> coat (4) on the first 20 test pullovers, each with its own x_T.
-/usr/bin/python3 - "$OUT" <<'PY'
-import sys, numpy as np
-out = sys.argv[1]
-x, y = np.load(out + "/originals.npy"), np.load(out + "/originals_labels.npy")
-np.save(out + "/pullovers.npy", x[y == 2][:20])
-PY
-"$DIFFUSE" manipulate $D --attribute=2,4 --attribute_indices=0:20000 \
-  --images="$OUT/pullovers.npy" --scales=-2,-1,0,1,2,3 --out="$OUT/edits.npy" \
-  --png="$OUT/edits.png" | tee -a "$summary"
+# Manipulation: the eval classifier's verdict (labels: coat) and the feature distance to the
+# unedited reconstruction (scale 0) at each scale.
+tee -a "$summary" < "$OUT/manipulate.txt"
 /usr/bin/python3 - "$OUT" <<'PY'
 import sys, numpy as np
 out = sys.argv[1]
@@ -144,8 +193,7 @@ for k in range(e.shape[1]):
 PY
 for k in 0 1 2 3 4 5; do
   echo "== edits at scale index $k (labels: coat)" >> "$summary"
-  "$DIFFUSE" eval --classifier="$CLASSIFIER" --samples="$OUT/edit_scale$k.npy" \
-    --features_out="$OUT/edit_scale${k}_features.npy" $T1 | tee -a "$summary"
+  eval_images "edit_scale$k" --features_out="$OUT/edit_scale${k}_features.npy"
 done
 /usr/bin/python3 - "$OUT" <<'PY' | tee -a "$summary"
 import sys, numpy as np
@@ -157,25 +205,9 @@ for k, s in enumerate((-2, -1, 0, 1, 2, 3)):
           f"{np.linalg.norm(f - f0, axis=1).mean():.3f}")
 PY
 
-# 4. Linear probes (10 classes): z_sem, raw pixels and the inverted x_T, each trained on the
+# Linear probes (10 classes): z_sem, raw pixels and the inverted x_T, each trained on the
 # same 1,000 training images and tested on the N test images; z_sem and pixels also with
 # 10,000 training images.
-"$DIFFUSE" encode $D --split=train --indices=0:1000 --out="$OUT/z_train1k.npy" \
-  --x_T_out="$OUT/xT_train1k.npy" > /dev/null
-"$DIFFUSE" encode $D --split=train --indices=0:10000 --out="$OUT/z_train10k.npy" > /dev/null
-/usr/bin/python3 - "$OUT" <<'PY'
-import gzip, sys, numpy as np
-out = sys.argv[1]
-d = "/usr/share/datasets/fashion-mnist/"
-with gzip.open(d + "train-images-idx3-ubyte.gz") as f:
-    x = np.frombuffer(f.read()[16:], np.uint8).reshape(-1, 1, 28, 28)[:10000] / 127.5 - 1
-with gzip.open(d + "train-labels-idx1-ubyte.gz") as f:
-    y = np.frombuffer(f.read()[8:], np.uint8)[:10000].astype(np.float32)
-np.save(out + "/pixels_train10k.npy", x.astype(np.float32))
-np.save(out + "/pixels_train1k.npy", x[:1000].astype(np.float32))
-np.save(out + "/labels_train10k.npy", y)
-np.save(out + "/labels_train1k.npy", y[:1000])
-PY
 probe() {  # probe NAME TRAIN SIZE TEST
   /usr/bin/python3 tools/linear_probe.py "$1" "$OUT/$2.npy" "$OUT/labels_$3.npy" "$OUT/$4.npy" \
     "$OUT/originals_labels.npy" | tee -a "$summary"
@@ -185,5 +217,4 @@ probe "pixels" pixels_train1k train1k originals
 probe "inverted x_T" xT_train1k train1k xT_test
 probe "z_sem" z_train10k train10k z_test
 probe "pixels" pixels_train10k train10k originals
-
 echo "wrote $summary and $OUT/*.png"

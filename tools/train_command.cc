@@ -17,9 +17,7 @@ absl::Status TrainCommand() {
   const std::string out = absl::GetFlag(FLAGS_out);
   if (out.empty()) return absl::InvalidArgumentError("--out (a directory) is required");
   ABSL_ASSIGN_OR_RETURN(TrainingSummary s, diffuse::Train(*p, out, &std::cerr));
-  std::cout << absl::StrFormat("trained steps %d..%d in %.1f s, loss %.4f -> %.4f; wrote %s\n",
-                               s.first_step, s.steps, s.seconds, s.first_loss, s.final_loss,
-                               CheckpointPath(out));
+  std::cout << TrainingSummaryLine("the network", s, out);
   return absl::OkStatus();
 }
 

@@ -63,9 +63,7 @@ absl::Status TrainLatentPriorCommand() {
                                                             model.status().message()));
   }
   ABSL_ASSIGN_OR_RETURN(TrainingSummary s, Train(**model, dir, &std::cerr));
-  std::cout << absl::StrFormat("trained the latent model steps %d..%d in %.1f s, loss %.4f -> %.4f; wrote %s\n",
-                               s.first_step, s.steps, s.seconds, s.first_loss, s.final_loss,
-                               CheckpointPath(dir));
+  std::cout << TrainingSummaryLine("the latent model", s, dir);
   return absl::OkStatus();
 }
 
