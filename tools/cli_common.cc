@@ -1,5 +1,7 @@
 #include "tools/cli_common.h"
 
+#include <sys/stat.h>
+
 #include <cmath>
 
 #include <torch/torch.h>
@@ -210,6 +212,21 @@ std::string TrainingSummaryLine(const std::string& what, const TrainingSummary& 
   return absl::StrFormat("trained %s steps %d..%d in %.1f s, loss %.4f -> %.4f; wrote %s\n", what,
                          s.first_step, s.steps, s.seconds, s.first_loss, s.final_loss,
                          CheckpointPath(dir));
+}
+
+absl::Status CheckOutputFolders(
+    std::initializer_list<std::pair<const char*, std::string>> flag_and_path) {
+  for (const auto& [flag, path] : flag_and_path) {
+    if (path.empty()) continue;
+    const size_t slash = path.rfind('/');
+    const std::string folder = slash == std::string::npos ? "." : path.substr(0, slash + 1);
+    struct stat info;
+    if (::stat(folder.c_str(), &info) != 0 || !S_ISDIR(info.st_mode)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(flag, "=", path, ": the folder ", folder, " does not exist"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace diffuse

@@ -5,7 +5,9 @@
 
 #include <cstdint>
 #include <memory>
+#include <initializer_list>
 #include <string>
+#include <utility>
 
 #include <ATen/core/Tensor.h>
 
@@ -62,6 +64,12 @@ absl::StatusOr<at::Tensor> ImagesFromFlags();
 // CHECKPOINT", or, when the checkpoint was already at the last step, that nothing was done.
 std::string TrainingSummaryLine(const std::string& what, const TrainingSummary& s,
                                 const std::string& dir);
+
+// Fails, naming the flag, when the folder of an output file does not exist, so that a verb
+// checks every output before it writes the first (and a failure leaves nothing behind).
+// Empty paths (outputs not asked for) are skipped.
+absl::Status CheckOutputFolders(
+    std::initializer_list<std::pair<const char*, std::string>> flag_and_path);
 
 // FILE.npy -> FILE_labels.npy, where `sample` writes labels and `eval` looks for them.
 std::string LabelsPath(const std::string& samples_path);

@@ -153,6 +153,16 @@ expect_error "guidance scale out of range" "scale" "$TMP/o10.npy" -- \
   "$DIFFUSE" sample --pipeline="$TMP/oracle.pbtxt" --guidance_scale=1000 --out="$TMP/o10.npy"
 expect_error "negative class out of range" "negative_label = 12" "$TMP/o11.npy" -- \
   "$DIFFUSE" sample --pipeline="$TMP/oracle.pbtxt" --negative_class=12 --out="$TMP/o11.npy"
+# Every output's folder is checked before the first is written: a --png into a missing
+# folder leaves the previous samples at --out untouched.
+"$DIFFUSE" sample --pipeline="$TMP/small.pbtxt" --checkpoint="$TMP/straight/checkpoint.pt" \
+  --num=10 --out="$TMP/keep.npy" > /dev/null 2>&1
+before=$(md5sum < "$TMP/keep.npy")
+expect_error "--png into a missing folder" "--png=$TMP/missing/x.png: the folder" "$TMP/missing/x.png" -- \
+  "$DIFFUSE" sample --pipeline="$TMP/small.pbtxt" --checkpoint="$TMP/straight/checkpoint.pt" \
+  --num=20 --out="$TMP/keep.npy" --png="$TMP/missing/x.png"
+[[ "$(md5sum < "$TMP/keep.npy")" == "$before" ]] && pass "previous --out untouched" \
+  || fail "previous --out untouched"
 expect_error "classifier checkpoint missing" "$TMP/none.pt" "$TMP/o12.npy" -- \
   "$DIFFUSE" eval --classifier="$TMP/none.pt" --samples="$TMP/cfg.npy"
 

@@ -22,6 +22,7 @@ namespace diffuse {
 absl::Status DecodeCommand() {
   ABSL_ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> p, LoadPipeline());
   const std::string out = absl::GetFlag(FLAGS_out);
+  ABSL_RETURN_IF_ERROR(CheckOutputFolders({{"--out", out}, {"--png", absl::GetFlag(FLAGS_png)}}));
   const std::string latent = absl::GetFlag(FLAGS_latent);
   if (out.empty()) return absl::InvalidArgumentError("--out (a .npy file) is required");
   if (latent.empty()) return absl::InvalidArgumentError("--latent (a .npy of z) is required");

@@ -24,6 +24,9 @@ namespace diffuse {
 absl::Status EncodeCommand() {
   ABSL_ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> p, LoadPipeline());
   const std::string out = absl::GetFlag(FLAGS_out);
+  ABSL_RETURN_IF_ERROR(CheckOutputFolders({{"--out", out},
+                                          {"--x_T_out", absl::GetFlag(FLAGS_x_T_out)},
+                                          {"--png", absl::GetFlag(FLAGS_png)}}));
   const std::string x_T_out = absl::GetFlag(FLAGS_x_T_out);
   if (out.empty() && x_T_out.empty()) {
     return absl::InvalidArgumentError("--out (the z .npy) or --x_T_out (the x_T .npy) is required");

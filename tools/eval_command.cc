@@ -60,6 +60,7 @@ absl::Status EvalImages() {
 }  // namespace
 
 absl::Status EvalCommand() {
+  ABSL_RETURN_IF_ERROR(CheckOutputFolders({{"--features_out", absl::GetFlag(FLAGS_features_out)}}));
   if (absl::GetFlag(FLAGS_samples).empty()) return absl::InvalidArgumentError("--samples is required");
   if (!absl::GetFlag(FLAGS_classifier).empty()) return EvalImages();
   ABSL_ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> p, LoadPipeline());

@@ -66,6 +66,7 @@ absl::StatusOr<at::Tensor> BaselineFrames(const at::Tensor& images, const at::Te
 absl::Status InterpolateCommand() {
   ABSL_ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> p, LoadPipeline());
   const std::string out = absl::GetFlag(FLAGS_out);
+  ABSL_RETURN_IF_ERROR(CheckOutputFolders({{"--out", out}, {"--png", absl::GetFlag(FLAGS_png)}}));
   const int frames = absl::GetFlag(FLAGS_frames);
   if (out.empty()) return absl::InvalidArgumentError("--out (a .npy file) is required");
   if (frames < 2 || frames > 1000) {

@@ -48,6 +48,7 @@ absl::StatusOr<std::vector<int64_t>> ParseInts(const std::string& flag, const st
 absl::Status ManipulateCommand() {
   ABSL_ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> p, LoadPipeline());
   const std::string out = absl::GetFlag(FLAGS_out);
+  ABSL_RETURN_IF_ERROR(CheckOutputFolders({{"--out", out}, {"--png", absl::GetFlag(FLAGS_png)}}));
   if (out.empty()) return absl::InvalidArgumentError("--out (a .npy file) is required");
   ABSL_ASSIGN_OR_RETURN(std::vector<int64_t> classes,
                         ParseInts("--attribute", absl::GetFlag(FLAGS_attribute)));

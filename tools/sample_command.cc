@@ -31,6 +31,10 @@ namespace diffuse {
 absl::Status SampleCommand() {
   ABSL_ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> p, LoadPipeline());
   const std::string out = absl::GetFlag(FLAGS_out);
+  ABSL_RETURN_IF_ERROR(CheckOutputFolders({{"--out", out},
+                                          {"--png", absl::GetFlag(FLAGS_png)},
+                                          {"--trajectory", absl::GetFlag(FLAGS_trajectory)},
+                                          {"--x0_trajectory", absl::GetFlag(FLAGS_x0_trajectory)}}));
   if (out.empty()) return absl::InvalidArgumentError("--out (a .npy file) is required");
   ABSL_RETURN_IF_ERROR(LoadTrainedWeights(*p));
   GenerateRequest request;

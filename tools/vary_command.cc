@@ -22,6 +22,7 @@ namespace diffuse {
 absl::Status VaryCommand() {
   ABSL_ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> p, LoadPipeline());
   const std::string out = absl::GetFlag(FLAGS_out);
+  ABSL_RETURN_IF_ERROR(CheckOutputFolders({{"--out", out}, {"--png", absl::GetFlag(FLAGS_png)}}));
   const int k = absl::GetFlag(FLAGS_variations);
   if (out.empty()) return absl::InvalidArgumentError("--out (a .npy file) is required");
   if (k < 1 || k > 1000) {
