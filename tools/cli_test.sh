@@ -163,6 +163,11 @@ expect_error "--png into a missing folder" "--png=$TMP/missing/x.png: the folder
   --num=20 --out="$TMP/keep.npy" --png="$TMP/missing/x.png"
 [[ "$(md5sum < "$TMP/keep.npy")" == "$before" ]] && pass "previous --out untouched" \
   || fail "previous --out untouched"
+/usr/bin/python3 -c "import numpy as np; np.save('$TMP/empty.npy', np.zeros((0, 2), np.float32)); np.save('$TMP/empty_images.npy', np.zeros((0, 1, 28, 28), np.float32))"
+expect_error "eval of an empty array" "empty.npy: holds no samples" "$TMP/none" -- \
+  "$DIFFUSE" eval --pipeline="$TMP/small.pbtxt" --samples="$TMP/empty.npy"
+expect_error "eval --classifier of an empty array" "empty_images.npy: holds no samples" "$TMP/none" -- \
+  "$DIFFUSE" eval --classifier="$TMP/none.pt" --samples="$TMP/empty_images.npy"
 expect_error "classifier checkpoint missing" "$TMP/none.pt" "$TMP/o12.npy" -- \
   "$DIFFUSE" eval --classifier="$TMP/none.pt" --samples="$TMP/cfg.npy"
 

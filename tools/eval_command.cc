@@ -27,12 +27,21 @@ namespace diffuse {
 
 namespace {
 
+// --samples as a tensor of at least one sample: [N, ...], N >= 1.
+absl::StatusOr<at::Tensor> ReadSamples(const std::string& path) {
+  ABSL_ASSIGN_OR_RETURN(at::Tensor samples, ReadTensor(path));
+  if (samples.size(0) == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": holds no samples (shape [0, ...]); want [N, ...] with N >= 1"));
+  }
+  return samples;
+}
+
 absl::Status EvalImages() {
   const std::string path = absl::GetFlag(FLAGS_samples);
+  ABSL_ASSIGN_OR_RETURN(const at::Tensor images, ReadSamples(path));
   ABSL_ASSIGN_OR_RETURN(FashionClassifier classifier,
                         LoadFashionClassifier(absl::GetFlag(FLAGS_classifier)));
-  ABSL_ASSIGN_OR_RETURN(NpyArray samples, ReadNpy(path));
-  const at::Tensor images = FromNpy(samples);
   at::Tensor labels;
   if (FILE* f = std::fopen(LabelsPath(path).c_str(), "rb")) {
     std::fclose(f);
@@ -64,9 +73,9 @@ absl::Status EvalCommand() {
   if (absl::GetFlag(FLAGS_samples).empty()) return absl::InvalidArgumentError("--samples is required");
   if (!absl::GetFlag(FLAGS_classifier).empty()) return EvalImages();
   ABSL_ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> p, LoadPipeline());
-  ABSL_ASSIGN_OR_RETURN(NpyArray samples, ReadNpy(absl::GetFlag(FLAGS_samples)));
+  ABSL_ASSIGN_OR_RETURN(const at::Tensor samples, ReadSamples(absl::GetFlag(FLAGS_samples)));
   ABSL_ASSIGN_OR_RETURN(std::string report,
-                        QualityReport(*p, FromNpy(samples), absl::GetFlag(FLAGS_samples)));
+                        QualityReport(*p, samples, absl::GetFlag(FLAGS_samples)));
   std::cout << report;
   return absl::OkStatus();
 }
