@@ -130,6 +130,10 @@ absl::StatusOr<at::Tensor> ReadTensor(const std::string& path) {
   if (a.shape.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": a 0-d array; want [N, ...]"));
   }
+  if (a.shape[0] == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": holds no samples (shape [0, ...]); want [N, ...] with N >= 1"));
+  }
   return FromNpy(a);
 }
 

@@ -46,7 +46,7 @@ NpyArray ToNpy(const at::Tensor& t);
 // float64 files give float64 tensors, float32 (and integer) files float32.
 at::Tensor FromNpy(const NpyArray& a);
 
-// Reads an .npy; a 0-d array is an error naming the file.
+// Reads an .npy of N >= 1 rows; a 0-d or empty array is an error naming the file.
 absl::StatusOr<at::Tensor> ReadTensor(const std::string& path);
 
 // Fashion-MNIST images first:end of --split (train / test; --indices), in [-1, 1], with

@@ -116,8 +116,11 @@ np.save(out + "/labels_train10k.npy", yt)
 np.save(out + "/labels_train1k.npy", yt[:1000])
 PY
   [[ -s "$OUT/edits.npy" ]] || "$DIFFUSE" manipulate $D --attribute=2,4 \
-    --attribute_indices=0:20000 --images="$OUT/pullovers.npy" --scales=-2,-1,0,1,2,3 \
+    --attribute_indices=0:20000 --images="$OUT/pullovers.npy" --scales="$SCALES" \
     --out="$OUT/edits.npy" --png="$OUT/edits.png" > "$OUT/manipulate.txt"
+  once "$OUT/edits_long.npy" "$DIFFUSE" manipulate $D --attribute=2,4 \
+    --attribute_indices=0:20000 --images="$OUT/pullovers.npy" --scales="$LONG_SCALES" \
+    --out="$OUT/edits_long.npy" --png="$OUT/edits_long.png"
   # 4. Codes of training images for the linear probes.
   once "$OUT/xT_train1k.npy" "$DIFFUSE" encode $D --split=train --indices=0:1000 \
     --out="$OUT/z_train1k.npy" --x_T_out="$OUT/xT_train1k.npy"
@@ -125,6 +128,8 @@ PY
     --out="$OUT/z_train10k.npy"
 }
 PAIRS="${PAIRS:-100}"
+SCALES=-2,-1,0,1,2,3    # manipulation scales, in standard deviations of z_sem along the direction
+LONG_SCALES=0,4,8,16
 stream_a & a=$!
 stream_b & b=$!
 wait "$a"
@@ -181,29 +186,35 @@ for name in ("diffae", "baseline"):
 PY
 
 # Manipulation: the eval classifier's verdict (labels: coat) and the feature distance to the
-# unedited reconstruction (scale 0) at each scale.
-tee -a "$summary" < "$OUT/manipulate.txt"
-/usr/bin/python3 - "$OUT" <<'PY'
+# unedited reconstruction (scale 0) at each scale; the scales of manipulate, then longer ones.
+eval_edits() {  # eval_edits NAME SCALES  (OUT/NAME.npy from manipulate --scales=SCALES)
+  local name="$1" scales="$2" k=0 s
+  /usr/bin/python3 - "$OUT" "$name" <<'PY'
 import sys, numpy as np
-out = sys.argv[1]
-e = np.load(out + "/edits.npy")                      # [20, scales, 1, 28, 28]
+out, name = sys.argv[1], sys.argv[2]
+e = np.load(out + f"/{name}.npy")                    # [images, scales, 1, 28, 28]
 for k in range(e.shape[1]):
-    np.save(out + f"/edit_scale{k}.npy", e[:, k])
-    np.save(out + f"/edit_scale{k}_labels.npy", np.full(len(e), 4, np.float32))
+    np.save(out + f"/{name}_scale{k}.npy", e[:, k])
+    np.save(out + f"/{name}_scale{k}_labels.npy", np.full(len(e), 4, np.float32))
 PY
-for k in 0 1 2 3 4 5; do
-  echo "== edits at scale index $k (labels: coat)" >> "$summary"
-  eval_images "edit_scale$k" --features_out="$OUT/edit_scale${k}_features.npy"
-done
-/usr/bin/python3 - "$OUT" <<'PY' | tee -a "$summary"
+  for s in ${scales//,/ }; do
+    echo "== $name at scale $s (labels: coat)" >> "$summary"
+    eval_images "${name}_scale$k" --features_out="$OUT/${name}_scale${k}_features.npy"
+    k=$((k + 1))
+  done
+  /usr/bin/python3 - "$OUT" "$name" "$scales" <<'PY' | tee -a "$summary"
 import sys, numpy as np
-out = sys.argv[1]
-f0 = np.load(out + "/edit_scale2_features.npy")          # scale 0: the unedited reconstruction
-for k, s in enumerate((-2, -1, 0, 1, 2, 3)):
-    f = np.load(out + f"/edit_scale{k}_features.npy")
-    print(f"== edit scale {s}: mean feature distance to the unedited reconstruction "
+out, name, scales = sys.argv[1], sys.argv[2], [float(s) for s in sys.argv[3].split(",")]
+f0 = np.load(out + f"/{name}_scale{scales.index(0)}_features.npy")  # the unedited reconstruction
+for k, s in enumerate(scales):
+    f = np.load(out + f"/{name}_scale{k}_features.npy")
+    print(f"== {name} scale {s:g}: mean feature distance to the unedited reconstruction "
           f"{np.linalg.norm(f - f0, axis=1).mean():.3f}")
 PY
+}
+tee -a "$summary" < "$OUT/manipulate.txt"
+eval_edits edits "$SCALES"
+eval_edits edits_long "$LONG_SCALES"
 
 # Linear probes (10 classes): z_sem, raw pixels and the inverted x_T, each trained on the
 # same 1,000 training images and tested on the N test images; z_sem and pixels also with

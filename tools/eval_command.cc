@@ -1,6 +1,5 @@
 // `diffuse eval`: samples against the data's known mixture, or (--classifier) Fashion-MNIST
 // images scored by the evaluation classifier (accuracy, Frechet distance of its features).
-#include <cstdio>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -13,6 +12,7 @@
 #include "eval/image_quality.h"
 #include "tools/cli_common.h"
 #include "tools/commands.h"
+#include "util/atomic_file.h"
 #include "util/npy.h"
 #include "util/status_macros.h"
 
@@ -27,26 +27,15 @@ namespace diffuse {
 
 namespace {
 
-// --samples as a tensor of at least one sample: [N, ...], N >= 1.
-absl::StatusOr<at::Tensor> ReadSamples(const std::string& path) {
-  ABSL_ASSIGN_OR_RETURN(at::Tensor samples, ReadTensor(path));
-  if (samples.size(0) == 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, ": holds no samples (shape [0, ...]); want [N, ...] with N >= 1"));
-  }
-  return samples;
-}
-
 absl::Status EvalImages() {
   const std::string path = absl::GetFlag(FLAGS_samples);
-  ABSL_ASSIGN_OR_RETURN(const at::Tensor images, ReadSamples(path));
+  ABSL_ASSIGN_OR_RETURN(const at::Tensor images, ReadTensor(path));
   ABSL_ASSIGN_OR_RETURN(FashionClassifier classifier,
                         LoadFashionClassifier(absl::GetFlag(FLAGS_classifier)));
   at::Tensor labels;
-  if (FILE* f = std::fopen(LabelsPath(path).c_str(), "rb")) {
-    std::fclose(f);
-    ABSL_ASSIGN_OR_RETURN(NpyArray l, ReadNpy(LabelsPath(path)));
-    labels = FromNpy(l).round().to(torch::kLong);
+  if (FileExists(LabelsPath(path))) {
+    ABSL_ASSIGN_OR_RETURN(labels, ReadTensor(LabelsPath(path)));
+    labels = labels.round().to(torch::kLong);
   }
   absl::StatusOr<std::string> report =
       ImageQualityReport(classifier, absl::GetFlag(FLAGS_data_dir), images, labels,
@@ -73,7 +62,7 @@ absl::Status EvalCommand() {
   if (absl::GetFlag(FLAGS_samples).empty()) return absl::InvalidArgumentError("--samples is required");
   if (!absl::GetFlag(FLAGS_classifier).empty()) return EvalImages();
   ABSL_ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> p, LoadPipeline());
-  ABSL_ASSIGN_OR_RETURN(const at::Tensor samples, ReadSamples(absl::GetFlag(FLAGS_samples)));
+  ABSL_ASSIGN_OR_RETURN(const at::Tensor samples, ReadTensor(absl::GetFlag(FLAGS_samples)));
   ABSL_ASSIGN_OR_RETURN(std::string report,
                         QualityReport(*p, samples, absl::GetFlag(FLAGS_samples)));
   std::cout << report;

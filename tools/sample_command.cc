@@ -43,12 +43,7 @@ absl::Status SampleCommand() {
                                                 : p->config.sampler().seed();
   request.progress = &std::cerr;
   if (!absl::GetFlag(FLAGS_x_T).empty()) {
-    ABSL_ASSIGN_OR_RETURN(NpyArray x_T, ReadNpy(absl::GetFlag(FLAGS_x_T)));
-    if (x_T.shape.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(absl::GetFlag(FLAGS_x_T), ": a 0-d array; want [num, ...]"));
-    }
-    request.x_start = FromNpy(x_T);
+    ABSL_ASSIGN_OR_RETURN(request.x_start, ReadTensor(absl::GetFlag(FLAGS_x_T)));
     request.num = request.x_start.size(0);
   }
   if (const std::string noise = absl::GetFlag(FLAGS_noise); !noise.empty()) {
