@@ -14,6 +14,7 @@
 namespace diffuse {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 
 constexpr char kDir[] = "/usr/share/datasets/fashion-mnist";
@@ -92,6 +93,19 @@ TEST(FashionMnistTest, MissingOrTruncatedFilesNameThePath) {
   }
   EXPECT_THAT(ReadIdxFile(path), StatusIs(absl::StatusCode::kDataLoss,
                                           HasSubstr(path + ": truncated")));
+  // Headers declaring a payload beyond 2 GiB (4 dimensions of 2^32 - 1 wrap a 64-bit count)
+  // are refused before anything is allocated.
+  const std::string huge = std::string(getenv("TEST_TMPDIR")) + "/huge-idx";
+  {
+    std::ofstream out(huge, std::ios::binary);
+    const unsigned char header[4] = {0, 0, 8, 4};
+    out.write(reinterpret_cast<const char*>(header), 4);
+    for (int d = 0; d < 4; ++d) out.write("\xff\xff\xff\xff", 4);
+  }
+  EXPECT_THAT(ReadIdxFile(huge),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       AllOf(HasSubstr(huge + ": dimension 0 = 4294967295"),
+                             HasSubstr("larger than 2 GiB"))));
   // Through the dataset: the error names the file and the component.
   ComponentSpec spec;
   ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(

@@ -245,6 +245,9 @@ absl::StatusOr<PipelineConfig> ParsePipelineText(const std::string& text,
   ErrorCollector errors(source);
   google::protobuf::TextFormat::Parser parser;
   parser.RecordErrorsTo(&errors);
+  // The parser recurses per nesting level with no limit of its own; a nested pipeline
+  // (latent prior) is ~10 levels deep, a hostile one could overflow the stack.
+  parser.SetRecursionLimit(kMaxDescriptionDepth);
   if (!parser.ParseFromString(text, &config)) {
     return absl::InvalidArgumentError(
         errors.first().empty() ? absl::StrCat(source, ": malformed pipeline") : errors.first());

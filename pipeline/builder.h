@@ -53,7 +53,11 @@ struct Pipeline {
 // each other, so it is not movable.
 absl::StatusOr<std::unique_ptr<Pipeline>> BuildPipeline(const PipelineConfig& config);
 
-// Parses a text-format description; errors read "source:line:column: message".
+// The deepest nesting of messages a description may have.
+inline constexpr int kMaxDescriptionDepth = 64;
+
+// Parses a text-format description; errors read "source:line:column: message" (nesting
+// deeper than kMaxDescriptionDepth is one of them).
 absl::StatusOr<PipelineConfig> ParsePipelineText(const std::string& text,
                                                  const std::string& source);
 absl::StatusOr<PipelineConfig> LoadPipelineFile(const std::string& path);

@@ -196,6 +196,37 @@ TEST(BuilderTest, SamplerSettingsAreChecked) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("is tokens")));
 }
 
+TEST(BuilderTest, StepCountsAreBoundedOnContinuousAndKarrasGrids) {
+  const std::string continuous = R"(name: "gaussian_vp" options {
+      [type.googleapis.com/diffuse.GaussianVpOptions] { continuous_time: true } })";
+  EXPECT_THAT(BuildFromText(OracleText{.forward = continuous, .sampler = "num_steps: 2147483647"}
+                                .Text()),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("sampler.num_steps = 2147483647 must be in [1, 100000]")));
+  EXPECT_THAT(
+      BuildFromText(OracleText{.forward = continuous, .sampler = "num_steps: 100000000 grid: KARRAS"}
+                        .Text()),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("sampler.num_steps = 100000000 must be in [1, 100000]")));
+}
+
+// A nested pipeline (the latent_ddim prior's) nested 100,000 times: a parse error naming the
+// line, not a stack overflow.
+TEST(BuilderTest, DeepNestingIsAnErrorNotACrash) {
+  std::string text;
+  const std::string open =
+      "prior { name: 'latent_ddim' options { "
+      "[type.googleapis.com/diffuse.LatentDdimPriorOptions] { pipeline { ";
+  for (int i = 0; i < 100000; ++i) text += open;
+  for (int i = 0; i < 100000; ++i) text += "} } } }";
+  EXPECT_THAT(ParsePipelineText(text, "deep.pbtxt"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("deep.pbtxt:1:")));
+  std::string fields;  // plain message nesting, no Any
+  for (int i = 0; i < 100000; ++i) fields += "prior { options { ";
+  EXPECT_THAT(ParsePipelineText(fields, "deep2.pbtxt"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("deep2.pbtxt:1:")));
+}
+
 TEST(BuilderTest, MalformedTextNamesLineAndColumn) {
   EXPECT_THAT(ParsePipelineText("data { name: \"eight_gaussians\" }\nforward { nme: 3 }\n",
                                 "bad.pbtxt"),

@@ -1,5 +1,6 @@
 #include "pipeline/generate.h"
 
+#include <algorithm>
 #include <chrono>
 #include <vector>
 
@@ -17,13 +18,30 @@
 
 namespace diffuse {
 
+absl::Status CheckSampleCount(const Pipeline& p, int64_t num, bool record_trajectory,
+                              absl::string_view name) {
+  if (num < 1) return absl::InvalidArgumentError(absl::StrCat(name, " = ", num, " must be >= 1"));
+  const std::vector<int64_t> shape = p.data->sample_shape();
+  int64_t per_sample = p.config.sampler().dtype() == FLOAT64 ? 8 : 4;
+  for (int64_t d : shape) per_sample *= d;
+  // trajectory + x0 trajectory: 2 S + 1 states per sample besides the result.
+  if (record_trajectory) per_sample *= 2 * static_cast<int64_t>(p.times.size()) + 2;
+  if (num > kMaxGeneratedBytes / std::max<int64_t>(per_sample, 1)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        name, " = ", num, ": samples of shape [", absl::StrJoin(shape, ", "), "] would take ",
+        absl::StrFormat("%.3g", static_cast<double>(num) * per_sample / (1 << 30)),
+        " GiB; at most ", kMaxGeneratedBytes >> 30, " GiB per run (",
+        kMaxGeneratedBytes / std::max<int64_t>(per_sample, 1),
+        " samples): split it into runs with other --seed values"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<Generated> Generate(Pipeline& p, const GenerateRequest& request) {
   const std::vector<int64_t> sample_shape = p.data->sample_shape();
   std::vector<int64_t> full_shape{request.num};
   full_shape.insert(full_shape.end(), sample_shape.begin(), sample_shape.end());
-  if (request.num < 1) {
-    return absl::InvalidArgumentError(absl::StrCat("num = ", request.num, " must be >= 1"));
-  }
+  ABSL_RETURN_IF_ERROR(CheckSampleCount(p, request.num, request.record_trajectory, "num"));
   if (request.x_start.defined() && request.x_start.sizes() != at::IntArrayRef(full_shape)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "x_T has shape [", absl::StrJoin(request.x_start.sizes(), ", "), "], want [",

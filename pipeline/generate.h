@@ -11,6 +11,7 @@
 #include <ATen/core/Tensor.h>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "pipeline/builder.h"
 
 namespace diffuse {
@@ -33,6 +34,15 @@ struct GenerateRequest {
   // Autoencoders' decoding). Required when the predictor is conditioned on a latent.
   at::Tensor latent;
 };
+
+// At most this many bytes of samples (and recorded trajectories) per Generate call; a count
+// beyond it (a typo such as --num=10^12) fails at once instead of running for days.
+inline constexpr int64_t kMaxGeneratedBytes = int64_t{8} << 30;
+
+// OK when `num` samples (with their trajectories when `record_trajectory`) fit
+// kMaxGeneratedBytes; otherwise INVALID_ARGUMENT "<name> = num ...".
+absl::Status CheckSampleCount(const Pipeline& p, int64_t num, bool record_trajectory,
+                              absl::string_view name);
 
 struct Generated {
   at::Tensor samples;  // [num, ...sample_shape] in sampler.dtype (or int64 tokens)

@@ -23,11 +23,11 @@ double NumpyLinspace(double stop, int num, int i) {
 absl::StatusOr<std::vector<double>> MakeTimeGrid(TimeGrid grid, int num_steps,
                                                  int steps_offset, const TimeDomain& domain) {
   const int n = num_steps;
-  if (n < 1 || (domain.discrete && n > domain.num_steps)) {
+  if (n < 1 || n > (domain.discrete ? domain.num_steps : kMaxSamplingSteps)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "sampler.num_steps = ", n, " must be in [1, ",
         domain.discrete ? absl::StrCat(domain.num_steps, "] (the training steps T)")
-                        : std::string("inf)")));
+                        : absl::StrCat(kMaxSamplingSteps, "]")));
   }
   std::vector<double> times(n);
   if (grid == KARRAS) {
@@ -123,8 +123,9 @@ absl::StatusOr<std::vector<double>> MakeSamplerGrid(const SamplerOptions& s,
         "sampler.grid KARRAS needs a forward process with Gaussian coefficients");
   }
   const int n = s.num_steps();
-  if (n < 1) {
-    return absl::InvalidArgumentError(absl::StrCat("sampler.num_steps = ", n, " must be >= 1"));
+  if (n < 1 || n > kMaxSamplingSteps) {
+    return absl::InvalidArgumentError(absl::StrCat("sampler.num_steps = ", n, " must be in [1, ",
+                                                   kMaxSamplingSteps, "]"));
   }
   if (!(s.rho() >= 1 && s.rho() <= 100)) {
     return absl::InvalidArgumentError(absl::StrCat("sampler.rho = ", s.rho(), " must be in [1, 100]"));

@@ -15,6 +15,11 @@
 
 namespace diffuse {
 
+// At most this many steps on a continuous or Karras grid (a discrete grid is bounded by T):
+// far beyond any sampler in use, and small enough that a typo (2^31) fails at build time
+// instead of allocating for minutes.
+inline constexpr int kMaxSamplingSteps = 100000;
+
 // Discrete time (T steps, 1..T; diffusers' 0-based timestep k is our k + 1):
 //   LINSPACE  round(linspace(0, T - 1, N)) + 1   (round half to even, as numpy)
 //   LEADING   (T div N) * k + steps_offset + 1, k = N-1..0

@@ -1,8 +1,12 @@
 #include "tools/cli_common.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 
 #include <torch/torch.h>
 
@@ -229,6 +233,19 @@ absl::Status CheckOutputFolders(
       return absl::InvalidArgumentError(
           absl::StrCat(flag, "=", path, ": the folder ", folder, " does not exist"));
     }
+    if (::stat(path.c_str(), &info) == 0 && S_ISDIR(info.st_mode)) {
+      return absl::InvalidArgumentError(absl::StrCat(flag, "=", path, " is a folder, not a file"));
+    }
+    // Create and remove the temporary the atomic write will use: permissions, a read-only
+    // or pseudo file system all show here, before any work is done.
+    const std::string probe = absl::StrCat(path, ".tmp.", ::getpid());
+    const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
+    if (fd < 0) {
+      return absl::PermissionDeniedError(
+          absl::StrCat(flag, "=", path, ": cannot write there: ", std::strerror(errno)));
+    }
+    ::close(fd);
+    ::unlink(probe.c_str());
   }
   return absl::OkStatus();
 }

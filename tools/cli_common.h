@@ -65,8 +65,9 @@ absl::StatusOr<at::Tensor> ImagesFromFlags();
 std::string TrainingSummaryLine(const std::string& what, const TrainingSummary& s,
                                 const std::string& dir);
 
-// Fails, naming the flag, when the folder of an output file does not exist, so that a verb
-// checks every output before it writes the first (and a failure leaves nothing behind).
+// Fails, naming the flag, when an output file cannot be written (its folder does not
+// exist, the path is a folder, the folder refuses a new file), so that a verb checks every
+// output before it works or writes the first (and a failure leaves nothing behind).
 // Empty paths (outputs not asked for) are skipped.
 absl::Status CheckOutputFolders(
     std::initializer_list<std::pair<const char*, std::string>> flag_and_path);

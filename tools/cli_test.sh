@@ -112,7 +112,7 @@ expect_error "unknown component" "unknown.pbtxt: reverse.name: unknown component
 expect_error "missing checkpoint" "checkpoint $TMP/nope.pt does not exist" "$TMP/o3.npy" -- \
   "$DIFFUSE" sample --pipeline="$TMP/small.pbtxt" --checkpoint="$TMP/nope.pt" --out="$TMP/o3.npy"
 head -c 1000 "$TMP/straight/checkpoint.pt" > "$TMP/truncated.pt"
-expect_error "truncated checkpoint" "truncated.pt is corrupted or truncated" "$TMP/o4.npy" -- \
+expect_error "truncated checkpoint" "truncated.pt is truncated" "$TMP/o4.npy" -- \
   "$DIFFUSE" sample --pipeline="$TMP/small.pbtxt" --checkpoint="$TMP/truncated.pt" --out="$TMP/o4.npy"
 head -c 150 "$TMP/first100.npy" > "$TMP/truncated.npy"
 expect_error "truncated npy" "truncated.npy: truncated" "$TMP/o5.npy" -- \

@@ -32,7 +32,10 @@
 // Each verb lives in tools/<verb>_command.cc; this file only dispatches.
 //
 // Errors are one line on stderr naming the file or field, with exit status 1; outputs are
-// written atomically, so a failed command leaves no partial file.
+// written atomically, so a failed command leaves no partial file. Training (train, demo,
+// train-latent-prior) stopped by SIGTERM or SIGINT finishes its step, writes a checkpoint
+// and exits with 128 + the signal (143, 130); running the same command resumes. A second
+// trainer on a directory another one is writing to exits 1 naming the directory's lock.
 #include <iostream>
 #include <string>
 #include <vector>
@@ -46,6 +49,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "tools/commands.h"
+#include "util/run_control.h"
 #include "util/runtime.h"
 
 ABSL_FLAG(int, threads, 0, "BLAS threads (0: all cores).");
@@ -113,6 +117,11 @@ int main(int argc, char** argv) {
   if (!status.ok()) {
     std::cerr << "diffuse " << command << ": "
               << absl::StrReplaceAll(status.message(), {{"\n", " "}}) << "\n";
+    // Stopped by SIGTERM / SIGINT after a checkpoint: 128 + the signal, as a shell reports a
+    // process the signal killed, so that schedulers see the interruption.
+    if (absl::IsCancelled(status) && diffuse::ReceivedStopSignal() != 0) {
+      return 128 + diffuse::ReceivedStopSignal();
+    }
     return 1;
   }
   return 0;

@@ -1,4 +1,5 @@
-// `diffuse export`: a checkpoint's EMA weights as .safetensors, for Python.
+// `diffuse export`: a checkpoint's EMA weights (or with --noema the trained ones) as
+// .safetensors, for Python.
 #include <iostream>
 #include <memory>
 #include <string>
@@ -10,6 +11,9 @@
 #include "training/weights_file.h"
 #include "util/status_macros.h"
 
+ABSL_FLAG(bool, ema, true,
+          "export: the EMA weights (for sampling); --noema: the optimizer's own weights.");
+
 namespace diffuse {
 
 absl::Status ExportCommand() {
@@ -20,7 +24,8 @@ absl::Status ExportCommand() {
     return absl::InvalidArgumentError("--out must name a .safetensors file");
   }
   ABSL_ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> p, LoadPipeline());
-  ABSL_RETURN_IF_ERROR(ExportWeights(*p, checkpoint, out));
+  ABSL_RETURN_IF_ERROR(CheckOutputFolders({{"--out", out}}));
+  ABSL_RETURN_IF_ERROR(ExportWeights(*p, checkpoint, out, absl::GetFlag(FLAGS_ema)));
   std::cout << "wrote " << out << "\n";
   return absl::OkStatus();
 }

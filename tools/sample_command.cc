@@ -36,6 +36,12 @@ absl::Status SampleCommand() {
                                           {"--trajectory", absl::GetFlag(FLAGS_trajectory)},
                                           {"--x0_trajectory", absl::GetFlag(FLAGS_x0_trajectory)}}));
   if (out.empty()) return absl::InvalidArgumentError("--out (a .npy file) is required");
+  if (absl::GetFlag(FLAGS_x_T).empty()) {
+    ABSL_RETURN_IF_ERROR(CheckSampleCount(*p, absl::GetFlag(FLAGS_num),
+                                          !absl::GetFlag(FLAGS_trajectory).empty() ||
+                                              !absl::GetFlag(FLAGS_x0_trajectory).empty(),
+                                          "--num"));
+  }
   ABSL_RETURN_IF_ERROR(LoadTrainedWeights(*p));
   GenerateRequest request;
   request.num = absl::GetFlag(FLAGS_num);

@@ -1,6 +1,12 @@
 // Training checkpoints: model weights, their EMA, optimizer state, step, the training
 // generator's state and the pipeline description that produced them. Written atomically
 // (temp file + rename), so a kill at any moment leaves the previous checkpoint intact.
+//
+// File layout (v2): one header line, then a torch::serialize archive (a zip):
+//   diffuse-checkpoint-v2 crc32=<8 hex digits> bytes=<archive size>\n<archive>
+// The CRC-32 (zlib's, as Python's zlib.crc32) covers the archive, so a flipped byte or a
+// truncated copy is refused on load instead of yielding wrong weights. v1 files (a bare
+// archive, written before the header existed) still load, unchecked.
 #ifndef DIFFUSE_TRAINING_CHECKPOINT_H_
 #define DIFFUSE_TRAINING_CHECKPOINT_H_
 
@@ -25,8 +31,9 @@ absl::Status SaveCheckpoint(const std::string& path, torch::nn::Module& module,
                             torch::optim::Optimizer& optimizer, const TrainingState& state);
 
 // Restores `module` and `state` (and `optimizer` unless nullptr). NOT_FOUND for a missing
-// file, DATA_LOSS for a corrupted or truncated one, INVALID_ARGUMENT when it does not fit
-// the module; each names the path.
+// file, DATA_LOSS for a corrupted or truncated one (checksum or length mismatch),
+// INVALID_ARGUMENT when it does not fit the module (a parameter missing or of another
+// shape, named); each names the path.
 absl::Status LoadCheckpoint(const std::string& path, torch::nn::Module& module,
                             torch::optim::Optimizer* optimizer, TrainingState* state);
 

@@ -3,21 +3,27 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <cstring>
 #include <cmath>
 #include <fstream>
 #include <sstream>
 
 #include <torch/torch.h>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "google/protobuf/text_format.h"
 #include "forward/gaussian.h"
 #include "models/trainable_model.h"
 #include "random/noise_source.h"
 #include "training/checkpoint.h"
+#include "training/description_identity.h"
 #include "util/atomic_file.h"
+#include "util/run_control.h"
 #include "util/status_macros.h"
 
 namespace diffuse {
@@ -93,28 +99,28 @@ absl::Status ValidateTraining(const Pipeline& p) {
   return absl::OkStatus();
 }
 
-// The description minus what may change between a run and its resumption.
-std::string ResumeIdentity(PipelineConfig config) {
-  // Sampling-only sections: a two-stage model (DiffAE's latent_ddim prior) sets its prior
-  // after the first stage has trained.
-  config.clear_sampler();
-  config.clear_prior();
-  config.mutable_training()->clear_steps();
-  config.mutable_training()->clear_log_every();
-  config.mutable_training()->clear_checkpoint_every();
-  std::string text;
-  google::protobuf::TextFormat::PrintToString(config, &text);
-  return text;
-}
-
 // metrics.csv rows up to `step` (a resumed run rewrites what came after its checkpoint).
-std::vector<std::string> ReadMetricRows(const std::string& path, int64_t step) {
+// The file is a log, not state: lines that do not start with a step number (a damaged file)
+// are dropped and counted, never fatal.
+std::vector<std::string> ReadMetricRows(const std::string& path, int64_t step, int* dropped) {
   std::vector<std::string> rows;
   std::ifstream in(path);
   std::string line;
+  *dropped = 0;
+  bool header = true;
   while (std::getline(in, line)) {
-    if (line.empty() || line[0] == 's') continue;
-    if (std::stoll(line.substr(0, line.find(','))) <= step) rows.push_back(line);
+    if (header && absl::StartsWith(line, "step,")) {
+      header = false;
+      continue;
+    }
+    header = false;
+    int64_t row_step = 0;
+    const std::vector<absl::string_view> fields = absl::StrSplit(line, ',');
+    if (fields.size() != 4 || !absl::SimpleAtoi(fields[0], &row_step)) {
+      ++*dropped;
+      continue;
+    }
+    if (row_step <= step) rows.push_back(line);
   }
   return rows;
 }
@@ -145,6 +151,9 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
                                       std::ostream* progress) {
   ABSL_RETURN_IF_ERROR(ValidateTraining(p));
   ABSL_RETURN_IF_ERROR(MakeDirs(out_dir));
+  // Held until Train returns: a second trainer on out_dir stops here with a named error.
+  ABSL_ASSIGN_OR_RETURN(DirectoryLock lock, DirectoryLock::Acquire(out_dir));
+  StopOnSignals stop;
   if (const int stale = RemoveStaleTemporaries(out_dir); stale > 0 && progress != nullptr) {
     *progress << "removed " << stale << " partial file(s) of a killed run in " << out_dir
               << std::endl;
@@ -177,12 +186,11 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
   const std::string checkpoint = CheckpointPath(out_dir);
   if (FileExists(checkpoint)) {
     ABSL_RETURN_IF_ERROR(LoadCheckpoint(checkpoint, module, &optimizer, &state));
-    PipelineConfig saved;
-    if (!google::protobuf::TextFormat::ParseFromString(state.pipeline_text, &saved) ||
-        ResumeIdentity(saved) != ResumeIdentity(p.config)) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "checkpoint ", checkpoint, " was trained from a different pipeline description; "
-          "use another --out or remove it"));
+    if (absl::Status same = CheckTrainedFrom(checkpoint, state.pipeline_text, p.config,
+                                             CheckpointUse::kResume);
+        !same.ok()) {
+      return absl::Status(same.code(),
+                          absl::StrCat(same.message(), "; use another --out or remove it"));
     }
     generator.set_state(state.generator_state);
     google::protobuf::TextFormat::PrintToString(p.config, &state.pipeline_text);
@@ -191,7 +199,12 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
     for (const at::Tensor& param : module.parameters()) state.ema.push_back(param.clone());
   }
   const std::string metrics_path = out_dir + "/metrics.csv";
-  std::vector<std::string> rows = ReadMetricRows(metrics_path, state.step);
+  int dropped = 0;
+  std::vector<std::string> rows = ReadMetricRows(metrics_path, state.step, &dropped);
+  if (dropped > 0 && progress != nullptr) {
+    *progress << metrics_path << ": dropped " << dropped
+              << " malformed line(s); the file is rewritten at the next log step" << std::endl;
+  }
 
   TrainingSummary summary;
   summary.first_step = state.step;
@@ -282,10 +295,16 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
                   << std::endl;
       }
     }
-    if (step % o.checkpoint_every() == 0 || step == o.steps()) {
+    const int signal = stop.requested();
+    if (step % o.checkpoint_every() == 0 || step == o.steps() || signal != 0) {
       state.step = step;
       state.generator_state = generator.get_state();
       ABSL_RETURN_IF_ERROR(SaveCheckpoint(checkpoint, module, optimizer, state));
+    }
+    if (signal != 0 && step < o.steps()) {
+      return absl::CancelledError(absl::StrCat(
+          "training stopped by ", strsignal(signal), " after step ", step, " of ", o.steps(),
+          "; checkpoint written to ", checkpoint, " (the same command resumes)"));
     }
   }
   summary.steps = o.steps();
@@ -306,6 +325,8 @@ absl::Status LoadWeightsForSampling(Pipeline& p, const std::string& checkpoint) 
   TrainingState state;
   torch::nn::Module& module = *p.trained_module();
   ABSL_RETURN_IF_ERROR(LoadCheckpoint(checkpoint, module, nullptr, &state));
+  ABSL_RETURN_IF_ERROR(
+      CheckTrainedFrom(checkpoint, state.pipeline_text, p.config, CheckpointUse::kWeights));
   UseEmaWeights(module, state.ema);
   module.eval();
   return absl::OkStatus();

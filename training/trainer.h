@@ -36,14 +36,16 @@ double EmaDecay(const TrainingOptions& options, int64_t step);
 // The checkpoint file inside an output directory.
 std::string CheckpointPath(const std::string& out_dir);
 
-// Trains into `out_dir` (checkpoint.pt, metrics.csv), resuming from out_dir's checkpoint
-// when one exists. Progress lines go to `progress` (may be nullptr). Stops with
-// INVALID_ARGUMENT on a non-finite loss, leaving the last good checkpoint.
 // Per-sample loss weights [B] (float32) at times t: training.loss_weighting's weight on the
 // squared x0 error divided by the model's TrainableModel::X0LossScale; ones for PLAIN.
 at::Tensor LossWeights(const Pipeline& pipeline, TrainableModel& model, const Time& t,
                        int64_t batch);
 
+// Trains into `out_dir` (checkpoint.pt, metrics.csv), resuming from out_dir's checkpoint
+// when one exists. Progress lines go to `progress` (may be nullptr). Stops with
+// INVALID_ARGUMENT on a non-finite loss, leaving the last good checkpoint. Holds out_dir's
+// lock (util/run_control.h): FAILED_PRECONDITION while another run trains there. SIGTERM or
+// SIGINT end the current step, write a checkpoint and return CANCELLED.
 absl::StatusOr<TrainingSummary> Train(Pipeline& pipeline, const std::string& out_dir,
                                       std::ostream* progress);
 

@@ -1,12 +1,15 @@
 #include "training/trainer.h"
 
+#include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
+#include <utility>
 
 #include <torch/torch.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "eval/mixture_metrics.h"
 #include "forward/gaussian.h"
 #include "gtest/gtest.h"
@@ -14,6 +17,7 @@
 #include "pipeline/generate.h"
 #include "pipeline/test_support.h"
 #include "training/checkpoint.h"
+#include "util/run_control.h"
 #include "util/status_matchers.h"
 
 namespace diffuse {
@@ -145,6 +149,77 @@ TEST(TrainerTest, ResumingFromACheckpointEqualsAnUninterruptedRun) {
   }
 }
 
+// A stream that raises `signal` at its first write: the first progress line stands for a
+// SIGTERM that arrives mid-run.
+class RaiseOnFirstWrite : public std::streambuf {
+ public:
+  explicit RaiseOnFirstWrite(int signal) : signal_(signal) {}
+ protected:
+  int overflow(int c) override {
+    if (signal_ != 0) std::raise(std::exchange(signal_, 0));
+    return c;
+  }
+ private:
+  int signal_;
+};
+
+std::string LogEvery30() {
+  return absl::StrReplaceAll(PipelineText(100, 0.003, 1000), {{"log_every: 50", "log_every: 30"}});
+}
+
+TEST(TrainerTest, SigtermEndsTheStepWritesACheckpointAndResumesExactly) {
+  // No checkpoint is due at step 30 (every 1000): the stop writes one.
+  auto straight = BuildOrFail(LogEvery30());
+  ASSERT_THAT(Train(*straight, TempDir("no_signal"), nullptr), IsOk());
+  const std::string dir = TempDir("sigterm");
+  auto first = BuildOrFail(LogEvery30());
+  RaiseOnFirstWrite raiser(SIGTERM);
+  std::ostream progress(&raiser);
+  EXPECT_THAT(Train(*first, dir, &progress),
+              StatusIs(absl::StatusCode::kCancelled,
+                       AllOf(HasSubstr("stopped by Terminated after step 30 of 100"),
+                             HasSubstr("checkpoint written to " + CheckpointPath(dir)))));
+  auto second = BuildOrFail(LogEvery30());
+  absl::StatusOr<TrainingSummary> s = Train(*second, dir, nullptr);
+  ASSERT_THAT(s, IsOk());
+  EXPECT_EQ(s->first_step, 30);
+  const std::vector<at::Tensor> a = Weights(*straight), b = Weights(*second);
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << i;
+}
+
+TEST(TrainerTest, ASecondTrainerOnTheSameDirectoryIsRefused) {
+  const std::string dir = TempDir("locked");
+  auto p = BuildOrFail(PipelineText(20));
+  ASSERT_THAT(Train(*p, dir, nullptr), IsOk());  // creates the directory
+  absl::StatusOr<DirectoryLock> other_run = DirectoryLock::Acquire(dir);
+  ASSERT_THAT(other_run, IsOk());
+  auto again = BuildOrFail(PipelineText(40));
+  EXPECT_THAT(Train(*again, dir, nullptr),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr(dir + " is in use by another run")));
+}
+
+TEST(TrainerTest, ADamagedMetricsFileDoesNotStopAResume) {
+  const std::string dir = TempDir("bad_metrics");
+  auto first = BuildOrFail(PipelineText(100));
+  ASSERT_THAT(Train(*first, dir, nullptr), IsOk());
+  {
+    std::ofstream csv(dir + "/metrics.csv", std::ios::app);
+    csv << "garbage\n\x01\x02,,\n99999999999999999999999,1,2,3\n";
+  }
+  auto second = BuildOrFail(PipelineText(200));
+  std::ostringstream progress;
+  ASSERT_THAT(Train(*second, dir, &progress), IsOk());
+  EXPECT_THAT(progress.str(), HasSubstr("metrics.csv: dropped 3 malformed line(s)"));
+  std::ifstream csv(dir + "/metrics.csv");
+  std::string line;
+  int rows = 0;
+  std::getline(csv, line);
+  EXPECT_EQ(line, "step,loss,steps_per_second,elapsed_seconds");
+  while (std::getline(csv, line)) ++rows;
+  EXPECT_EQ(rows, 4);  // 50, 100, 150, 200
+}
+
 // training.dtype FLOAT64: float64 weights, EMA and checkpoints; the same losses as float32
 // to float32 accuracy; exact resume; sampling converts the weights to sampler.dtype.
 TEST(TrainerTest, Float64TrainsResumesAndSamples) {
@@ -213,7 +288,7 @@ TEST(TrainerTest, ACorruptedCheckpointIsAnErrorAndIsNotOverwritten) {
   auto again = BuildOrFail(PipelineText(100));
   EXPECT_THAT(Train(*again, dir, nullptr),
               StatusIs(absl::StatusCode::kDataLoss,
-                       AllOf(HasSubstr(CheckpointPath(dir)), HasSubstr("corrupted or truncated"))));
+                       AllOf(HasSubstr(CheckpointPath(dir)), HasSubstr("is truncated"))));
   std::ifstream in(CheckpointPath(dir), std::ios::binary);
   EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), bytes);
   EXPECT_THAT(LoadWeightsForSampling(*again, dir + "/missing.pt"),
@@ -227,7 +302,73 @@ TEST(TrainerTest, ACheckpointOfAnotherPipelineIsNotResumed) {
   auto other = BuildOrFail(PipelineText(100, 0.01));
   EXPECT_THAT(Train(*other, dir, nullptr),
               StatusIs(absl::StatusCode::kFailedPrecondition,
-                       HasSubstr("different pipeline description")));
+                       HasSubstr("was trained from another description: "
+                                 "training.learning_rate: 0.003 in the checkpoint, 0.01 here")));
+}
+
+std::string ReadBytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void WriteBytes(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary) << bytes;
+}
+
+TEST(TrainerTest, AFlippedByteIsCaughtByTheChecksum) {
+  const std::string dir = TempDir("flipped");
+  auto p = BuildOrFail(PipelineText(50));
+  ASSERT_THAT(Train(*p, dir, nullptr), IsOk());
+  std::string bytes = ReadBytes(CheckpointPath(dir));
+  ASSERT_EQ(bytes.rfind("diffuse-checkpoint-v2 crc32=", 0), 0u);
+  bytes[bytes.size() * 3 / 4] ^= 0x10;  // inside the tensor data, which zip does not check
+  WriteBytes(CheckpointPath(dir), bytes);
+  auto again = BuildOrFail(PipelineText(50));
+  EXPECT_THAT(LoadWeightsForSampling(*again, CheckpointPath(dir)),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       AllOf(HasSubstr(CheckpointPath(dir)), HasSubstr("corrupted: CRC-32"))));
+}
+
+TEST(TrainerTest, AHeaderlessVersion1CheckpointStillLoads) {
+  const std::string dir = TempDir("v1");
+  auto p = BuildOrFail(PipelineText(50));
+  ASSERT_THAT(Train(*p, dir, nullptr), IsOk());
+  const std::string bytes = ReadBytes(CheckpointPath(dir));
+  WriteBytes(dir + "/v1.pt", bytes.substr(bytes.find('\n') + 1));  // the bare archive
+  auto v1 = BuildOrFail(PipelineText(50));
+  auto v2 = BuildOrFail(PipelineText(50));
+  ASSERT_THAT(LoadWeightsForSampling(*v1, dir + "/v1.pt"), IsOk());
+  ASSERT_THAT(LoadWeightsForSampling(*v2, CheckpointPath(dir)), IsOk());
+  for (size_t i = 0; i < Weights(*v1).size(); ++i) {
+    EXPECT_TRUE(torch::equal(Weights(*v1)[i], Weights(*v2)[i]));
+  }
+}
+
+TEST(TrainerTest, ACheckpointOfAnotherNetworkOrDescriptionIsNotUsedForSampling) {
+  const std::string dir = TempDir("mismatch");
+  auto p = BuildOrFail(PipelineText(50));
+  ASSERT_THAT(Train(*p, dir, nullptr), IsOk());
+  // module.load() would silently take tensors of any shape; the width is checked.
+  auto narrow = BuildOrFail(absl::StrReplaceAll(PipelineText(50), {{"hidden: 64", "hidden: 32"}}));
+  EXPECT_THAT(LoadWeightsForSampling(*narrow, CheckpointPath(dir)),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr(CheckpointPath(dir)),
+                             HasSubstr("does not fit this pipeline's network: parameter"),
+                             HasSubstr("[64, 64] there, [32, 64] here"))));
+  // Same shapes, another forward process: the weights would mean something else.
+  auto cosine = BuildOrFail(absl::StrReplaceAll(
+      PipelineText(50), {{"forward { name: \"gaussian_vp\" }",
+                          "forward { name: \"gaussian_vp\" options { "
+                          "[type.googleapis.com/diffuse.GaussianVpOptions] { schedule: COSINE } } }"}}));
+  EXPECT_THAT(LoadWeightsForSampling(*cosine, CheckpointPath(dir)),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       AllOf(HasSubstr(CheckpointPath(dir)),
+                             HasSubstr("trained from another description: forward.options"),
+                             HasSubstr("unset in the checkpoint"))));
+  // The sampler and reverse process are free to change.
+  auto fewer_steps = BuildOrFail(absl::StrReplaceAll(
+      PipelineText(50), {{"sampler { num_steps: 50 }", "sampler { num_steps: 20 }"}}));
+  EXPECT_THAT(LoadWeightsForSampling(*fewer_steps, CheckpointPath(dir)), IsOk());
 }
 
 TEST(TrainerTest, ANonFiniteLossStopsTrainingAndKeepsTheLastGoodCheckpoint) {

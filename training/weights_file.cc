@@ -9,6 +9,7 @@
 #include "google/protobuf/text_format.h"
 #include "models/trainable_model.h"
 #include "training/checkpoint.h"
+#include "training/description_identity.h"
 #include "util/safetensors.h"
 
 namespace diffuse {
@@ -27,14 +28,18 @@ absl::StatusOr<TrainableModel*> Network(Pipeline& p, const std::string& path) {
 
 }  // namespace
 
-absl::Status ExportWeights(Pipeline& p, const std::string& checkpoint, const std::string& out) {
+absl::Status ExportWeights(Pipeline& p, const std::string& checkpoint, const std::string& out,
+                           bool ema) {
   absl::StatusOr<TrainableModel*> model = Network(p, checkpoint);
   if (!model.ok()) return model.status();
   TrainingState state;
   torch::nn::Module& module = *p.trained_module();
   absl::Status loaded = LoadCheckpoint(checkpoint, module, nullptr, &state);
   if (!loaded.ok()) return loaded;
-  UseEmaWeights(module, state.ema);
+  absl::Status same =
+      CheckTrainedFrom(checkpoint, state.pipeline_text, p.config, CheckpointUse::kWeights);
+  if (!same.ok()) return same;
+  if (ema) UseEmaWeights(module, state.ema);
   Safetensors file;
   for (const auto& item : module.named_parameters()) {
     file.tensors.emplace_back(item.key(), item.value().detach());
@@ -42,6 +47,7 @@ absl::Status ExportWeights(Pipeline& p, const std::string& checkpoint, const std
   file.metadata["format"] = kFormat;
   file.metadata["pipeline"] = state.pipeline_text;
   file.metadata["step"] = absl::StrCat(state.step);
+  file.metadata["weights"] = ema ? "ema" : "trained";
   return WriteSafetensors(out, file);
 }
 
@@ -50,6 +56,12 @@ absl::Status ImportWeights(Pipeline& p, const std::string& path) {
   if (!model.ok()) return model.status();
   absl::StatusOr<Safetensors> file = ReadSafetensors(path);
   if (!file.ok()) return file.status();
+  // Files this toolkit exported name their description; others (written in Python) are
+  // checked by parameter name and shape only.
+  if (auto it = file->metadata.find("pipeline"); it != file->metadata.end()) {
+    absl::Status same = CheckTrainedFrom(path, it->second, p.config, CheckpointUse::kWeights);
+    if (!same.ok()) return same;
+  }
   std::map<std::string, at::Tensor> by_name(file->tensors.begin(), file->tensors.end());
   torch::nn::Module& module = *p.trained_module();
   torch::NoGradGuard no_grad;

@@ -13,9 +13,10 @@
 
 namespace diffuse {
 
-// Writes the EMA weights of `checkpoint` (a training checkpoint of `pipeline`) to `out`.
+// Writes the EMA weights of `checkpoint` (a training checkpoint of `pipeline`) to `out`,
+// or with `ema` false the optimizer's own weights (to compare runs bit for bit).
 absl::Status ExportWeights(Pipeline& pipeline, const std::string& checkpoint,
-                           const std::string& out);
+                           const std::string& out, bool ema = true);
 
 // Loads weights from a safetensors file into the pipeline's network, for sampling. Every
 // parameter must be present with its exact shape; errors name the file and the parameter.

@@ -127,6 +127,12 @@ absl::StatusOr<NpyArray> DecodeNpy(const std::string& bytes,
     if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(dim), &d) || d < 0) {
       return absl::DataLossError(absl::StrCat(source, ": bad .npy shape ", shape_text));
     }
+    // At most 2^60 elements, so that neither the count nor its size in bytes overflows; the
+    // payload's size is compared with the file below.
+    if (d > 0 && count > (int64_t{1} << 60) / d) {
+      return absl::DataLossError(
+          absl::StrCat(source, ": .npy shape ", shape_text, " has more than 2^60 elements"));
+    }
     array.shape.push_back(d);
     count *= d;
   }

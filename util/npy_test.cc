@@ -59,6 +59,20 @@ TEST(NpyTest, TruncatedPayloadNamesTheFile) {
                        HasSubstr("x_T.npy: truncated")));
 }
 
+// 2^32 x 2^32 elements wrap a 64-bit count to 0, which an empty payload would match.
+TEST(NpyTest, AShapeWhoseElementCountOverflowsIsRefused) {
+  std::string header =
+      "{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296), }";
+  header.resize(118, ' ');
+  header += '\n';  // 10 + 118 = 128 bytes, aligned
+  std::string bytes = std::string("\x93NUMPY\x01\x00", 8) + static_cast<char>(header.size()) +
+                      '\0' + header;  // and no payload
+  EXPECT_THAT(DecodeNpy(bytes, "huge.npy"),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       HasSubstr("huge.npy: .npy shape (4294967296, 4294967296) has more than "
+                                 "2^60 elements")));
+}
+
 TEST(NpyTest, RejectsBadMagicWrongDtypeAndMissingFile) {
   EXPECT_THAT(DecodeNpy("hello world, not numpy", "a.npy"),
               StatusIs(absl::StatusCode::kDataLoss, HasSubstr("a.npy")));

@@ -1,5 +1,6 @@
 #include "util/safetensors.h"
 
+#include <cmath>
 #include <cstring>
 
 #include <torch/torch.h>
@@ -104,7 +105,14 @@ absl::StatusOr<Safetensors> ReadSafetensors(const std::string& path) {
     std::vector<int64_t> shape;
     int64_t numel = 1;
     for (const auto& d : f.at("shape").list_value().values()) {
-      shape.push_back(static_cast<int64_t>(d.number_value()));
+      const double v = d.number_value();
+      // Each dimension a whole number, the product bounded by the data's size (no overflow).
+      if (!(v >= 0 && v == std::floor(v) && v <= static_cast<double>(data_size)) ||
+          (v > 0 && numel > static_cast<int64_t>(data_size) / static_cast<int64_t>(v))) {
+        return bad(absl::StrCat("entry '", name, "': shape dimension ", v,
+                                " is negative, fractional or larger than the file"));
+      }
+      shape.push_back(static_cast<int64_t>(v));
       numel *= shape.back();
     }
     const auto& offsets = f.at("data_offsets").list_value().values();

@@ -62,6 +62,22 @@ TEST(SafetensorsTest, TruncatedAndMalformedFilesAreNamedErrors) {
               IsOk());
   EXPECT_THAT(ReadSafetensors(Path("junk.safetensors")),
               StatusIs(absl::StatusCode::kDataLoss, HasSubstr("junk.safetensors")));
+  // Negative, fractional and overflowing shapes in an otherwise intact header.
+  for (const std::string shape : {"[-100]", "[2.5, 40]", "[4294967296, 4294967296, 16]"}) {
+    std::string edited = bytes;
+    edited.replace(edited.find("[100]"), 5, shape + std::string(5 - std::min<size_t>(5, shape.size()), ' '));
+    if (shape.size() > 5) {  // a longer header: rewrite its length prefix
+      uint64_t n = 0;
+      std::memcpy(&n, edited.data(), 8);
+      n += shape.size() - 5;
+      std::memcpy(edited.data(), &n, 8);
+    }
+    ASSERT_THAT(WriteFileAtomically(Path("shape.safetensors"), edited), IsOk());
+    EXPECT_THAT(ReadSafetensors(Path("shape.safetensors")),
+                StatusIs(absl::StatusCode::kDataLoss,
+                         HasSubstr("shape.safetensors: entry 'w': shape dimension")))
+        << shape;
+  }
   EXPECT_THAT(ReadSafetensors(Path("missing.safetensors")),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("missing.safetensors")));
 }

@@ -1,0 +1,83 @@
+#include "training/description_identity.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
+#include "google/protobuf/text_format.h"
+#include "google/protobuf/util/message_differencer.h"
+
+namespace diffuse {
+namespace {
+
+PipelineConfig Bound(const PipelineConfig& config, CheckpointUse use) {
+  if (use == CheckpointUse::kResume) {
+    PipelineConfig c = config;
+    c.clear_sampler();
+    c.clear_prior();
+    c.mutable_training()->clear_steps();
+    c.mutable_training()->clear_log_every();
+    c.mutable_training()->clear_checkpoint_every();
+    return c;
+  }
+  PipelineConfig c;
+  if (config.has_data()) c.mutable_data()->set_name(config.data().name());
+  if (config.has_forward()) *c.mutable_forward() = config.forward();
+  if (config.has_predictor()) *c.mutable_predictor() = config.predictor();
+  if (config.has_encoder()) *c.mutable_encoder() = config.encoder();
+  return c;
+}
+
+// protobuf's report line ("modified: PATH: A -> B", "added: PATH: B", "deleted: PATH: A")
+// in the words of the error messages.
+std::string Rephrase(absl::string_view line) {
+  auto split = [&](absl::string_view prefix, std::string* path, std::string* rest) {
+    if (!absl::ConsumePrefix(&line, prefix)) return false;
+    const size_t colon = line.find(": ");
+    *path = std::string(line.substr(0, colon));
+    *rest = colon == absl::string_view::npos ? "" : std::string(line.substr(colon + 2));
+    return true;
+  };
+  std::string path, rest;
+  if (split("modified: ", &path, &rest)) {
+    const size_t arrow = rest.find(" -> ");
+    if (arrow != std::string::npos) {
+      return absl::StrCat(path, ": ", rest.substr(0, arrow), " in the checkpoint, ",
+                          rest.substr(arrow + 4), " here");
+    }
+  }
+  if (split("added: ", &path, &rest)) {
+    return absl::StrCat(path, ": unset in the checkpoint, ", rest, " here");
+  }
+  if (split("deleted: ", &path, &rest)) {
+    return absl::StrCat(path, ": ", rest, " in the checkpoint, unset here");
+  }
+  return std::string(line);
+}
+
+}  // namespace
+
+std::string DescriptionDifference(const PipelineConfig& trained, const PipelineConfig& used,
+                                  CheckpointUse use) {
+  google::protobuf::util::MessageDifferencer differencer;
+  std::string report;
+  differencer.ReportDifferencesToString(&report);
+  if (differencer.Compare(Bound(trained, use), Bound(used, use))) return "";
+  const std::vector<absl::string_view> lines = absl::StrSplit(report, '\n');
+  return lines.empty() || lines[0].empty() ? "the descriptions differ" : Rephrase(lines[0]);
+}
+
+absl::Status CheckTrainedFrom(const std::string& path, const std::string& trained_text,
+                              const PipelineConfig& used, CheckpointUse use) {
+  PipelineConfig trained;
+  if (!google::protobuf::TextFormat::ParseFromString(trained_text, &trained)) {
+    return absl::DataLossError(
+        absl::StrCat("checkpoint ", path, ": its stored pipeline description does not parse"));
+  }
+  const std::string difference = DescriptionDifference(trained, used, use);
+  if (difference.empty()) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "checkpoint ", path, " was trained from another description: ", difference));
+}
+
+}  // namespace diffuse

@@ -1,0 +1,81 @@
+#include "training/description_identity.h"
+
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "pipeline/builder.h"
+#include "util/status_matchers.h"
+
+namespace diffuse {
+namespace {
+
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+
+PipelineConfig Config(const std::string& unet, const std::string& sampler,
+                      const std::string& training) {
+  absl::StatusOr<PipelineConfig> c = ParsePipelineText(
+      "data { name: 'fashion_mnist' }\n"
+      "forward { name: 'gaussian_vp' }\n"
+      "predictor { name: 'unet' options { [type.googleapis.com/diffuse.UNetOptions] { " +
+          unet + " } } }\n"
+          "reverse { name: 'substitution' }\n"
+          "sampler { " + sampler + " }\n"
+          "training { " + training + " }\n",
+      "test");
+  EXPECT_TRUE(c.ok()) << c.status();
+  return *c;
+}
+
+TEST(DescriptionIdentityTest, TheSameDescriptionHasNoDifference) {
+  const PipelineConfig a = Config("base_channels: 32", "num_steps: 50", "steps: 100");
+  EXPECT_EQ(DescriptionDifference(a, a, CheckpointUse::kWeights), "");
+  EXPECT_EQ(DescriptionDifference(a, a, CheckpointUse::kResume), "");
+}
+
+TEST(DescriptionIdentityTest, AnotherWidthIsNamedWithBothValues) {
+  const PipelineConfig trained = Config("base_channels: 32", "num_steps: 50", "steps: 100");
+  const PipelineConfig used = Config("base_channels: 64", "num_steps: 50", "steps: 100");
+  for (CheckpointUse use : {CheckpointUse::kWeights, CheckpointUse::kResume}) {
+    EXPECT_THAT(DescriptionDifference(trained, used, use),
+                AllOf(HasSubstr("predictor.options"), HasSubstr("base_channels"),
+                      HasSubstr("32 in the checkpoint, 64 here")));
+  }
+  const PipelineConfig unset = Config("", "num_steps: 50", "steps: 100");
+  EXPECT_THAT(DescriptionDifference(trained, unset, CheckpointUse::kWeights),
+              HasSubstr("base_channels: 32 in the checkpoint, unset here"));
+}
+
+TEST(DescriptionIdentityTest, SamplingSectionsAreFreeForWeightsAndStepCountsForResume) {
+  const PipelineConfig trained =
+      Config("base_channels: 32", "num_steps: 50", "steps: 100 learning_rate: 0.001");
+  const PipelineConfig sampling =
+      Config("base_channels: 32", "num_steps: 20", "steps: 100 learning_rate: 0.002");
+  EXPECT_EQ(DescriptionDifference(trained, sampling, CheckpointUse::kWeights), "");
+  EXPECT_THAT(DescriptionDifference(trained, sampling, CheckpointUse::kResume),
+              HasSubstr("training.learning_rate: 0.001 in the checkpoint, 0.002 here"));
+  const PipelineConfig longer =
+      Config("base_channels: 32", "num_steps: 20", "steps: 400 learning_rate: 0.001");
+  EXPECT_EQ(DescriptionDifference(trained, longer, CheckpointUse::kResume), "");
+  PipelineConfig other_forward = trained;
+  other_forward.mutable_forward()->set_name("gaussian_ve");
+  EXPECT_THAT(DescriptionDifference(trained, other_forward, CheckpointUse::kWeights),
+              HasSubstr("forward.name: \"gaussian_vp\" in the checkpoint, \"gaussian_ve\" here"));
+}
+
+TEST(DescriptionIdentityTest, CheckTrainedFromNamesTheFile) {
+  const PipelineConfig used = Config("base_channels: 64", "num_steps: 50", "steps: 100");
+  EXPECT_THAT(CheckTrainedFrom("ck.pt",
+                               "data { name: 'fashion_mnist' } forward { name: 'gaussian_vp' } "
+                               "predictor { name: 'unet' }",
+                               used, CheckpointUse::kWeights),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       AllOf(HasSubstr("checkpoint ck.pt was trained from another description"),
+                             HasSubstr("predictor.options"))));
+  EXPECT_THAT(CheckTrainedFrom("ck.pt", "predictor { nme: 'x' }", used, CheckpointUse::kWeights),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("ck.pt")));
+}
+
+}  // namespace
+}  // namespace diffuse
