@@ -25,7 +25,10 @@ machine_line | tee "$summary"
 sed -e 's/steps: 6000/steps: 1500/' -e 's/checkpoint_every: 1000/checkpoint_every: 3/' \
     -e 's/log_every: 500/log_every: 100/' pipeline/examples/eight_gaussians_ddim.pbtxt \
     > "$OUT/pipeline.pbtxt"
-train() { "$DIFFUSE" train --pipeline="$OUT/pipeline.pbtxt" --out="$1" --threads=1; }
+# An array, not a function: a function run with & is a subshell, and the signals below
+# must reach the trainer itself.
+TRAIN=("$DIFFUSE" train --pipeline="$OUT/pipeline.pbtxt" --threads=1)
+train() { "${TRAIN[@]}" --out="$1"; }
 weights() {  # weights DIR: DIR/ema.safetensors and DIR/trained.safetensors
   "$DIFFUSE" export --pipeline="$OUT/pipeline.pbtxt" --checkpoint="$1/checkpoint.pt" \
     --out="$1/ema.safetensors" > /dev/null 2>&1 &&
@@ -52,16 +55,38 @@ weights "$OUT/straight"
 echo "uninterrupted run: $(tail -n 1 "$OUT/straight.log") ($ms ms with start-up)" \
   | tee -a "$summary"
 
-# 1. SIGKILL at random moments: a uniform delay in [0.2 s, the uninterrupted run's length / 8]
-# after each start, so that the kills spread over the run.
+# SIGKILL PID as soon as DIR holds a checkpoint temporary (a write in progress).
+kill_during_write() {
+  /usr/bin/python3 - "$1" "$2" <<'PY'
+import os, signal, sys, time
+pid, folder = int(sys.argv[1]), sys.argv[2]
+end = time.time() + 20
+while time.time() < end:
+    try:
+        if any(n.startswith("checkpoint.pt.tmp.") for n in os.listdir(folder)):
+            os.kill(pid, signal.SIGKILL)
+            break
+    except FileNotFoundError:
+        pass
+PY
+}
+
+# 1. SIGKILL: odd kills at a random moment (a uniform delay in [0.2 s, the uninterrupted
+# run's length / 8] after the start, so that they spread over the run), even kills the
+# moment a checkpoint write is seen in progress.
 killed="$OUT/killed"
 during_write=0 before_end=0
 for i in $(seq 1 "$KILLS"); do
-  train "$killed" >> "$OUT/killed.log" 2>&1 &
+  "${TRAIN[@]}" --out="$killed" >> "$OUT/killed.log" 2>&1 &
   pid=$!
-  sleep "$(/usr/bin/python3 -c "import random; random.seed($i); print(round(random.uniform(0.2, max(0.3, $ms / 8000)), 3))")"
-  if kill -9 "$pid" 2>/dev/null; then before_end=$((before_end + 1)); fi
+  if ((i % 2)); then
+    sleep "$(/usr/bin/python3 -c "import random; random.seed($i); print(round(random.uniform(0.2, max(0.3, $ms / 8000)), 3))")"
+  else
+    kill_during_write "$pid" "$killed"
+  fi
+  kill -9 "$pid" 2>/dev/null
   wait "$pid" 2>/dev/null
+  [[ $? -eq 137 ]] && before_end=$((before_end + 1))  # 128 + SIGKILL: it had not finished
   ls "$killed" 2>/dev/null | grep -q '\.tmp\.' && during_write=$((during_write + 1))
   echo "kill $i: at step $(step_of "$killed")" >> "$OUT/kills.txt"
 done
@@ -74,7 +99,7 @@ same_as_straight "$killed" "after $KILLS kills"
 for sig in TERM:143 INT:130; do
   name=${sig%%:*} want=${sig##*:}
   dir="$OUT/sig$name"
-  train "$dir" > "$OUT/sig$name.log" 2>&1 &
+  "${TRAIN[@]}" --out="$dir" > "$OUT/sig$name.log" 2>&1 &
   pid=$!
   for _ in $(seq 1 200); do [[ -s "$dir/metrics.csv" ]] && break; sleep 0.05; done
   kill -"$name" "$pid"
@@ -91,7 +116,7 @@ for sig in TERM:143 INT:130; do
 done
 
 # 3. Two trainers on one directory.
-train "$OUT/locked" > "$OUT/locked.log" 2>&1 &
+"${TRAIN[@]}" --out="$OUT/locked" > "$OUT/locked.log" 2>&1 &
 pid=$!
 for _ in $(seq 1 200); do [[ -s "$OUT/locked/metrics.csv" ]] && break; sleep 0.05; done
 train "$OUT/locked" > "$OUT/second.log" 2>&1
