@@ -83,7 +83,7 @@ absl::StatusOr<Generated> Generate(Pipeline& p, const GenerateRequest& request) 
   try {
     for (int64_t first = 0; first < request.num; first += chunk) {
       const int64_t count = std::min(chunk, request.num - first);
-      PhiloxNoise noise(request.seed, first);
+      PhiloxNoise noise(request.seed, request.first_index + first);
       PriorSample prior = p.prior->Sample(count, sample_shape, noise);
       if (request.x_start.defined()) {
         prior.x_start = request.x_start.slice(0, first, first + count);
@@ -91,7 +91,9 @@ absl::StatusOr<Generated> Generate(Pipeline& p, const GenerateRequest& request) 
       if (at::isFloatingType(prior.x_start.scalar_type())) prior.x_start = prior.x_start.to(type);
       // A prior that estimates x0 from labelled data (diffused_estimate) supplies the labels
       // its start belongs to; otherwise they come from the sampler options.
-      if (!prior.condition.label.defined()) prior.condition.label = p.LabelsFor(first, count);
+      if (!prior.condition.label.defined()) {
+        prior.condition.label = p.LabelsFor(request.first_index + first, count);
+      }
       if (prior.condition.label.defined()) labels.push_back(prior.condition.label);
       if (latent_dim > 0) {
         prior.condition.latent =

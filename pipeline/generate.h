@@ -33,6 +33,9 @@ struct GenerateRequest {
   // [num, D]: the latent z each sample is conditioned on (Condition::latent; Diffusion
   // Autoencoders' decoding). Required when the predictor is conditioned on a latent.
   at::Tensor latent;
+  // The global index of the first sample (a rank's share of a data-parallel run): sample i
+  // of this request draws the noise stream (seed, first_index + i) and label first_index + i.
+  int64_t first_index = 0;
 };
 
 // At most this many bytes of samples (and recorded trajectories) per Generate call; a count

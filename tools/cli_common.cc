@@ -213,6 +213,7 @@ absl::StatusOr<std::string> QualityReport(const Pipeline& p, const at::Tensor& s
 
 std::string TrainingSummaryLine(const std::string& what, const TrainingSummary& s,
                                 const std::string& dir) {
+  if (!s.wrote_checkpoint) return "";  // ranks > 0: rank 0 reports
   if (s.first_step == s.steps) {
     return absl::StrFormat("%s already trained (%d steps) in %s; nothing to do\n", what, s.steps,
                            CheckpointPath(dir));

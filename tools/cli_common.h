@@ -61,7 +61,8 @@ absl::StatusOr<SplitSlice> SplitFromFlags();
 absl::StatusOr<at::Tensor> ImagesFromFlags();
 
 // One line for the end of a training run: "trained WHAT steps a..b in s, loss x -> y; wrote
-// CHECKPOINT", or, when the checkpoint was already at the last step, that nothing was done.
+// CHECKPOINT", or, when the checkpoint was already at the last step, that nothing was done;
+// "" on the ranks of a data-parallel run that do not write.
 std::string TrainingSummaryLine(const std::string& what, const TrainingSummary& s,
                                 const std::string& dir);
 

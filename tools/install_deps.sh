@@ -5,6 +5,7 @@ set -euo pipefail
 packages=(
   bazel-bootstrap bazel-rules-java bazel-platforms bazel-skylib  # Bazel 4.2.3, offline repos
   g++ libtorch-dev libopenblas0-pthread                          # LibTorch + fast BLAS
+  libgloo-dev                                                    # c10d Gloo: data parallel
   libabsl-dev libgoogle-glog-dev libgflags-dev                   # Abseil, logging
   libprotobuf-dev protobuf-compiler                              # pipeline descriptions
   libgtest-dev libgmock-dev libbenchmark-dev                     # tests, benchmarks

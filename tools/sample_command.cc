@@ -1,5 +1,7 @@
 // `diffuse sample`: the reverse process from the prior (or --x_T), optionally with given
-// per-step noise and the recorded trajectory; samples as .npy and a PNG.
+// per-step noise and the recorded trajectory; samples as .npy and a PNG. Under WORLD_SIZE > 1
+// (tools/launch.sh) the ranks split the batches and rank 0 writes the gathered samples.
+#include <algorithm>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -14,6 +16,7 @@
 #include "pipeline/generate.h"
 #include "tools/cli_common.h"
 #include "tools/commands.h"
+#include "training/data_parallel.h"
 #include "util/npy.h"
 #include "util/status_macros.h"
 
@@ -27,6 +30,35 @@ ABSL_FLAG(std::string, x0_trajectory, "",
           "sample: also write every step's x0_hat (.npy, [steps, num, ...]).");
 
 namespace diffuse {
+namespace {
+
+// A data-parallel run: rank r samples whole batches (sampler.batch_size) r * C / N to
+// (r + 1) * C / N of the C batches, so that every batch is the one a single process would
+// compute and the gathered samples are bit for bit the single-process ones.
+absl::Status TakeThisRanksShare(const Pipeline& p, const DataParallel& ranks,
+                                GenerateRequest& request) {
+  if (request.step_noise.defined() || request.record_trajectory) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--noise, --trajectory and --x0_trajectory need one process (WORLD_SIZE = ",
+        ranks.world_size(), ")"));
+  }
+  const int64_t chunk = p.config.sampler().batch_size();
+  const int64_t batches = (request.num + chunk - 1) / chunk;
+  if (batches < ranks.world_size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--num = ", request.num, " makes ", batches, " batch(es) of sampler.batch_size = ", chunk,
+        ", fewer than WORLD_SIZE = ", ranks.world_size()));
+  }
+  const int64_t first = std::min(request.num, batches * ranks.rank() / ranks.world_size() * chunk);
+  const int64_t end =
+      std::min(request.num, batches * (ranks.rank() + 1) / ranks.world_size() * chunk);
+  if (request.x_start.defined()) request.x_start = request.x_start.slice(0, first, end);
+  request.first_index = first;
+  request.num = end - first;
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 absl::Status SampleCommand() {
   ABSL_ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> p, LoadPipeline());
@@ -43,11 +75,12 @@ absl::Status SampleCommand() {
                                           "--num"));
   }
   ABSL_RETURN_IF_ERROR(LoadTrainedWeights(*p));
+  ABSL_ASSIGN_OR_RETURN(std::unique_ptr<DataParallel> ranks, DataParallel::FromEnvironment());
   GenerateRequest request;
   request.num = absl::GetFlag(FLAGS_num);
   request.seed = absl::GetFlag(FLAGS_seed) >= 0 ? absl::GetFlag(FLAGS_seed)
                                                 : p->config.sampler().seed();
-  request.progress = &std::cerr;
+  request.progress = ranks->is_main() ? &std::cerr : nullptr;
   if (!absl::GetFlag(FLAGS_x_T).empty()) {
     ABSL_ASSIGN_OR_RETURN(request.x_start, ReadTensor(absl::GetFlag(FLAGS_x_T)));
     request.num = request.x_start.size(0);
@@ -60,6 +93,7 @@ absl::Status SampleCommand() {
   const std::string trajectory = absl::GetFlag(FLAGS_trajectory);
   const std::string x0_trajectory = absl::GetFlag(FLAGS_x0_trajectory);
   request.record_trajectory = !trajectory.empty() || !x0_trajectory.empty();
+  if (ranks->world_size() > 1) ABSL_RETURN_IF_ERROR(TakeThisRanksShare(*p, *ranks, request));
   absl::StatusOr<Generated> generated = Generate(*p, request);
   if (!generated.ok() && !absl::GetFlag(FLAGS_x_T).empty() &&
       absl::StartsWith(generated.status().message(), "x_T")) {
@@ -67,6 +101,13 @@ absl::Status SampleCommand() {
                         absl::StrCat(absl::GetFlag(FLAGS_x_T), ": ", generated.status().message()));
   }
   ABSL_RETURN_IF_ERROR(generated.status());
+  if (ranks->world_size() > 1) {
+    ABSL_ASSIGN_OR_RETURN(generated->samples, ranks->AllGatherRows(generated->samples));
+    if (generated->labels.defined()) {
+      ABSL_ASSIGN_OR_RETURN(generated->labels, ranks->AllGatherRows(generated->labels));
+    }
+    if (!ranks->is_main()) return absl::OkStatus();  // rank 0 writes
+  }
   // Grey-level tokens become images, so the file, the grid and `eval` see pictures.
   generated->samples = p->data->Decode(generated->samples);
   ABSL_RETURN_IF_ERROR(WriteNpy(out, ToNpy(generated->samples)));

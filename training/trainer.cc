@@ -6,6 +6,7 @@
 #include <cstring>
 #include <cmath>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include <torch/torch.h>
@@ -21,6 +22,7 @@
 #include "models/trainable_model.h"
 #include "random/noise_source.h"
 #include "training/checkpoint.h"
+#include "training/data_parallel.h"
 #include "training/description_identity.h"
 #include "util/atomic_file.h"
 #include "util/run_control.h"
@@ -150,15 +152,30 @@ std::string CheckpointPath(const std::string& out_dir) {
 absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
                                       std::ostream* progress) {
   ABSL_RETURN_IF_ERROR(ValidateTraining(p));
+  const TrainingOptions& o = p.config.training();
+  ABSL_ASSIGN_OR_RETURN(std::unique_ptr<DataParallel> ranks,
+                        DataParallel::FromEnvironment(o.batch_size()));
+  // Rank 0 alone writes (checkpoints, metrics) and reports; every rank reads the checkpoint.
+  if (!ranks->is_main()) progress = nullptr;
   ABSL_RETURN_IF_ERROR(MakeDirs(out_dir));
   // Held until Train returns: a second trainer on out_dir stops here with a named error.
-  ABSL_ASSIGN_OR_RETURN(DirectoryLock lock, DirectoryLock::Acquire(out_dir));
+  std::optional<DirectoryLock> lock;
+  if (ranks->is_main()) {
+    ABSL_ASSIGN_OR_RETURN(DirectoryLock held, DirectoryLock::Acquire(out_dir));
+    lock.emplace(std::move(held));
+  }
   StopOnSignals stop;
-  if (const int stale = RemoveStaleTemporaries(out_dir); stale > 0 && progress != nullptr) {
-    *progress << "removed " << stale << " partial file(s) of a killed run in " << out_dir
+  if (ranks->is_main()) {
+    if (const int stale = RemoveStaleTemporaries(out_dir); stale > 0 && progress != nullptr) {
+      *progress << "removed " << stale << " partial file(s) of a killed run in " << out_dir
+                << std::endl;
+    }
+  }
+  if (ranks->world_size() > 1 && progress != nullptr) {
+    *progress << "data parallel: " << ranks->world_size() << " ranks, batch "
+              << o.batch_size() << " (" << ranks->ShardSize(o.batch_size()) << " per rank)"
               << std::endl;
   }
-  const TrainingOptions& o = p.config.training();
   TrainableModel& model = *p.predictor->trainable();
   // The predictor's network, with the encoder's beside it when there is one.
   torch::nn::Module& module = *p.trained_module();
@@ -208,8 +225,10 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
 
   TrainingSummary summary;
   summary.first_step = state.step;
+  summary.wrote_checkpoint = ranks->is_main();
   const TimeDomain domain = p.forward->time_domain();
   const int64_t batch = o.batch_size();
+  const int64_t shard_begin = ranks->ShardBegin(batch), shard_size = ranks->ShardSize(batch);
   const int64_t num_classes = p.predictor->conditions().num_classes;
   const std::vector<at::Tensor> params = module.parameters();
   const auto start = std::chrono::steady_clock::now();
@@ -222,31 +241,41 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
         ? torch::randint(1, domain.num_steps + 1, {batch}, generator, torch::kLong)
               .to(torch::kFloat64)
         : 1.0 - torch::rand({batch}, generator, torch::kFloat64);
+    // Every draw is made for the whole batch, so that the generator's state (and hence the
+    // checkpoint) does not depend on the number of ranks; each rank keeps its slice.
+    at::Tensor x0 = at::isFloatingType(data.x.scalar_type()) ? data.x.to(type) : data.x;
+    at::Tensor eps = p.forward->SampleNoise(data.x.sizes(), noise);
+    if (at::isFloatingType(eps.scalar_type())) eps = eps.to(type);
+    at::Tensor label;
+    if (num_classes > 0) {
+      label = data.label;
+      if (o.condition_dropout() > 0) {
+        const at::Tensor drop = torch::rand({batch}, generator).lt(o.condition_dropout());
+        label = data.label.masked_fill(drop, Condition::kNullLabel);
+      }
+    }
     TrainingExample example;
+    auto shard = [&](const at::Tensor& full) { return full.narrow(0, shard_begin, shard_size); };
     // Real-valued data in the training type (float64 runs); token data stays int64.
-    example.x0 = at::isFloatingType(data.x.scalar_type()) ? data.x.to(type) : data.x;
-    example.eps = p.forward->SampleNoise(data.x.sizes(), noise);
-    if (at::isFloatingType(example.eps.scalar_type())) example.eps = example.eps.to(type);
-    example.t = Time(t);
+    example.x0 = shard(x0);
+    example.eps = shard(eps);
+    example.t = Time(shard(t));
     example.x_t = p.forward->Apply(example.x0, example.t, example.eps);
     // Joint training (Diffusion Autoencoders): the predictor sees z = E(x0) and the diffusion
     // loss trains the encoder through it.
     if (p.encoder != nullptr) {
       example.condition.latent = p.encoder->Encode(example.x0, example.t).mean;
     }
-    if (num_classes > 0) {
-      example.condition.label = data.label;
-      if (o.condition_dropout() > 0) {
-        const at::Tensor drop = torch::rand({batch}, generator).lt(o.condition_dropout());
-        example.condition.label = data.label.masked_fill(drop, Condition::kNullLabel);
-      }
-    }
+    if (label.defined()) example.condition.label = shard(label);
     at::Tensor per_example = model.Loss(example);
     if (o.loss_weighting() != TrainingOptions::PLAIN) {
-      per_example = per_example * LossWeights(p, model, example.t, batch).to(type);
+      per_example = per_example * LossWeights(p, model, example.t, shard_size).to(type);
     }
     const at::Tensor loss = per_example.mean();
-    const double value = loss.item<double>();
+    // The loss over the whole batch, and whether any rank was asked to stop.
+    ABSL_ASSIGN_OR_RETURN(std::vector<double> shared,
+                          ranks->Mean({loss.item<double>(), stop.requested() != 0 ? 1.0 : 0.0}));
+    const double value = shared[0];
     if (!std::isfinite(value)) {
       return absl::InvalidArgumentError(absl::StrCat(
           "training: loss is ", value, " at step ", step + 1, "; stopped, the last good ",
@@ -254,6 +283,7 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
     }
     optimizer.zero_grad();
     loss.backward();
+    ABSL_RETURN_IF_ERROR(ranks->AverageGradients(params));
     if (o.grad_clip_norm() > 0) torch::nn::utils::clip_grad_norm_(params, o.grad_clip_norm());
     if (o.warmup_steps() > 0 || o.lr_schedule() != TrainingOptions::CONSTANT) {
       for (auto& group : optimizer.param_groups()) {
@@ -282,9 +312,11 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       const double rate = (step - summary.first_step) / std::max(elapsed, 1e-9);
       rows.push_back(absl::StrFormat("%d,%.6f,%.2f,%.3f", step, mean, rate, elapsed));
-      ABSL_RETURN_IF_ERROR(WriteFileAtomically(
-          metrics_path, absl::StrCat("step,loss,steps_per_second,elapsed_seconds\n",
-                                     absl::StrJoin(rows, "\n"), "\n")));
+      if (ranks->is_main()) {
+        ABSL_RETURN_IF_ERROR(WriteFileAtomically(
+            metrics_path, absl::StrCat("step,loss,steps_per_second,elapsed_seconds\n",
+                                       absl::StrJoin(rows, "\n"), "\n")));
+      }
       if (progress != nullptr) {
         *progress << absl::StrFormat(
                          "step %*d/%d | loss %.4f | lr %.2e | %.3g steps/s | "
@@ -295,16 +327,20 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
                   << std::endl;
       }
     }
-    const int signal = stop.requested();
-    if (step % o.checkpoint_every() == 0 || step == o.steps() || signal != 0) {
+    // A stop asked of any rank stops all of them after the same step.
+    // (One process also honours a signal that arrived during this step's logging.)
+    const bool stopping = shared[1] > 0 || (ranks->world_size() == 1 && stop.requested() != 0);
+    if (ranks->is_main() && (step % o.checkpoint_every() == 0 || step == o.steps() || stopping)) {
       state.step = step;
       state.generator_state = generator.get_state();
       ABSL_RETURN_IF_ERROR(SaveCheckpoint(checkpoint, module, optimizer, state));
     }
-    if (signal != 0 && step < o.steps()) {
+    if (stopping && step < o.steps()) {
+      const int signal = stop.requested();
       return absl::CancelledError(absl::StrCat(
-          "training stopped by ", strsignal(signal), " after step ", step, " of ", o.steps(),
-          "; checkpoint written to ", checkpoint, " (the same command resumes)"));
+          "training stopped by ", signal != 0 ? strsignal(signal) : "another rank's stop",
+          " after step ", step, " of ", o.steps(), "; checkpoint written to ", checkpoint,
+          " (the same command resumes)"));
     }
   }
   summary.steps = o.steps();

@@ -23,6 +23,7 @@ struct TrainingSummary {
   double first_loss = 0;   // mean loss over the first logging window of this run
   double final_loss = 0;   // mean loss over the last logging window
   double seconds = 0;
+  bool wrote_checkpoint = true;  // false on the ranks > 0 of a data-parallel run
 };
 
 // The learning rate of optimizer step `step` (0-based): linear warmup over warmup_steps,
