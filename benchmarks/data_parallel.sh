@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Data-parallel training step at 1 and 2 local ranks, same global batch: the U-Net example
-# (pipeline/examples/fashion_mnist_v.pbtxt, batch 64), STEPS steps per run. Reports the
-# median-free plain rate over the run (steps/s from metrics.csv), the share of the run spent
+# (pipeline/examples/fashion_mnist_v.pbtxt), STEPS steps per run. Reports the
+# rate over the run (steps/s, from metrics.csv), the share of the run spent
 # in gradient all-reduces and the bytes each rank sends per step. On this 2-core machine the
 # ranks share the two cores one process can use, so 2 ranks cannot beat 1: the figure shows
 # the cost of the all-reduce, not a speed-up.
@@ -17,7 +17,8 @@ sed -e "s/^  steps: [0-9]*/  steps: $STEPS/" -e 's/log_every: [0-9]*/log_every: 
     pipeline/examples/fashion_mnist_v.pbtxt > "$OUT/pipeline.pbtxt"
 summary="$OUT/summary.txt"
 machine_line | tee "$summary"
-echo "U-Net fashion_mnist_v, global batch $(grep -o 'batch_size: [0-9]*' "$OUT/pipeline.pbtxt" | head -n 1 | cut -d' ' -f2), $STEPS steps" | tee -a "$summary"
+batch=$(sed -n '/^training {/,/^}/p' "$OUT/pipeline.pbtxt" | grep -o 'batch_size: [0-9]*' | cut -d' ' -f2)
+echo "U-Net fashion_mnist_v, global batch $batch, $STEPS steps per run" | tee -a "$summary"
 run() {  # run NAME RANKS THREADS: THREADS intra-op threads per rank
   local name="$1" ranks="$2" threads="$3"
   if ((ranks == 1)); then

@@ -1,6 +1,7 @@
 #include "training/data_parallel.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
@@ -116,8 +117,11 @@ class GlooGroup : public DataParallel {
 
   template <typename Fn>
   absl::Status Collective(const char* what, Fn run) {
+    const auto start = std::chrono::steady_clock::now();
     try {
       run();
+      seconds_in_collectives_ +=
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     } catch (const std::exception& e) {
       return absl::UnavailableError(absl::StrCat(
           "rank ", rank(), " of ", world_size(), ": an ", what, " failed (a rank stopped or "

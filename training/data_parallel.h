@@ -53,10 +53,13 @@ class DataParallel {
   // The bytes each rank sent in all-reduces so far (a ring all-reduce sends ~2 (N-1)/N of
   // the payload).
   int64_t bytes_reduced() const { return bytes_reduced_; }
+  // Wall-clock seconds spent in collectives so far, waiting for slower ranks included.
+  double seconds_in_collectives() const { return seconds_in_collectives_; }
 
  protected:
   DataParallel(int rank, int world_size) : rank_(rank), world_size_(world_size) {}
   int64_t bytes_reduced_ = 0;
+  double seconds_in_collectives_ = 0;
 
  private:
   int rank_;

@@ -346,6 +346,16 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
   summary.steps = o.steps();
   summary.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (ranks->world_size() > 1 && progress != nullptr && summary.steps > summary.first_step) {
+    const int64_t steps = summary.steps - summary.first_step;
+    *progress << absl::StrFormat(
+                     "data parallel: all-reduce %.2f s of %.2f s (%.1f%%, waiting for the "
+                     "slower rank included), %.2f MB sent per rank per step",
+                     ranks->seconds_in_collectives(), summary.seconds,
+                     100 * ranks->seconds_in_collectives() / std::max(summary.seconds, 1e-9),
+                     ranks->bytes_reduced() / 1e6 / steps)
+              << std::endl;
+  }
   UseEmaWeights(module, state.ema);
   module.eval();
   return summary;
