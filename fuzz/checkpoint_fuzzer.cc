@@ -1,0 +1,62 @@
+// The checkpoint loader, into the main job's network (the MLP of eight_gaussians_ddim.pbtxt
+// with 32 hidden units, as tools/fuzz.sh trains the seed checkpoint). Inputs whose first
+// byte is odd are the whole file; the others are an archive given a valid v2 header (its
+// CRC-32 computed here), so that LibTorch's zip and pickle readers behind the checksum are
+// fuzzed too.
+#include <zlib.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <ATen/Parallel.h>
+#include <torch/torch.h>
+
+#include "absl/strings/str_format.h"
+#include "fuzz/fuzz_support.h"
+#include "pipeline/builder.h"
+#include "training/checkpoint.h"
+
+namespace {
+
+diffuse::Pipeline* Network() {
+  static std::unique_ptr<diffuse::Pipeline> pipeline = [] {
+    auto config = diffuse::ParsePipelineText(R"(
+        data { name: "eight_gaussians" }
+        forward { name: "gaussian_vp" options { [type.googleapis.com/diffuse.GaussianVpOptions] {
+          schedule: COSINE num_steps: 1000 } } }
+        predictor { name: "mlp" options { [type.googleapis.com/diffuse.MlpOptions] {
+          parameterization: V hidden: 32 blocks: 3 } } }
+        prior { name: "standard_normal" }
+        reverse { name: "substitution" })",
+                                             "fuzz");
+    return std::move(diffuse::BuildPipeline(*config).value());
+  }();
+  return pipeline.get();
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  at::set_num_threads(1);
+  Network();
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  torch::nn::Module& module = *Network()->trained_module();
+  torch::optim::Adam optimizer(module.parameters(), torch::optim::AdamOptions(1e-3));
+  diffuse::TrainingState state;
+  std::string file(reinterpret_cast<const char*>(data), size);
+  if (size > 0 && data[0] % 2 == 0) {
+    const std::string archive = file.substr(1);
+    const uLong crc = crc32_z(crc32(0L, Z_NULL, 0),
+                              reinterpret_cast<const Bytef*>(archive.data()), archive.size());
+    file = absl::StrFormat("diffuse-checkpoint-v2 crc32=%08x bytes=%d\n", crc, archive.size()) +
+           archive;
+  }
+  absl::Status loaded = diffuse::LoadCheckpoint(
+      diffuse::WriteFuzzInput(reinterpret_cast<const uint8_t*>(file.data()), file.size(), ".pt"),
+      module, &optimizer, &state);
+  return 0;
+}
