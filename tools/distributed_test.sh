@@ -99,11 +99,12 @@ ms=$((($(date +%s%N) - start) / 1000000))
 if [[ -n "$victim" && $rc -ne 0 && $ms -lt 20000 ]] && grep -q "rank 0 of 2: an all-reduce failed" "$TMP/killed.log"; then
   pass "rank 1 killed: rank 0 stopped in $ms ms ($(grep -o 'an all-reduce failed.*' "$TMP/killed.log" | cut -c1-60)...)"
 else
-  fail "rank 1 killed: exit $rc after $ms ms; $(tail -n 2 "$TMP/killed.log")"
+  fail "rank 1 killed: exit $rc after $ms ms; $(grep -v '^step' "$TMP/killed.log" | tail -n 3)"
 fi
-train 2 "$TMP/p60.pbtxt" "$TMP/killed" && grep -q "steps [0-9]*\.\.60" "$TMP/killed.log" \
-  && pass "the killed job resumed: $(grep -o 'steps [0-9]*\.\.60' "$TMP/killed.log")" \
-  || fail "the killed job did not resume: $(tail -n 1 "$TMP/killed.log")"
+bash "$LAUNCH" 2 train --pipeline="$TMP/p60.pbtxt" --out="$TMP/killed" --threads=1 \
+    > "$TMP/resumed.log" 2>&1 && grep -q "steps [0-9]*\.\.60" "$TMP/resumed.log" \
+  && pass "the killed job resumed: $(grep -o 'steps [0-9]*\.\.60' "$TMP/resumed.log")" \
+  || fail "the killed job did not resume: $(tail -n 1 "$TMP/resumed.log")"
 
 # 5. Bad environments are named.
 out=$(WORLD_SIZE=2 RANK=5 MASTER_ADDR=127.0.0.1 MASTER_PORT=1 "$DIFFUSE" train \

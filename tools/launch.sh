@@ -5,7 +5,8 @@
 # Any scheduler that exports the same variables (torchrun, Slurm's srun, a Kubernetes job)
 # can start ranks on several machines instead; see README "Data-parallel training".
 # SIGTERM / SIGINT are passed to every rank (they checkpoint and stop together). When one
-# rank fails, the others are stopped too. Exit status: the first failing rank's, else 0.
+# rank fails, the others stop at their next all-reduce with a named error (or are sent
+# SIGTERM after the timeout). Exit status: the first failing rank's, else 0.
 # Environment: DIFFUSE (default bazel-bin/tools/diffuse), MASTER_ADDR (default 127.0.0.1),
 # MASTER_PORT (default: a free port), and whatever each rank reads (DIFFUSE_DIST_TIMEOUT).
 set -u
@@ -27,13 +28,22 @@ forward() { kill -"$1" "${pids[@]}" 2>/dev/null; }
 trap 'forward TERM' TERM
 trap 'forward INT' INT
 status=0
+watchdog=""
 while true; do
   wait -n  # the next rank to exit (or a forwarded signal)
   rc=$?
   ((rc == 127)) && break  # no rank left
-  if ((rc != 0 && status == 0)); then
+    if ((rc != 0 && status == 0)); then
     status=$rc
-    forward TERM  # the others would block on the failed rank's next all-reduce
+    # The others notice at their next all-reduce and stop with a named error; those still
+    # running after DIFFUSE_DIST_TIMEOUT (default 60 s) + 5 s are sent SIGTERM.
+    (sleep $((${DIFFUSE_DIST_TIMEOUT:-60} + 5)); kill -TERM "${pids[@]}" 2>/dev/null) &
+    watchdog=$!
   fi
+  # Once only the watchdog is left, no rank is.
+  alive=0
+  for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+  ((alive)) || break
 done
+[[ -n "$watchdog" ]] && kill "$watchdog" 2>/dev/null
 exit "$status"

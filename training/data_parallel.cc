@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
 
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
@@ -164,6 +165,10 @@ absl::StatusOr<std::unique_ptr<DataParallel>> DataParallel::FromEnvironment(int6
   }
   if (*rank < 0) return absl::InvalidArgumentError("WORLD_SIZE is set but RANK is not");
   if (*port < 0) return absl::InvalidArgumentError("WORLD_SIZE is set but MASTER_PORT is not");
+  // Gloo writes to its peers with writev(2), which raises SIGPIPE when a peer has died; the
+  // default action would end this rank silently instead of with the named error below.
+  // (Python, torchrun's usual host, ignores SIGPIPE from the start.)
+  std::signal(SIGPIPE, SIG_IGN);
   const char* addr = std::getenv("MASTER_ADDR");
   if (addr == nullptr || *addr == '\0') {
     return absl::InvalidArgumentError("WORLD_SIZE is set but MASTER_ADDR is not");
