@@ -9,6 +9,7 @@
 #include "data/fashion_mnist_files.h"
 #include "training/checkpoint.h"
 #include "util/atomic_file.h"
+#include "util/run_control.h"
 #include "util/status_macros.h"
 
 namespace diffuse {
@@ -69,6 +70,8 @@ absl::StatusOr<ClassifierReport> TrainFashionClassifier(const ClassifierTraining
   ABSL_ASSIGN_OR_RETURN(FashionMnistSplit train, ReadFashionMnist(o.data_dir, true));
   ABSL_ASSIGN_OR_RETURN(FashionMnistSplit test, ReadFashionMnist(o.data_dir, false));
   ABSL_RETURN_IF_ERROR(MakeDirs(dir));
+  // One trainer per directory, as for `train` (util/run_control.h).
+  ABSL_ASSIGN_OR_RETURN(DirectoryLock lock, DirectoryLock::Acquire(dir));
   RemoveStaleTemporaries(dir);
   const std::string path = dir + "/classifier.pt";
 

@@ -165,6 +165,14 @@ refuse "a second trainer on a directory in use" "$O/run is in use by another run
   "$DIFFUSE" train --pipeline="$W/small.pbtxt" --out="$O/run"
 kill "$holder" 2>/dev/null
 wait "$holder" 2>/dev/null
+mkdir -p "$O/classifier"
+flock -n "$O/classifier/.lock" sleep 60 &
+holder=$!
+sleep 0.3
+refuse "a second classifier trainer on a directory in use" "$O/classifier is in use by another run" \
+  "$O/classifier" -- "$DIFFUSE" train-classifier --out="$O/classifier" --epochs=1
+kill "$holder" 2>/dev/null
+wait "$holder" 2>/dev/null
 
 # --- 3. Safetensors --------------------------------------------------------------------
 T=("$DIFFUSE" sample --pipeline="$W/small.pbtxt" --out="$O/s.npy")
