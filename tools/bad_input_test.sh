@@ -71,6 +71,28 @@ CK="$W/run/checkpoint.pt"
   || { echo "FAILED: could not train the inputs"; exit 1; }
 S=("$DIFFUSE" sample --pipeline="$W/small.pbtxt" --checkpoint="$CK")
 
+# refuse_edit NAME WANT FILE SED_ARGS...: the small description edited by sed into W/FILE,
+# then refused by `sample`.
+refuse_edit() {
+  local name="$1" want="$2" file="$3"
+  shift 3
+  sed "$@" "$W/small.pbtxt" > "$W/$file"
+  refuse "$name" "$want" "$O/s.npy" -- "$DIFFUSE" sample --pipeline="$W/$file" --out="$O/s.npy"
+}
+
+# refuse_while_locked NAME WANT DIR -- COMMAND...: refuse, while another process holds
+# DIR/.lock (flock(1) takes the same flock(2) lock the trainers take).
+refuse_while_locked() {
+  local dir="$3"
+  mkdir -p "$dir"
+  flock -n "$dir/.lock" sleep 60 &
+  local holder=$!
+  sleep 0.3
+  refuse "$@"
+  kill "$holder" 2>/dev/null
+  wait "$holder" 2>/dev/null
+}
+
 # --- 1. Descriptions -------------------------------------------------------------------
 printf 'data { name: "eight_gaussians" }\nforward { name: "gaussian_vp" \n' > "$W/unclosed.pbtxt"
 refuse "unclosed brace" "unclosed.pbtxt:3:" "$O/s.npy" -- \
@@ -78,32 +100,24 @@ refuse "unclosed brace" "unclosed.pbtxt:3:" "$O/s.npy" -- \
 printf 'data { name: "eight_gaussians" }\nforward { nme: 1 }\n' > "$W/field.pbtxt"
 refuse "unknown field" "field.pbtxt:2:" "$O/s.npy" -- \
   "$DIFFUSE" sample --pipeline="$W/field.pbtxt" --out="$O/s.npy"
-sed 's/name: "substitution"/name: "ddim_typo"/' "$W/small.pbtxt" > "$W/component.pbtxt"
-refuse "unknown component" "reverse.name: unknown component 'ddim_typo'" "$O/s.npy" -- \
-  "$DIFFUSE" sample --pipeline="$W/component.pbtxt" --out="$O/s.npy"
-sed 's/name: "eight_gaussians"/name: "nine_gaussians"/' "$W/small.pbtxt" > "$W/data.pbtxt"
-refuse "unknown data" "data.name: unknown component 'nine_gaussians'" "$O/s.npy" -- \
-  "$DIFFUSE" sample --pipeline="$W/data.pbtxt" --out="$O/s.npy"
+refuse_edit "unknown component" "reverse.name: unknown component 'ddim_typo'" component.pbtxt \
+  's/name: "substitution"/name: "ddim_typo"/'
+refuse_edit "unknown data" "data.name: unknown component 'nine_gaussians'" data.pbtxt \
+  's/name: "eight_gaussians"/name: "nine_gaussians"/'
 py "open('$W/deep.pbtxt', 'w').write('prior { options { ' * 200000)"
 refuse "messages nested 200,000 deep" "deep.pbtxt:1:" "$O/s.npy" -- \
   "$DIFFUSE" sample --pipeline="$W/deep.pbtxt" --out="$O/s.npy"
-sed 's/diffuse.GaussianVpOptions/diffuse.MlpOptions/' "$W/small.pbtxt" > "$W/wrong_options.pbtxt"
-refuse "options of another component" "wrong_options.pbtxt:9:" "$O/s.npy" -- \
-  "$DIFFUSE" sample --pipeline="$W/wrong_options.pbtxt" --out="$O/s.npy"
-sed 's/sampler { num_steps: 50/sampler { num_steps: 0/' "$W/small.pbtxt" > "$W/zero_steps.pbtxt"
-refuse "zero sampling steps" "sampler.num_steps = 0" "$O/s.npy" -- \
-  "$DIFFUSE" sample --pipeline="$W/zero_steps.pbtxt" --out="$O/s.npy"
-sed -e 's/num_steps: 1000 }/num_steps: 1000 continuous_time: true }/' \
-    -e 's/sampler { num_steps: 50/sampler { num_steps: 2147483647/' "$W/small.pbtxt" > "$W/2e31.pbtxt"
-refuse "2^31 steps on a continuous grid" "sampler.num_steps = 2147483647 must be in [1, 100000]" \
-  "$O/s.npy" -- "$DIFFUSE" sample --pipeline="$W/2e31.pbtxt" --out="$O/s.npy"
-sed 's/sampler { num_steps: 50 grid: TRAILING/sampler { num_steps: 100000000 grid: KARRAS/' \
-  "$W/small.pbtxt" > "$W/karras.pbtxt"
-refuse "10^8 steps on a Karras grid" "sampler.num_steps = 100000000 must be in [1, 100000]" \
-  "$O/s.npy" -- "$DIFFUSE" sample --pipeline="$W/karras.pbtxt" --out="$O/s.npy"
-sed 's/name: "substitution"/name: "absorbing_posterior"/' "$W/small.pbtxt" > "$W/incompatible.pbtxt"
-refuse "incompatible reverse process" "reverse" "$O/s.npy" -- \
-  "$DIFFUSE" sample --pipeline="$W/incompatible.pbtxt" --out="$O/s.npy"
+refuse_edit "options of another component" "wrong_options.pbtxt:9:" wrong_options.pbtxt \
+  's/diffuse.GaussianVpOptions/diffuse.MlpOptions/'
+refuse_edit "zero sampling steps" "sampler.num_steps = 0" zero_steps.pbtxt \
+  's/sampler { num_steps: 50/sampler { num_steps: 0/'
+refuse_edit "2^31 steps on a continuous grid" "sampler.num_steps = 2147483647 must be in [1, 100000]" \
+  2e31.pbtxt -e 's/num_steps: 1000 }/num_steps: 1000 continuous_time: true }/' \
+  -e 's/sampler { num_steps: 50/sampler { num_steps: 2147483647/'
+refuse_edit "10^8 steps on a Karras grid" "sampler.num_steps = 100000000 must be in [1, 100000]" \
+  karras.pbtxt 's/sampler { num_steps: 50 grid: TRAILING/sampler { num_steps: 100000000 grid: KARRAS/'
+refuse_edit "incompatible reverse process" "reverse 'absorbing_posterior' with forward" \
+  incompatible.pbtxt 's/name: "substitution"/name: "absorbing_posterior"/'
 : > "$W/empty.pbtxt"
 refuse "empty description" "empty.pbtxt" "$O/s.npy" -- \
   "$DIFFUSE" sample --pipeline="$W/empty.pbtxt" --out="$O/s.npy"
@@ -158,21 +172,11 @@ refuse "resume under another description" \
 cp "$W/flipped.pt" "$O/run/checkpoint.pt"
 refuse "resume from a corrupted checkpoint" "checkpoint.pt is corrupted" "$O/run" -- \
   "$DIFFUSE" train --pipeline="$W/small.pbtxt" --out="$O/run"
-flock -n "$O/run/.lock" sleep 60 &
-holder=$!
-sleep 0.3
-refuse "a second trainer on a directory in use" "$O/run is in use by another run" "$O/run" -- \
-  "$DIFFUSE" train --pipeline="$W/small.pbtxt" --out="$O/run"
-kill "$holder" 2>/dev/null
-wait "$holder" 2>/dev/null
-mkdir -p "$O/classifier"
-flock -n "$O/classifier/.lock" sleep 60 &
-holder=$!
-sleep 0.3
-refuse "a second classifier trainer on a directory in use" "$O/classifier is in use by another run" \
-  "$O/classifier" -- "$DIFFUSE" train-classifier --out="$O/classifier" --epochs=1
-kill "$holder" 2>/dev/null
-wait "$holder" 2>/dev/null
+refuse_while_locked "a second trainer on a directory in use" "$O/run is in use by another run" \
+  "$O/run" -- "$DIFFUSE" train --pipeline="$W/small.pbtxt" --out="$O/run"
+refuse_while_locked "a second classifier trainer on a directory in use" \
+  "$O/classifier is in use by another run" "$O/classifier" -- \
+  "$DIFFUSE" train-classifier --out="$O/classifier" --epochs=1
 
 # --- 3. Safetensors --------------------------------------------------------------------
 T=("$DIFFUSE" sample --pipeline="$W/small.pbtxt" --out="$O/s.npy")
