@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -15,7 +16,7 @@
 namespace diffuse {
 namespace {
 
-constexpr char kCheckpointKind[] = "fashion_classifier v1";
+constexpr const char* kCheckpointKind = kClassifierCheckpointKind;
 
 torch::nn::Conv2dOptions Conv3x3(int64_t in, int64_t out) {
   return torch::nn::Conv2dOptions(in, out, 3).padding(1);
@@ -64,8 +65,9 @@ ClassifierOutputs Classify(FashionClassifier& classifier, const at::Tensor& imag
 absl::StatusOr<ClassifierReport> TrainFashionClassifier(const ClassifierTrainingOptions& o,
                                                         const std::string& dir,
                                                         std::ostream* progress) {
-  if (o.epochs < 1 || o.batch_size < 1 || !(o.learning_rate > 0)) {
-    return absl::InvalidArgumentError("classifier epochs, batch_size and learning_rate must be > 0");
+  if (o.epochs < 1 || o.batch_size < 1 || !(o.learning_rate > 0) || o.log_every < 1) {
+    return absl::InvalidArgumentError(
+        "classifier epochs, batch_size, learning_rate and log_every must be > 0");
   }
   ABSL_ASSIGN_OR_RETURN(FashionMnistSplit train, ReadFashionMnist(o.data_dir, true));
   ABSL_ASSIGN_OR_RETURN(FashionMnistSplit test, ReadFashionMnist(o.data_dir, false));
@@ -102,16 +104,26 @@ absl::StatusOr<ClassifierReport> TrainFashionClassifier(const ClassifierTraining
   }
   const auto start = std::chrono::steady_clock::now();
   const int64_t first_step = state.step;
+  StopOnSignals stop;
+  auto stopped = [&] {
+    return absl::CancelledError(absl::StrCat(
+        "classifier training stopped by ", strsignal(stop.requested()), " after step ",
+        state.step, " of ", total, "; checkpoint written to ", path,
+        " (the same command resumes)"));
+  };
+  // The checkpointed generator state is the one at the start of the current epoch, so a
+  // run stopped mid-epoch draws the same permutation and flips again and skips what it did.
   while (state.step < total) {
-    // One epoch: a permutation and flips from the seeded generator; dropout from a global
-    // seed per epoch, so a run resumed at an epoch boundary repeats an uninterrupted one.
     const int64_t epoch = state.step / steps_per_epoch;
-    torch::manual_seed(o.seed * 1000003 + epoch);
-    model->train();
+    state.generator_state = gen.get_state();
     const at::Tensor order = torch::randperm(n, gen, torch::kLong);
     const at::Tensor flips = torch::rand({n}, gen).lt(0.5);
+    model->train();
     double loss_sum = 0;
-    for (int64_t b = 0; b < steps_per_epoch; ++b, ++state.step) {
+    int64_t batches = 0;
+    for (int64_t b = state.step % steps_per_epoch; b < steps_per_epoch; ++b) {
+      // Dropout from a global seed per step: any step is a place to resume exactly.
+      torch::manual_seed(o.seed * 1000003 + state.step);
       const at::Tensor index = order.slice(0, b * o.batch_size, (b + 1) * o.batch_size);
       at::Tensor x = FashionMnistToFloat(train.images.index_select(0, index));
       x = torch::where(flips.index_select(0, index).view({-1, 1, 1, 1}), x.flip({3}), x);
@@ -120,21 +132,30 @@ absl::StatusOr<ClassifierReport> TrainFashionClassifier(const ClassifierTraining
       optimizer.zero_grad();
       loss.backward();
       optimizer.step();
+      ++state.step;
       loss_sum += loss.item<double>();
-      if (progress != nullptr && (b + 1) % 100 == 0) {
+      ++batches;
+      if (progress != nullptr && state.step % o.log_every == 0) {
         const double seconds =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        const double rate = (state.step + 1 - first_step) / seconds;
+        const double rate = (state.step - first_step) / seconds;
         *progress << absl::StrFormat(
-            "classifier step %d/%d  %.0f img/s  ETA %.0f s  loss %.4f\n", state.step + 1, total,
-            rate * o.batch_size, (total - state.step - 1) / rate, loss_sum / (b + 1));
+            "classifier step %d/%d  %.0f img/s  ETA %.0f s  loss %.4f\n", state.step, total,
+            rate * o.batch_size, (total - state.step) / rate, loss_sum / batches);
+      }
+      if (stop.requested() != 0 && b + 1 < steps_per_epoch) {
+        ABSL_RETURN_IF_ERROR(SaveCheckpoint(path, *model, optimizer, state));
+        return stopped();
       }
     }
     state.generator_state = gen.get_state();
     ABSL_RETURN_IF_ERROR(SaveCheckpoint(path, *model, optimizer, state));
     if (progress != nullptr) {
       *progress << absl::StrFormat("epoch %d done, mean loss %.4f; wrote %s\n", epoch + 1,
-                                   loss_sum / steps_per_epoch, path);
+                                   loss_sum / batches, path);
+    }
+    if (stop.requested() != 0 && state.step < total) {
+      return stopped();
     }
   }
   ClassifierReport report;

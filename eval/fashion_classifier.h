@@ -34,12 +34,16 @@ class FashionClassifierImpl : public torch::nn::Module {
 };
 TORCH_MODULE(FashionClassifier);
 
+// The first words of a classifier checkpoint's description (TrainingState::pipeline_text).
+inline constexpr char kClassifierCheckpointKind[] = "fashion_classifier v1";
+
 struct ClassifierTrainingOptions {
   std::string data_dir;  // Fashion-MNIST IDX files
   int64_t epochs = 3;
   int64_t batch_size = 128;
   double learning_rate = 1e-3;
   uint64_t seed = 0;
+  int64_t log_every = 100;  // a progress line every this many steps
 };
 
 struct ClassifierReport {
@@ -50,7 +54,8 @@ struct ClassifierReport {
 
 // Trains on the training split (Adam, random horizontal flips), checkpointing
 // `dir`/classifier.pt atomically after every epoch and resuming from it, then reports the
-// test-split accuracy.
+// test-split accuracy. SIGTERM / SIGINT end the current step, write a checkpoint and return
+// CANCELLED; the same call resumes from that step, as exactly as from an epoch boundary.
 absl::StatusOr<ClassifierReport> TrainFashionClassifier(const ClassifierTrainingOptions& options,
                                                         const std::string& dir,
                                                         std::ostream* progress);

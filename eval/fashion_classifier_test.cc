@@ -3,7 +3,9 @@
 #include <sys/stat.h>
 
 #include <cstdio>
+#include <csignal>
 #include <fstream>
+#include <utility>
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -105,6 +107,46 @@ TEST(FashionClassifierTest, LearnsFromAFewStepsResumesAndRejectsBadCheckpoints) 
               StatusIs(absl::StatusCode::kDataLoss, HasSubstr(truncated)));
   EXPECT_THAT(LoadFashionClassifier(dir + "/missing.pt"),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("missing.pt")));
+}
+
+// A stream that raises `signal` when the progress line number `line` (from 1) begins.
+class RaiseAtLine : public std::streambuf {
+ public:
+  RaiseAtLine(int signal, int line) : signal_(signal), lines_left_(line - 1) {}
+ protected:
+  int overflow(int c) override {
+    if (lines_left_ == 0 && signal_ != 0) std::raise(std::exchange(signal_, 0));
+    if (c == '\n') --lines_left_;
+    return c;
+  }
+ private:
+  int signal_, lines_left_;
+};
+
+TEST(FashionClassifierTest, SigtermMidEpochWritesACheckpointAndResumesExactly) {
+  ClassifierTrainingOptions options;
+  options.data_dir = SmallFashionMnist(1000, 200);
+  options.epochs = 2;
+  options.batch_size = 100;
+  // Progress lines after steps 7, 10 (the end of epoch 1) and 14: the signal arrives as the
+  // third begins, inside the second epoch.
+  options.log_every = 7;
+  const std::string tmp = getenv("TEST_TMPDIR");
+  ASSERT_OK_AND_ASSIGN(ClassifierReport straight,
+                       TrainFashionClassifier(options, tmp + "/straight", nullptr));
+  RaiseAtLine raiser(SIGTERM, 3);
+  std::ostream progress(&raiser);
+  EXPECT_THAT(TrainFashionClassifier(options, tmp + "/stopped", &progress),
+              StatusIs(absl::StatusCode::kCancelled,
+                       HasSubstr("stopped by Terminated after step 14 of 20; checkpoint written")));
+  ASSERT_OK_AND_ASSIGN(ClassifierReport resumed,
+                       TrainFashionClassifier(options, tmp + "/stopped", nullptr));
+  EXPECT_EQ(resumed.test_accuracy, straight.test_accuracy);
+  ASSERT_OK_AND_ASSIGN(FashionClassifier a, LoadFashionClassifier(tmp + "/straight/classifier.pt"));
+  ASSERT_OK_AND_ASSIGN(FashionClassifier b, LoadFashionClassifier(tmp + "/stopped/classifier.pt"));
+  for (size_t i = 0; i < a->parameters().size(); ++i) {
+    EXPECT_TRUE(torch::equal(a->parameters()[i], b->parameters()[i])) << i;
+  }
 }
 
 TEST(FashionClassifierTest, MissingDataNamesTheFile) {

@@ -1,10 +1,8 @@
 // The checkpoint loader, into the main job's network (the MLP of eight_gaussians_ddim.pbtxt
 // with 32 hidden units, as tools/fuzz.sh trains the seed checkpoint). Inputs whose first
-// byte is odd are the whole file; the others are an archive given a valid v2 header (its
-// CRC-32 computed here), so that LibTorch's zip and pickle readers behind the checksum are
+// byte is odd are the whole file; the others are a blob given a valid v3 header (its CRC-32
+// computed here), so that the safetensors decoder and every check behind the checksum are
 // fuzzed too.
-#include <zlib.h>
-
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -12,10 +10,10 @@
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
 
-#include "absl/strings/str_format.h"
 #include "fuzz/fuzz_support.h"
 #include "pipeline/builder.h"
 #include "training/checkpoint.h"
+#include "util/checksummed.h"
 
 namespace {
 
@@ -49,11 +47,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   diffuse::TrainingState state;
   std::string file(reinterpret_cast<const char*>(data), size);
   if (size > 0 && data[0] % 2 == 0) {
-    const std::string archive = file.substr(1);
-    const uLong crc = crc32_z(crc32(0L, Z_NULL, 0),
-                              reinterpret_cast<const Bytef*>(archive.data()), archive.size());
-    file = absl::StrFormat("diffuse-checkpoint-v2 crc32=%08x bytes=%d\n", crc, archive.size()) +
-           archive;
+    file = diffuse::WithChecksumHeader("diffuse-checkpoint-v3", file.substr(1));
   }
   absl::Status loaded = diffuse::LoadCheckpoint(
       diffuse::WriteFuzzInput(reinterpret_cast<const uint8_t*>(file.data()), file.size(), ".pt"),

@@ -160,6 +160,18 @@ refuse "a text file as checkpoint" "text.pt is not a diffuse checkpoint" "$O/s.n
 : > "$W/empty.pt"
 refuse "an empty checkpoint" "empty.pt is not a diffuse checkpoint" "$O/s.npy" -- \
   "$DIFFUSE" sample --pipeline="$W/small.pbtxt" --checkpoint="$W/empty.pt" --out="$O/s.npy"
+py "open('$W/old.pt', 'wb').write(b'PK\x03\x04' + bytes(200))"
+refuse "a pre-v3 checkpoint (a LibTorch archive)" \
+  "old.pt is in the v1 format (a LibTorch archive, which this version reads only to convert it); run \`diffuse upgrade-checkpoint" \
+  "$O/s.npy" -- "$DIFFUSE" sample --pipeline="$W/small.pbtxt" --checkpoint="$W/old.pt" --out="$O/s.npy"
+py "import zlib; b = struct.pack('<Q', 1 << 60) + b'{}'; open('$W/blob.pt', 'wb').write(b'diffuse-checkpoint-v3 crc32=%08x bytes=%d\n' % (zlib.crc32(b), len(b)) + b)"
+refuse "a checksummed checkpoint whose blob lies about its size" "blob.pt: header length" "$O/s.npy" -- \
+  "$DIFFUSE" sample --pipeline="$W/small.pbtxt" --checkpoint="$W/blob.pt" --out="$O/s.npy"
+refuse "upgrade of a checkpoint that is already v3" "is already v3" "$O/u.pt" -- \
+  "$DIFFUSE" upgrade-checkpoint --checkpoint="$CK" --out="$O/u.pt"
+cp "$CK" "$O/in_place.pt"
+refuse "in-place upgrade of a v3 checkpoint (no backup left behind)" "is already v3" \
+  "$O/in_place.pt" -- "$DIFFUSE" upgrade-checkpoint --checkpoint="$O/in_place.pt"
 refuse "export of a corrupted checkpoint" "flipped.pt is corrupted" "$O/w.safetensors" -- \
   "$DIFFUSE" export --pipeline="$W/small.pbtxt" --checkpoint="$W/flipped.pt" --out="$O/w.safetensors"
 refuse "export under another description" "trained from another description" \

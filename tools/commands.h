@@ -19,6 +19,7 @@ absl::Status VaryCommand();
 absl::Status InterpolateCommand();
 absl::Status ManipulateCommand();
 absl::Status TrainLatentPriorCommand();
+absl::Status UpgradeCheckpointCommand();
 
 }  // namespace diffuse
 

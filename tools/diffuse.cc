@@ -25,6 +25,7 @@
 //                  [--features_out=F.npy]            Frechet distance of its features
 //   diffuse train-classifier --out=DIR [--epochs=E]   the evaluation classifier
 //   diffuse export --pipeline=P --checkpoint=C --out=W.safetensors   EMA weights for Python
+//   diffuse upgrade-checkpoint --checkpoint=C [--out=C3]   a pre-v3 checkpoint to v3
 // `sample --checkpoint` also takes a .safetensors file (weights only). `sample` writes the
 // samples' labels (conditional pipelines) beside them as FILE_labels.npy, where `eval`
 // finds them.
@@ -78,6 +79,7 @@ constexpr Verb kVerbs[] = {
     {"export", diffuse::ExportCommand, false},
     {"train-classifier", diffuse::TrainClassifierCommand, true},
     {"import-scheduler", diffuse::ImportSchedulerCommand, false},
+    {"upgrade-checkpoint", diffuse::UpgradeCheckpointCommand, false},
 };
 
 std::string VerbNames(const char* separator) {

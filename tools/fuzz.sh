@@ -28,9 +28,9 @@ sed -e 's/steps: 6000/steps: 20/' -e 's/checkpoint_every: 1000/checkpoint_every:
     -e 's/hidden: 128/hidden: 32/' pipeline/examples/eight_gaussians_ddim.pbtxt > "$OUT/seed.pbtxt"
 "$DIFFUSE" train --pipeline="$OUT/seed.pbtxt" --out="$OUT/seed" > /dev/null 2>&1
 cp "$OUT/seed/checkpoint.pt" "$OUT/checkpoint_fuzzer/corpus/"
-# The same archive without its header, behind a 0 byte: the fuzzer adds a valid header.
+# The same blob without its header, behind a 0 byte: the fuzzer adds a valid header.
 { printf '\0'; tail -c +"$(($(head -n 1 "$OUT/seed/checkpoint.pt" | wc -c) + 1))" \
-    "$OUT/seed/checkpoint.pt"; } > "$OUT/checkpoint_fuzzer/corpus/archive"
+    "$OUT/seed/checkpoint.pt"; } > "$OUT/checkpoint_fuzzer/corpus/blob"
 "$DIFFUSE" export --pipeline="$OUT/seed.pbtxt" --checkpoint="$OUT/seed/checkpoint.pt" \
   --out="$OUT/safetensors_fuzzer/corpus/seed.safetensors" > /dev/null
 cp util/testdata/*.npy "$OUT/npy_fuzzer/corpus/" 2>/dev/null || true

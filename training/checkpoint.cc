@@ -1,110 +1,194 @@
 #include "training/checkpoint.h"
 
-#include <zlib.h>
-
-#include <cinttypes>
-#include <cstdio>
 #include <map>
-#include <sstream>
+#include <memory>
 
-#include <torch/serialize.h>
 #include <torch/torch.h>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "util/atomic_file.h"
+#include "util/checksummed.h"
+#include "util/safetensors.h"
 
 namespace diffuse {
 namespace {
 
-constexpr char kFormat[] = "diffuse-checkpoint-v1";  // the archive's "format" entry
-constexpr char kHeader[] = "diffuse-checkpoint-v2";  // the file's first word
-
-uint32_t Crc32(const char* data, size_t size) {
-  uLong crc = crc32(0L, Z_NULL, 0);
-  // crc32_z takes a size_t length; an archive may exceed 4 GiB.
-  return static_cast<uint32_t>(crc32_z(crc, reinterpret_cast<const Bytef*>(data), size));
-}
+constexpr char kFormat[] = "diffuse-checkpoint-v3";  // the header word and "format" entry
 
 std::string Shape(const at::Tensor& t) {
   return absl::StrCat("[", absl::StrJoin(t.sizes(), ", "), "]");
 }
 
-// The archive inside a v2 file (checked against its header), or the whole of a v1 file.
-absl::StatusOr<absl::string_view> Archive(const std::string& path, const std::string& file) {
-  if (absl::StartsWith(file, "PK")) return absl::string_view(file);  // v1: a bare zip
-  const size_t newline = file.find('\n');
-  unsigned crc = 0;
-  uint64_t bytes = 0;
-  char word[32] = {0};
-  if (newline == std::string::npos || newline > 128 ||
-      std::sscanf(file.substr(0, newline).c_str(), "%31s crc32=%8x bytes=%" SCNu64, word, &crc,
-                  &bytes) != 3 ||
-      std::string(word) != kHeader) {
-    return absl::DataLossError(absl::StrCat(
-        "checkpoint ", path, " is not a diffuse checkpoint (no '", kHeader, "' header)"));
-  }
-  const absl::string_view archive = absl::string_view(file).substr(newline + 1);
-  if (archive.size() != bytes) {
-    return absl::DataLossError(absl::StrCat("checkpoint ", path, " is ",
-                                            archive.size() < bytes ? "truncated" : "too long",
-                                            ": ", archive.size(), " bytes after the header, "
-                                            "which says ", bytes));
-  }
-  if (const uint32_t actual = Crc32(archive.data(), archive.size()); actual != crc) {
-    return absl::DataLossError(absl::StrFormat(
-        "checkpoint %s is corrupted: CRC-32 %08x, the header says %08x", path, actual, crc));
-  }
-  return archive;
+// Adam's and AdamW's per-parameter states hold the same four fields.
+struct AdamFields {
+  int64_t step = 0;
+  at::Tensor exp_avg, exp_avg_sq, max_exp_avg_sq;
+};
+
+const char* OptimizerName(const torch::optim::Optimizer* o) {
+  if (dynamic_cast<const torch::optim::AdamW*>(o) != nullptr) return "AdamW";
+  if (dynamic_cast<const torch::optim::Adam*>(o) != nullptr) return "Adam";
+  return nullptr;
 }
 
-// module.load() replaces each tensor with the stored one whatever its shape, so a network
-// of another width would load "successfully"; compare against the shapes it had before.
-absl::Status CheckSameShapes(const std::string& path,
-                             const std::map<std::string, std::vector<int64_t>>& before,
-                             torch::nn::Module& module) {
-  for (const auto& item : module.named_parameters()) {
-    const std::vector<int64_t>& want = before.at(item.key());
-    if (item.value().sizes().vec() != want) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "checkpoint ", path, " does not fit this pipeline's network: parameter '",
-          item.key(), "' is ", Shape(item.value()), " there, [", absl::StrJoin(want, ", "),
-          "] here"));
+// The optimizer's state key of a parameter (adam.cpp, adamw.cpp).
+std::string StateKey(const at::Tensor& param) {
+  return c10::guts::to_string(param.unsafeGetTensorImpl());
+}
+
+bool GetAdamState(const torch::optim::Optimizer& o, const at::Tensor& param, AdamFields* f) {
+  const auto it = o.state().find(StateKey(param));
+  if (it == o.state().end()) return false;
+  if (const auto* s = dynamic_cast<const torch::optim::AdamParamState*>(it->second.get())) {
+    *f = {s->step(), s->exp_avg(), s->exp_avg_sq(), s->max_exp_avg_sq()};
+  } else {
+    const auto& w = static_cast<const torch::optim::AdamWParamState&>(*it->second);
+    *f = {w.step(), w.exp_avg(), w.exp_avg_sq(), w.max_exp_avg_sq()};
+  }
+  return true;
+}
+
+void SetAdamState(torch::optim::Optimizer& o, const at::Tensor& param, const AdamFields& f) {
+  std::unique_ptr<torch::optim::OptimizerParamState> state;
+  if (dynamic_cast<torch::optim::AdamW*>(&o) != nullptr) {
+    auto s = std::make_unique<torch::optim::AdamWParamState>();
+    s->step(f.step).exp_avg(f.exp_avg).exp_avg_sq(f.exp_avg_sq).max_exp_avg_sq(f.max_exp_avg_sq);
+    state = std::move(s);
+  } else {
+    auto s = std::make_unique<torch::optim::AdamParamState>();
+    s->step(f.step).exp_avg(f.exp_avg).exp_avg_sq(f.exp_avg_sq).max_exp_avg_sq(f.max_exp_avg_sq);
+    state = std::move(s);
+  }
+  o.state()[StateKey(param)] = std::move(state);
+}
+
+// The tensors of a decoded blob by name; each is taken out once, and what is left at the
+// end was not expected (a network with more parameters than this one).
+class Entries {
+ public:
+  Entries(const std::string& path, Safetensors file) : path_(path) {
+    for (auto& [name, t] : file.tensors) tensors_[name] = t;
+  }
+
+  // The tensor `name`, with `like`'s shape (and dtype unless `any_dtype`).
+  absl::StatusOr<at::Tensor> Take(const std::string& name, const at::Tensor& like,
+                                  const std::string& role, bool any_dtype = false) {
+    const auto it = tensors_.find(name);
+    if (it == tensors_.end()) return Unfit(absl::StrCat(role, " is missing there"));
+    at::Tensor t = it->second;
+    tensors_.erase(it);
+    if (!t.sizes().equals(like.sizes())) {
+      return Unfit(absl::StrCat(role, " is ", Shape(t), " there, ", Shape(like), " here"));
+    }
+    if (!any_dtype && t.scalar_type() != like.scalar_type()) {
+      return Unfit(absl::StrCat(role, " is ", c10::toString(t.scalar_type()), " there, ",
+                                c10::toString(like.scalar_type()), " here"));
+    }
+    return t;
+  }
+
+  bool Has(const std::string& name) const { return tensors_.count(name) > 0; }
+
+  at::Tensor TakeUnchecked(const std::string& name) {
+    at::Tensor t = tensors_.at(name);
+    tensors_.erase(name);
+    return t;
+  }
+
+  void DropPrefix(const std::string& prefix) {
+    tensors_.erase(tensors_.lower_bound(prefix), tensors_.lower_bound(prefix + '\xff'));
+  }
+
+  absl::Status CheckNoneLeft() const {
+    if (tensors_.empty()) return absl::OkStatus();
+    return Unfit(absl::StrCat("'", tensors_.begin()->first, "' there has no counterpart here"));
+  }
+
+  absl::Status Unfit(const std::string& what) const {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "checkpoint ", path_, " does not fit this pipeline's network: ", what));
+  }
+
+ private:
+  std::string path_;
+  std::map<std::string, at::Tensor> tensors_;
+};
+
+// Adam's state of each parameter the file has state for (none before the first step), its
+// tensors shaped and typed like the stored parameters (`stored`, in named_parameters()
+// order).
+absl::StatusOr<std::vector<AdamFields>> ReadOptimizerState(
+    Entries& entries, const std::string& path, const std::string& stored_name,
+    const torch::OrderedDict<std::string, at::Tensor>& params,
+    const std::vector<at::Tensor>& stored, const torch::optim::Optimizer& optimizer) {
+  const char* name = OptimizerName(&optimizer);
+  if (name == nullptr || stored_name != name) {
+    return absl::InvalidArgumentError(absl::StrCat("checkpoint ", path, " holds ", stored_name,
+                                                   " state; this run uses ",
+                                                   name ? name : "another optimizer"));
+  }
+  std::vector<AdamFields> states(params.size());
+  const at::Tensor step_like = torch::zeros({}, torch::kLong);
+  for (size_t i = 0; i < params.size(); ++i) {
+    const std::string prefix = absl::StrCat("adam/", params[i].key(), "/");
+    if (!entries.Has(prefix + "step")) continue;
+    AdamFields& f = states[i];
+    absl::StatusOr<at::Tensor> step = entries.Take(prefix + "step", step_like, prefix + "step");
+    if (!step.ok()) return step.status();
+    f.step = step->item<int64_t>();
+    if (f.step < 1) return entries.Unfit(absl::StrCat(prefix, "step is ", f.step));
+    const std::pair<const char*, at::Tensor*> fields[] = {
+        {"exp_avg", &f.exp_avg}, {"exp_avg_sq", &f.exp_avg_sq}, {"max_exp_avg_sq", &f.max_exp_avg_sq}};
+    for (const auto& [field, out] : fields) {
+      if (out == &f.max_exp_avg_sq && !entries.Has(prefix + field)) break;  // amsgrad only
+      absl::StatusOr<at::Tensor> t = entries.Take(prefix + field, stored[i], prefix + field);
+      if (!t.ok()) return t.status();
+      *out = *t;
     }
   }
-  return absl::OkStatus();
+  return states;
 }
 
 }  // namespace
 
 absl::Status SaveCheckpoint(const std::string& path, torch::nn::Module& module,
                             torch::optim::Optimizer& optimizer, const TrainingState& state) {
-  std::ostringstream bytes;
-  try {
-    torch::serialize::OutputArchive archive;
-    archive.write("format", c10::IValue(std::string(kFormat)));
-    archive.write("pipeline", c10::IValue(state.pipeline_text));
-    archive.write("step", torch::tensor(state.step, torch::kLong));
-    archive.write("generator_state", state.generator_state);
-    torch::serialize::OutputArchive model, opt, ema;
-    module.save(model);
-    optimizer.save(opt);
-    for (size_t i = 0; i < state.ema.size(); ++i) ema.write(std::to_string(i), state.ema[i]);
-    archive.write("model", model);
-    archive.write("optimizer", opt);
-    archive.write("ema", ema);
-    archive.save_to(bytes);
-  } catch (const c10::Error& e) {
+  const char* optimizer_name = OptimizerName(&optimizer);
+  if (optimizer_name == nullptr) {
     return absl::InternalError(
-        absl::StrCat("cannot write checkpoint ", path, ": ", e.what_without_backtrace()));
+        absl::StrCat("cannot write checkpoint ", path, ": the optimizer is not Adam or AdamW"));
   }
-  const std::string archive = bytes.str();
-  return WriteFileAtomically(
-      path, absl::StrCat(absl::StrFormat("%s crc32=%08x bytes=%d\n", kHeader,
-                                         Crc32(archive.data(), archive.size()), archive.size()),
-                         archive));
+  Safetensors file;
+  file.metadata = {{"format", kFormat},
+                   {"pipeline", state.pipeline_text},
+                   {"step", absl::StrCat(state.step)},
+                   {"optimizer", optimizer_name}};
+  const auto params = module.named_parameters();
+  for (const auto& item : params) file.tensors.emplace_back("param/" + item.key(), item.value());
+  for (const auto& item : module.named_buffers()) {
+    file.tensors.emplace_back("buffer/" + item.key(), item.value());
+  }
+  for (size_t i = 0; i < state.ema.size() && i < params.size(); ++i) {
+    file.tensors.emplace_back("ema/" + params[i].key(), state.ema[i]);
+  }
+  for (const auto& item : params) {
+    AdamFields f;
+    if (!GetAdamState(optimizer, item.value(), &f)) continue;
+    const std::string prefix = absl::StrCat("adam/", item.key(), "/");
+    file.tensors.emplace_back(prefix + "step", torch::tensor(f.step, torch::kLong).reshape({}));
+    file.tensors.emplace_back(prefix + "exp_avg", f.exp_avg);
+    file.tensors.emplace_back(prefix + "exp_avg_sq", f.exp_avg_sq);
+    if (f.max_exp_avg_sq.defined()) file.tensors.emplace_back(prefix + "max_exp_avg_sq", f.max_exp_avg_sq);
+  }
+  if (state.generator_state.defined()) {
+    file.tensors.emplace_back("generator_state", state.generator_state);
+  }
+  absl::StatusOr<std::string> blob = EncodeSafetensors(file, "checkpoint " + path);
+  if (!blob.ok()) return blob.status();
+  return WriteFileAtomically(path, WithChecksumHeader(kFormat, *blob));
 }
 
 absl::Status LoadCheckpoint(const std::string& path, torch::nn::Module& module,
@@ -112,70 +196,105 @@ absl::Status LoadCheckpoint(const std::string& path, torch::nn::Module& module,
   if (!FileExists(path)) {
     return absl::NotFoundError(absl::StrCat("checkpoint ", path, " does not exist"));
   }
-  absl::StatusOr<std::string> file = ReadFile(path);
-  if (!file.ok()) return file.status();
-  absl::StatusOr<absl::string_view> bytes = Archive(path, *file);
+  absl::StatusOr<std::string> bytes = ReadFile(path);
   if (!bytes.ok()) return bytes.status();
-  torch::serialize::InputArchive archive;
-  try {
-    archive.load_from(bytes->data(), bytes->size());
-  } catch (const c10::Error& e) {
-    return absl::DataLossError(absl::StrCat("checkpoint ", path,
-                                            " is corrupted or truncated: ",
-                                            e.what_without_backtrace()));
+  const std::string word = HeaderWord(*bytes);
+  if (absl::StartsWith(*bytes, "PK") || word == "diffuse-checkpoint-v2") {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "checkpoint ", path, " is in the ", word.empty() ? "v1" : "v2",
+        " format (a LibTorch archive, which this version reads only to convert it); run "
+        "`diffuse upgrade-checkpoint --checkpoint=", path, "` once"));
   }
-  catch (const std::exception& e) {  // TorchScript's parser throws std::runtime_error
-    return absl::DataLossError(
-        absl::StrCat("checkpoint ", path, " is unreadable: ", e.what()));
+  if (word != kFormat) {
+    return absl::DataLossError(absl::StrCat("checkpoint ", path, " is not a diffuse checkpoint "
+                                            "(no '", kFormat, "' header line)"));
   }
-  std::map<std::string, std::vector<int64_t>> shapes;
-  for (const auto& item : module.named_parameters()) shapes[item.key()] = item.value().sizes().vec();
-  try {
-    c10::IValue format, text;
-    if (!archive.try_read("format", format) || !format.isString() ||
-        format.toStringRef() != kFormat) {
-      return absl::DataLossError(
-          absl::StrCat("checkpoint ", path, " is not a ", kFormat, " file"));
+  absl::StatusOr<absl::string_view> blob =
+      ChecksummedPayload("checkpoint " + path, *bytes, kFormat);
+  if (!blob.ok()) return blob.status();
+  absl::StatusOr<Safetensors> file = DecodeSafetensors(*blob, "checkpoint " + path);
+  if (!file.ok()) return file.status();
+  const std::map<std::string, std::string> meta = file->metadata;
+  int64_t step = 0;
+  if (!meta.count("format") || meta.at("format") != kFormat || !meta.count("pipeline") ||
+      !meta.count("optimizer") || !meta.count("step") ||
+      !absl::SimpleAtoi(meta.at("step"), &step) || step < 0) {
+    return absl::DataLossError(absl::StrCat(
+        "checkpoint ", path, " lacks its format, pipeline, optimizer or step entry"));
+  }
+  Entries entries(path, *std::move(file));
+
+  // Everything is checked before the module changes, so a refused file leaves it intact.
+  std::vector<std::pair<at::Tensor, at::Tensor>> assign;  // (parameter or buffer, stored)
+  const auto params = module.named_parameters();
+  for (const auto& item : params) {
+    absl::StatusOr<at::Tensor> t = entries.Take("param/" + item.key(), item.value(),
+                                                absl::StrCat("parameter '", item.key(), "'"),
+                                                /*any_dtype=*/true);
+    if (!t.ok()) return t.status();
+    assign.emplace_back(item.value(), *t);
+  }
+  for (const auto& item : module.named_buffers()) {
+    absl::StatusOr<at::Tensor> t = entries.Take("buffer/" + item.key(), item.value(),
+                                                absl::StrCat("buffer '", item.key(), "'"),
+                                                /*any_dtype=*/true);
+    if (!t.ok()) return t.status();
+    assign.emplace_back(item.value(), *t);
+  }
+  std::vector<at::Tensor> ema;
+  for (size_t i = 0; i < params.size(); ++i) {
+    const std::string name = "ema/" + params[i].key();
+    if (!entries.Has(name)) break;
+    absl::StatusOr<at::Tensor> t = entries.Take(name, assign[i].second, "EMA of '" + params[i].key() + "'");
+    if (!t.ok()) return t.status();
+    ema.push_back(*t);
+  }
+  if (!ema.empty() && ema.size() != params.size()) {  // every parameter's EMA, or none
+    return absl::InvalidArgumentError(absl::StrCat("checkpoint ", path, " holds ", ema.size(),
+                                                   " EMA weights for ", params.size(),
+                                                   " parameters"));
+  }
+  at::Tensor generator_state;
+  if (entries.Has("generator_state")) {
+    // at::Generator::set_state throws on any other size; refuse it here instead.
+    static const int64_t kStateBytes = at::detail::createCPUGenerator().get_state().numel();
+    generator_state = entries.TakeUnchecked("generator_state");
+    if (generator_state.scalar_type() != torch::kByte || generator_state.dim() != 1 ||
+        generator_state.numel() != kStateBytes) {
+      return absl::DataLossError(absl::StrCat("checkpoint ", path, ": generator_state is ",
+                                              c10::toString(generator_state.scalar_type()),
+                                              Shape(generator_state), ", not uint8[",
+                                              kStateBytes, "]"));
     }
-    archive.read("pipeline", text);
-    state->pipeline_text = text.toStringRef();
-    at::Tensor step;
-    archive.read("step", step);
-    state->step = step.item<int64_t>();
-    archive.read("generator_state", state->generator_state);
-    torch::serialize::InputArchive model, ema;
-    archive.read("model", model);
-    module.load(model);
-    if (absl::Status same = CheckSameShapes(path, shapes, module); !same.ok()) return same;
-    if (optimizer != nullptr) {
-      torch::serialize::InputArchive opt;
-      archive.read("optimizer", opt);
-      optimizer->load(opt);
-    }
-    archive.read("ema", ema);
-    state->ema.clear();
-    const std::vector<at::Tensor> params = module.parameters();
-    // Every parameter's EMA, or none (the eval classifier keeps no EMA).
+  }
+  std::vector<AdamFields> adam;
+  if (optimizer != nullptr) {
+    std::vector<at::Tensor> stored;
+    for (size_t i = 0; i < params.size(); ++i) stored.push_back(assign[i].second);
+    absl::StatusOr<std::vector<AdamFields>> read =
+        ReadOptimizerState(entries, path, meta.at("optimizer"), params, stored, *optimizer);
+    if (!read.ok()) return read.status();
+    adam = *std::move(read);
+  }
+  entries.DropPrefix("adam/");  // unread when sampling
+  if (absl::Status rest = entries.CheckNoneLeft(); !rest.ok()) return rest;
+
+  {
+    torch::NoGradGuard no_grad;
+    // set_data keeps each parameter's identity (the optimizer's references stay valid)
+    // and takes the stored dtype, as module.load did.
+    for (auto& [target, stored] : assign) target.set_data(stored);
+  }
+  if (optimizer != nullptr) {
+    optimizer->state().clear();
     for (size_t i = 0; i < params.size(); ++i) {
-      at::Tensor t;
-      if (!ema.try_read(std::to_string(i), t)) break;
-      if (!t.sizes().equals(params[i].sizes())) {
-        return absl::InvalidArgumentError(absl::StrCat("checkpoint ", path, ": EMA weight ", i,
-                                                       " is ", Shape(t), ", its parameter ",
-                                                       Shape(params[i])));
-      }
-      state->ema.push_back(t);
+      if (adam[i].step > 0) SetAdamState(*optimizer, params[i].value(), adam[i]);
     }
-    if (!state->ema.empty() && state->ema.size() != params.size()) {
-      return absl::InvalidArgumentError(absl::StrCat("checkpoint ", path, " holds ",
-                                                     state->ema.size(), " EMA weights for ",
-                                                     params.size(), " parameters"));
-    }
-  } catch (const c10::Error& e) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "checkpoint ", path, " does not fit this pipeline's network: ",
-        e.what_without_backtrace()));
   }
+  state->step = step;
+  state->pipeline_text = meta.at("pipeline");
+  state->generator_state = generator_state;
+  state->ema = std::move(ema);
   return absl::OkStatus();
 }
 

@@ -2,11 +2,20 @@
 // generator's state and the pipeline description that produced them. Written atomically
 // (temp file + rename), so a kill at any moment leaves the previous checkpoint intact.
 //
-// File layout (v2): one header line, then a torch::serialize archive (a zip):
-//   diffuse-checkpoint-v2 crc32=<8 hex digits> bytes=<archive size>\n<archive>
-// The CRC-32 (zlib's, as Python's zlib.crc32) covers the archive, so a flipped byte or a
-// truncated copy is refused on load instead of yielding wrong weights. v1 files (a bare
-// archive, written before the header existed) still load, unchecked.
+// File layout (v3): one header line, then a safetensors blob (util/safetensors.h):
+//   diffuse-checkpoint-v3 crc32=<8 hex digits> bytes=<blob size>\n<blob>
+// The CRC-32 (zlib's, as Python's zlib.crc32) covers the blob, so a flipped byte or a
+// truncated copy is refused on load instead of yielding wrong weights. The blob holds
+//   param/<name>, buffer/<name>     the module's parameters and buffers (named_parameters())
+//   ema/<name>                      their exponential moving average (absent: no EMA kept)
+//   adam/<name>/{step, exp_avg, exp_avg_sq[, max_exp_avg_sq]}   Adam's or AdamW's state
+//   generator_state                 at::Generator::get_state(), uint8
+// and metadata "format", "pipeline" (the description, text format), "step", "optimizer".
+// Nothing in it is parsed by LibTorch's archive reader (a pickle interpreter that trusts
+// its input: a crafted file with a valid checksum crashed it under libFuzzer), so a
+// hostile file is an error, never a crash; it is also readable from Python as
+// safetensors after the header line. v1/v2 files (LibTorch archives) are refused with a
+// pointer to `diffuse upgrade-checkpoint` (training/legacy_checkpoint.h).
 #ifndef DIFFUSE_TRAINING_CHECKPOINT_H_
 #define DIFFUSE_TRAINING_CHECKPOINT_H_
 
@@ -27,13 +36,15 @@ struct TrainingState {
   std::string pipeline_text;    // the description, text format
 };
 
+// `optimizer` is a torch::optim::Adam or AdamW (the toolkit's trainers use nothing else).
 absl::Status SaveCheckpoint(const std::string& path, torch::nn::Module& module,
                             torch::optim::Optimizer& optimizer, const TrainingState& state);
 
 // Restores `module` and `state` (and `optimizer` unless nullptr). NOT_FOUND for a missing
-// file, DATA_LOSS for a corrupted or truncated one (checksum or length mismatch),
-// INVALID_ARGUMENT when it does not fit the module (a parameter missing or of another
-// shape, named); each names the path.
+// file, DATA_LOSS for a corrupted or truncated one (checksum or length mismatch, malformed
+// blob), INVALID_ARGUMENT when it does not fit the module (a parameter missing, extra or of
+// another shape, named), FAILED_PRECONDITION for a v1/v2 file; each names the path. A
+// parameter stored in another dtype takes the stored one, as LibTorch's module.load did.
 absl::Status LoadCheckpoint(const std::string& path, torch::nn::Module& module,
                             torch::optim::Optimizer* optimizer, TrainingState* state);
 

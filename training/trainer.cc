@@ -149,6 +149,28 @@ std::string CheckpointPath(const std::string& out_dir) {
   return out_dir + "/checkpoint.pt";
 }
 
+TrainedNetwork PrepareTraining(Pipeline& p) {
+  const TrainingOptions& o = p.config.training();
+  // The predictor's network, with the encoder's beside it when there is one.
+  torch::nn::Module& module = *p.trained_module();
+  const at::ScalarType type = o.dtype() == FLOAT64 ? torch::kFloat64 : torch::kFloat32;
+  module.to(type);  // before the optimizer and the EMA copy: both hold this type
+  module.train();
+  // AdamW only with weight decay: at 0 it equals Adam, whose checkpoints stay resumable.
+  TrainedNetwork network{&module, nullptr};
+  if (o.weight_decay() > 0) {
+    network.optimizer = std::make_unique<torch::optim::AdamW>(
+        module.parameters(), torch::optim::AdamWOptions(o.learning_rate())
+                                 .betas({o.adam_beta1(), o.adam_beta2()})
+                                 .weight_decay(o.weight_decay()));
+  } else {
+    network.optimizer = std::make_unique<torch::optim::Adam>(
+        module.parameters(),
+        torch::optim::AdamOptions(o.learning_rate()).betas({o.adam_beta1(), o.adam_beta2()}));
+  }
+  return network;
+}
+
 absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
                                       std::ostream* progress) {
   ABSL_RETURN_IF_ERROR(ValidateTraining(p));
@@ -177,24 +199,10 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
               << std::endl;
   }
   TrainableModel& model = *p.predictor->trainable();
-  // The predictor's network, with the encoder's beside it when there is one.
-  torch::nn::Module& module = *p.trained_module();
+  TrainedNetwork network = PrepareTraining(p);
+  torch::nn::Module& module = *network.module;
+  torch::optim::Optimizer& optimizer = *network.optimizer;
   const at::ScalarType type = o.dtype() == FLOAT64 ? torch::kFloat64 : torch::kFloat32;
-  module.to(type);  // before the optimizer and the EMA copy: both hold this type
-  module.train();
-  // AdamW only with weight decay: at 0 it equals Adam, whose checkpoints stay resumable.
-  std::unique_ptr<torch::optim::Optimizer> optimizer_holder;
-  if (o.weight_decay() > 0) {
-    optimizer_holder = std::make_unique<torch::optim::AdamW>(
-        module.parameters(), torch::optim::AdamWOptions(o.learning_rate())
-                                 .betas({o.adam_beta1(), o.adam_beta2()})
-                                 .weight_decay(o.weight_decay()));
-  } else {
-    optimizer_holder = std::make_unique<torch::optim::Adam>(
-        module.parameters(),
-        torch::optim::AdamOptions(o.learning_rate()).betas({o.adam_beta1(), o.adam_beta2()}));
-  }
-  torch::optim::Optimizer& optimizer = *optimizer_holder;
   at::Generator generator = at::detail::createCPUGenerator(o.seed());
   GeneratorNoise noise(generator);
 

@@ -8,8 +8,12 @@
 #ifndef DIFFUSE_TRAINING_TRAINER_H_
 #define DIFFUSE_TRAINING_TRAINER_H_
 
+#include <memory>
 #include <ostream>
 #include <string>
+
+#include <torch/nn/module.h>
+#include <torch/optim/optimizer.h>
 
 #include "absl/status/statusor.h"
 #include "models/trainable_model.h"
@@ -41,6 +45,14 @@ std::string CheckpointPath(const std::string& out_dir);
 // squared x0 error divided by the model's TrainableModel::X0LossScale; ones for PLAIN.
 at::Tensor LossWeights(const Pipeline& pipeline, TrainableModel& model, const Time& t,
                        int64_t batch);
+
+// The network Train optimizes (the predictor's, with the encoder's beside it), moved to
+// training.dtype and in train mode, and its optimizer: Adam, or AdamW with weight decay.
+struct TrainedNetwork {
+  torch::nn::Module* module;
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
+};
+TrainedNetwork PrepareTraining(Pipeline& pipeline);
 
 // Trains into `out_dir` (checkpoint.pt, metrics.csv), resuming from out_dir's checkpoint
 // when one exists. Progress lines go to `progress` (may be nullptr). Stops with

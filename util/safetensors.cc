@@ -1,7 +1,9 @@
 #include "util/safetensors.h"
 
 #include <cmath>
+#include <algorithm>
 #include <cstring>
+#include <numeric>
 
 #include <torch/torch.h>
 
@@ -20,6 +22,7 @@ const char* DtypeName(at::ScalarType t) {
     case at::kFloat: return "F32";
     case at::kDouble: return "F64";
     case at::kLong: return "I64";
+    case at::kByte: return "U8";
     default: return nullptr;
   }
 }
@@ -42,14 +45,15 @@ std::string JsonString(const std::string& s) {
 
 }  // namespace
 
-absl::Status WriteSafetensors(const std::string& path, const Safetensors& contents) {
+absl::StatusOr<std::string> EncodeSafetensors(const Safetensors& contents,
+                                              const std::string& what) {
   std::vector<std::string> entries;
   std::string data;
   for (const auto& [name, tensor] : contents.tensors) {
     const char* dtype = DtypeName(tensor.scalar_type());
     if (dtype == nullptr) {
       return absl::InvalidArgumentError(
-          absl::StrCat("safetensors ", path, ": tensor '", name, "' has unsupported dtype ",
+          absl::StrCat(what, ": tensor '", name, "' has unsupported dtype ",
                        c10::toString(tensor.scalar_type())));
     }
     const at::Tensor c = tensor.detach().contiguous().cpu();
@@ -67,26 +71,37 @@ absl::Status WriteSafetensors(const std::string& path, const Safetensors& conten
   std::string file(8, '\0');
   const uint64_t n = header.size();
   std::memcpy(file.data(), &n, 8);
-  return WriteFileAtomically(path, file + header + data);
+  return absl::StrCat(file, header, data);
+}
+
+absl::Status WriteSafetensors(const std::string& path, const Safetensors& contents) {
+  absl::StatusOr<std::string> bytes = EncodeSafetensors(contents, "safetensors " + path);
+  if (!bytes.ok()) return bytes.status();
+  return WriteFileAtomically(path, *bytes);
 }
 
 absl::StatusOr<Safetensors> ReadSafetensors(const std::string& path) {
   absl::StatusOr<std::string> file = ReadFile(path);
   if (!file.ok()) return file.status();
-  auto bad = [&](const std::string& what) {
-    return absl::DataLossError(absl::StrCat("safetensors ", path, ": ", what));
+  return DecodeSafetensors(*file, "safetensors " + path);
+}
+
+absl::StatusOr<Safetensors> DecodeSafetensors(absl::string_view file, const std::string& what) {
+  auto bad = [&](const std::string& why) {
+    return absl::DataLossError(absl::StrCat(what, ": ", why));
   };
-  if (file->size() < 8) return bad("shorter than its 8-byte header length");
+  if (file.size() < 8) return bad("shorter than its 8-byte header length");
   uint64_t n = 0;
-  std::memcpy(&n, file->data(), 8);
-  if (n > file->size() - 8) return bad(absl::StrCat("header length ", n, " exceeds the file"));
+  std::memcpy(&n, file.data(), 8);
+  if (n > file.size() - 8) return bad(absl::StrCat("header length ", n, " exceeds the file"));
   google::protobuf::Struct header;
-  if (!google::protobuf::util::JsonStringToMessage(file->substr(8, n), &header).ok()) {
+  if (!google::protobuf::util::JsonStringToMessage(std::string(file.substr(8, n)), &header).ok()) {
     return bad("header is not valid JSON");
   }
-  const char* data = file->data() + 8 + n;
-  const uint64_t data_size = file->size() - 8 - n;
+  const char* data = file.data() + 8 + n;
+  const uint64_t data_size = file.size() - 8 - n;
   Safetensors out;
+  std::vector<uint64_t> begins;
   for (const auto& [name, value] : header.fields()) {
     if (name == "__metadata__") {
       for (const auto& [k, v] : value.struct_value().fields()) out.metadata[k] = v.string_value();
@@ -100,8 +115,9 @@ absl::StatusOr<Safetensors> ReadSafetensors(const std::string& path) {
     const at::ScalarType type = dtype == "F32"   ? at::kFloat
                                 : dtype == "F64" ? at::kDouble
                                 : dtype == "I64" ? at::kLong
-                                                 : at::kByte;
-    if (type == at::kByte) return bad(absl::StrCat("entry '", name, "': dtype ", dtype, " unsupported"));
+                                : dtype == "U8"  ? at::kByte
+                                                 : at::kBool;
+    if (type == at::kBool) return bad(absl::StrCat("entry '", name, "': dtype ", dtype, " unsupported"));
     std::vector<int64_t> shape;
     int64_t numel = 1;
     for (const auto& d : f.at("shape").list_value().values()) {
@@ -126,7 +142,16 @@ absl::StatusOr<Safetensors> ReadSafetensors(const std::string& path) {
     at::Tensor t = torch::empty(shape, type);
     std::memcpy(t.data_ptr(), data + begin, bytes);
     out.tensors.emplace_back(name, t);
+    begins.push_back(begin);
   }
+  // The JSON object is read into a map; restore the order of the data in the file.
+  std::vector<size_t> order(out.tensors.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return begins[a] < begins[b]; });
+  std::vector<std::pair<std::string, at::Tensor>> sorted;
+  for (size_t i : order) sorted.push_back(std::move(out.tensors[i]));
+  out.tensors = std::move(sorted);
   return out;
 }
 
