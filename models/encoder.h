@@ -38,6 +38,9 @@ class Encoder {
   virtual int64_t latent_dim() const = 0;
   // Whether Encode reads t (LRDM); others ignore it.
   virtual bool takes_time() const { return false; }
+  // Whether q(z | x0) is Gaussian (Encode fills log_variance): the trainer then draws z by
+  // reparameterization and adds training.latent_kl_weight * KL(q || N(0, I)).
+  virtual bool gaussian() const { return false; }
   // x0 [B, ...sample_shape] -> q(z | x0[, t]). Differentiable.
   virtual LatentPosterior Encode(const at::Tensor& x0, const Time& t) = 0;
   virtual torch::nn::Module& module() = 0;

@@ -38,7 +38,8 @@ class SemanticEncoderNetImpl : public torch::nn::Module {
       }
     }
     norm_ = register_module("norm", torch::nn::GroupNorm(g, ch));
-    out_ = register_module("out", torch::nn::Linear(ch, o.latent_dim()));
+    // Gaussian: the mean and the log-variance side by side.
+    out_ = register_module("out", torch::nn::Linear(ch, o.latent_dim() * (o.gaussian() ? 2 : 1)));
   }
 
   at::Tensor forward(const at::Tensor& x) {
@@ -64,18 +65,24 @@ TORCH_MODULE(SemanticEncoderNet);
 
 class SemanticEncoder : public Encoder {
  public:
-  SemanticEncoder(SemanticEncoderNet net, int64_t latent_dim)
-      : net_(std::move(net)), latent_dim_(latent_dim) {}
+  SemanticEncoder(SemanticEncoderNet net, int64_t latent_dim, bool gaussian)
+      : net_(std::move(net)), latent_dim_(latent_dim), gaussian_(gaussian) {}
   int64_t latent_dim() const override { return latent_dim_; }
+  bool gaussian() const override { return gaussian_; }
   // x0 comes in the module's dtype (the trainer and EncodeImages cast it once).
   LatentPosterior Encode(const at::Tensor& x0, const Time&) override {
-    return {net_(x0), at::Tensor()};
+    const at::Tensor out = net_(x0);
+    if (!gaussian_) return {out, at::Tensor()};
+    // sigma^2 within [e^-20, e^10]: a variance that underflows to 0 or overflows would make
+    // the KL infinite.
+    return {out.narrow(1, 0, latent_dim_), out.narrow(1, latent_dim_, latent_dim_).clamp(-20, 10)};
   }
   torch::nn::Module& module() override { return *net_; }
 
  private:
   SemanticEncoderNet net_;
   int64_t latent_dim_;
+  bool gaussian_;
 };
 
 absl::StatusOr<std::unique_ptr<Encoder>> Make(const SemanticEncoderOptions& o,
@@ -103,7 +110,7 @@ absl::StatusOr<std::unique_ptr<Encoder>> Make(const SemanticEncoderOptions& o,
   }
   torch::manual_seed(context.config->training().seed() + 1);  // not the predictor's draws
   return std::unique_ptr<Encoder>(
-      new SemanticEncoder(SemanticEncoderNet(shape[0], o, mult), o.latent_dim()));
+      new SemanticEncoder(SemanticEncoderNet(shape[0], o, mult), o.latent_dim(), o.gaussian()));
 }
 
 }  // namespace

@@ -14,8 +14,10 @@ namespace {
 
 class StandardNormalPrior : public LatentPrior {
  public:
-  explicit StandardNormalPrior(double max_terminal_alpha)
-      : max_terminal_alpha_(max_terminal_alpha) {}
+  StandardNormalPrior(double max_terminal_alpha, int64_t latent_dim)
+      : max_terminal_alpha_(max_terminal_alpha), latent_dim_(latent_dim) {}
+
+  int64_t latent_dim() const override { return latent_dim_; }
 
   absl::Status CheckCompatible(const ForwardProcess& forward) const override {
     const GaussianCoefficients* g = forward.gaussian();
@@ -46,17 +48,22 @@ class StandardNormalPrior : public LatentPrior {
                      NoiseSource& noise) override {
     std::vector<int64_t> shape{batch};
     shape.insert(shape.end(), sample_shape.begin(), sample_shape.end());
-    return {noise.Normal(shape), Condition()};
+    PriorSample sample{noise.Normal(shape), Condition()};
+    if (latent_dim_ > 0) sample.condition.latent = noise.Normal({batch, latent_dim_});
+    return sample;
   }
 
  private:
   double max_terminal_alpha_;
+  int64_t latent_dim_;
 };
 
 absl::StatusOr<std::unique_ptr<LatentPrior>> Make(const StandardNormalPriorOptions& options,
                                                   const BuildContext&) {
   ABSL_RETURN_IF_ERROR(CheckInRange("max_terminal_alpha", options.max_terminal_alpha(), 0, 1));
-  return std::unique_ptr<LatentPrior>(new StandardNormalPrior(options.max_terminal_alpha()));
+  ABSL_RETURN_IF_ERROR(CheckInRange("latent_dim", options.latent_dim(), 0, 65536));
+  return std::unique_ptr<LatentPrior>(
+      new StandardNormalPrior(options.max_terminal_alpha(), options.latent_dim()));
 }
 
 }  // namespace

@@ -217,6 +217,12 @@ absl::StatusOr<std::unique_ptr<Pipeline>> BuildPipeline(const PipelineConfig& co
                                       config.prior(), "prior", context));
   ABSL_RETURN_IF_ERROR(Prefixed(absl::StrCat("prior '", config.prior().name(), "'"),
                                 p->prior->CheckCompatible(*p->forward)));
+  if (const int64_t z = p->prior->latent_dim();
+      z > 0 && z != p->predictor->conditions().latent_dim) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "prior '", config.prior().name(), "' draws z of width ", z, " but predictor '",
+        config.predictor().name(), "' takes latent_dim = ", p->predictor->conditions().latent_dim));
+  }
   ABSL_ASSIGN_OR_RETURN(p->reverse, Registry<ReverseConditional>::Global().Create(
                                         config.reverse(), "reverse", context));
   ABSL_RETURN_IF_ERROR(Prefixed(

@@ -19,6 +19,7 @@
 #include "absl/strings/str_split.h"
 #include "google/protobuf/text_format.h"
 #include "forward/gaussian.h"
+#include "models/gaussian_latent.h"
 #include "models/trainable_model.h"
 #include "random/noise_source.h"
 #include "training/checkpoint.h"
@@ -71,6 +72,14 @@ absl::Status ValidateTraining(const Pipeline& p) {
     return bad("condition_dropout must be in [0, 1]");
   }
   if (o.log_every() < 1) return bad("log_every must be >= 1");
+  if (!(o.latent_kl_weight() >= 0 && o.latent_kl_weight() <= 1e6)) {
+    return bad(absl::StrCat("latent_kl_weight = ", o.latent_kl_weight(), " must be in [0, 1e6]"));
+  }
+  if (p.encoder != nullptr && p.encoder->gaussian() && !(o.latent_kl_weight() > 0)) {
+    return bad(absl::StrCat("latent_kl_weight must be > 0: encoder '", p.config.encoder().name(),
+                            "' is Gaussian, and without the KL term nothing ties q(z | x0) "
+                            "to the prior N(0, I) that generation draws z from"));
+  }
   if (!(o.weight_decay() >= 0 && o.weight_decay() <= 1)) {
     return bad(absl::StrCat("weight_decay = ", o.weight_decay(), " must be in [0, 1]"));
   }
@@ -104,7 +113,8 @@ absl::Status ValidateTraining(const Pipeline& p) {
 // metrics.csv rows up to `step` (a resumed run rewrites what came after its checkpoint).
 // The file is a log, not state: lines that do not start with a step number (a damaged file)
 // are dropped and counted, never fatal.
-std::vector<std::string> ReadMetricRows(const std::string& path, int64_t step, int* dropped) {
+std::vector<std::string> ReadMetricRows(const std::string& path, int64_t step,
+                                        size_t columns, int* dropped) {
   std::vector<std::string> rows;
   std::ifstream in(path);
   std::string line;
@@ -118,7 +128,7 @@ std::vector<std::string> ReadMetricRows(const std::string& path, int64_t step, i
     header = false;
     int64_t row_step = 0;
     const std::vector<absl::string_view> fields = absl::StrSplit(line, ',');
-    if (fields.size() != 4 || !absl::SimpleAtoi(fields[0], &row_step)) {
+    if (fields.size() != columns || !absl::SimpleAtoi(fields[0], &row_step)) {
       ++*dropped;
       continue;
     }
@@ -225,7 +235,13 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
   }
   const std::string metrics_path = out_dir + "/metrics.csv";
   int dropped = 0;
-  std::vector<std::string> rows = ReadMetricRows(metrics_path, state.step, &dropped);
+  // A Gaussian encoder adds the ELBO's terms: the diffusion loss and KL(q(z | x0) || p(z)).
+  const bool elbo_terms = p.encoder != nullptr && p.encoder->gaussian();
+  const std::string metrics_header =
+      elbo_terms ? "step,loss,diffusion_loss,latent_kl,steps_per_second,elapsed_seconds\n"
+                 : "step,loss,steps_per_second,elapsed_seconds\n";
+  std::vector<std::string> rows =
+      ReadMetricRows(metrics_path, state.step, elbo_terms ? 6 : 4, &dropped);
   if (dropped > 0 && progress != nullptr) {
     *progress << metrics_path << ": dropped " << dropped
               << " malformed line(s); the file is rewritten at the next log step" << std::endl;
@@ -240,7 +256,7 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
   const int64_t num_classes = p.predictor->conditions().num_classes;
   const std::vector<at::Tensor> params = module.parameters();
   const auto start = std::chrono::steady_clock::now();
-  double window_loss = 0;
+  double window_loss = 0, window_diffusion = 0, window_kl = 0;
   int64_t window_count = 0;
   bool first_window = true;
   for (int64_t step = state.step; step < o.steps();) {
@@ -271,18 +287,30 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
     example.x_t = p.forward->Apply(example.x0, example.t, example.eps);
     // Joint training (Diffusion Autoencoders): the predictor sees z = E(x0) and the diffusion
     // loss trains the encoder through it.
+    // A Gaussian q(z | x0) is sampled by reparameterization, eps_z drawn for the whole batch
+    // so that every rank's shard matches a single process's.
+    at::Tensor kl;
     if (p.encoder != nullptr) {
-      example.condition.latent = p.encoder->Encode(example.x0, example.t).mean;
+      const LatentPosterior q = p.encoder->Encode(example.x0, example.t);
+      at::Tensor eps_z;
+      if (q.log_variance.defined()) {
+        eps_z = shard(torch::randn({batch, q.mean.size(1)}, generator).to(type));
+        kl = KlToStandardNormal(q);
+      }
+      example.condition.latent = Reparameterize(q, eps_z);
     }
     if (label.defined()) example.condition.label = shard(label);
     at::Tensor per_example = model.Loss(example);
     if (o.loss_weighting() != TrainingOptions::PLAIN) {
       per_example = per_example * LossWeights(p, model, example.t, shard_size).to(type);
     }
-    const at::Tensor loss = per_example.mean();
-    // The loss over the whole batch, and whether any rank was asked to stop.
+    const at::Tensor diffusion_loss = per_example.mean();
+    const at::Tensor mean_kl = kl.defined() ? kl.mean() : torch::zeros({}, diffusion_loss.options());
+    const at::Tensor loss = diffusion_loss + o.latent_kl_weight() * mean_kl;
+    // The loss over the whole batch (and its terms), and whether any rank was asked to stop.
     ABSL_ASSIGN_OR_RETURN(std::vector<double> shared,
-                          ranks->Mean({loss.item<double>(), stop.requested() != 0 ? 1.0 : 0.0}));
+                          ranks->Mean({loss.item<double>(), stop.requested() != 0 ? 1.0 : 0.0,
+                                       diffusion_loss.item<double>(), mean_kl.item<double>()}));
     const double value = shared[0];
     if (!std::isfinite(value)) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -308,29 +336,37 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
     }
     ++step;
     window_loss += value;
+    window_diffusion += shared[2];
+    window_kl += shared[3];
     ++window_count;
     if (step % o.log_every() == 0 || step == o.steps()) {
       const double mean = window_loss / window_count;
       if (first_window) summary.first_loss = mean;
       first_window = false;
       summary.final_loss = mean;
-      window_loss = 0;
+      const double diffusion = window_diffusion / window_count, kl = window_kl / window_count;
+      window_loss = window_diffusion = window_kl = 0;
       window_count = 0;
       const double elapsed =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       const double rate = (step - summary.first_step) / std::max(elapsed, 1e-9);
-      rows.push_back(absl::StrFormat("%d,%.6f,%.2f,%.3f", step, mean, rate, elapsed));
+      rows.push_back(elbo_terms ? absl::StrFormat("%d,%.6f,%.6f,%.6f,%.2f,%.3f", step, mean,
+                                                  diffusion, kl, rate, elapsed)
+                                : absl::StrFormat("%d,%.6f,%.2f,%.3f", step, mean, rate, elapsed));
       if (ranks->is_main()) {
         ABSL_RETURN_IF_ERROR(WriteFileAtomically(
-            metrics_path, absl::StrCat("step,loss,steps_per_second,elapsed_seconds\n",
-                                       absl::StrJoin(rows, "\n"), "\n")));
+            metrics_path, absl::StrCat(metrics_header, absl::StrJoin(rows, "\n"), "\n")));
       }
       if (progress != nullptr) {
         *progress << absl::StrFormat(
-                         "step %*d/%d | loss %.4f | lr %.2e | %.3g steps/s | "
+                         "step %*d/%d | loss %.4f%s | lr %.2e | %.3g steps/s | "
                          "%.0f examples/s | elapsed %s | ETA %s",
                          static_cast<int>(std::to_string(o.steps()).size()), step, o.steps(),
-                         mean, LearningRate(o, step - 1), rate, rate * batch, Clock(elapsed),
+                         mean,
+                         elbo_terms ? absl::StrFormat(" (diffusion %.4f, KL %.3f nats)",
+                                                      diffusion, kl)
+                                    : std::string(),
+                         LearningRate(o, step - 1), rate, rate * batch, Clock(elapsed),
                          Clock((o.steps() - step) / rate))
                   << std::endl;
       }

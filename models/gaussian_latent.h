@@ -1,0 +1,24 @@
+// The Gaussian latent of the VAE family (seed 000, "Diffusion + VAE"): an encoder's
+// q(z | x0) = N(mu, diag(sigma^2)) against the prior p(z) = N(0, I).
+//   Reparameterization (Kingma & Welling 2014): z = mu + sigma * eps_z, eps_z ~ N(0, I), so
+//   the gradient of any loss of z reaches mu and log sigma^2.
+//   KL(q(z | x0) || p(z)) = 1/2 sum_d (mu_d^2 + sigma_d^2 - 1 - log sigma_d^2), in nats:
+//   the ELBO's VAE regularizer, one of its four terms.
+#ifndef DIFFUSE_MODELS_GAUSSIAN_LATENT_H_
+#define DIFFUSE_MODELS_GAUSSIAN_LATENT_H_
+
+#include <ATen/core/Tensor.h>
+
+#include "models/encoder.h"
+
+namespace diffuse {
+
+// z [B, D] from q and eps_z [B, D]; q.mean itself for a deterministic encoder.
+at::Tensor Reparameterize(const LatentPosterior& q, const at::Tensor& eps_z);
+
+// KL(q || N(0, I)) per sample [B]; zeros for a deterministic encoder (no density).
+at::Tensor KlToStandardNormal(const LatentPosterior& q);
+
+}  // namespace diffuse
+
+#endif  // DIFFUSE_MODELS_GAUSSIAN_LATENT_H_
