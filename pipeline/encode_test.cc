@@ -229,6 +229,59 @@ TEST(GaussianEncoderTest, TrainsWithTheKlTermResumesExactlyAndGeneratesFromThePr
   EXPECT_TRUE(torch::isfinite(g->samples).all().item<bool>());
 }
 
+// InfoDiffusion: loss = diffusion + (1 - zeta) KL + (zeta + lambda - 1) MMD^2, each term
+// logged; zeta = 1 needs no Gaussian encoder.
+TEST(InfoDiffusionTest, WeightsTheKlAndMmdTermsAndChecksItsCoefficients) {
+  const std::string tmp = getenv("TEST_TMPDIR");
+  auto info = [](const std::string& text, const std::string& options) {
+    return absl::StrReplaceAll(
+        text, {{"latent_kl_weight: 0.001 }", absl::StrCat("info_diffusion { ", options, " } }")}});
+  };
+  const std::string deterministic = absl::StrReplaceAll(
+      info(GaussianText("0.001", 20), "mutual_information_weight: 1 prior_weight: 1"),
+      {{" gaussian: true", ""}});
+  std::unique_ptr<Pipeline> p = BuildOrFail(deterministic);
+  ASSERT_NE(p, nullptr);
+  ASSERT_THAT(Train(*p, tmp + "/info_deterministic", nullptr), IsOk());
+  std::vector<std::string> lines = Lines(tmp + "/info_deterministic/metrics.csv");
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[0], "step,loss,diffusion_loss,latent_mmd,steps_per_second,elapsed_seconds");
+  for (size_t i = 1; i < lines.size(); ++i) {
+    double step, loss, diffusion, mmd;
+    ASSERT_EQ(std::sscanf(lines[i].c_str(), "%lf,%lf,%lf,%lf", &step, &loss, &diffusion, &mmd), 4);
+    EXPECT_NEAR(loss, diffusion + mmd, 2e-6) << lines[i];
+  }
+
+  std::unique_ptr<Pipeline> g = BuildOrFail(info(
+      GaussianText("0.001", 20), "mutual_information_weight: 0.5 prior_weight: 1.5 kernel: RBF"));
+  ASSERT_NE(g, nullptr);
+  ASSERT_THAT(Train(*g, tmp + "/info_gaussian", nullptr), IsOk());
+  lines = Lines(tmp + "/info_gaussian/metrics.csv");
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[0],
+            "step,loss,diffusion_loss,latent_kl,latent_mmd,steps_per_second,elapsed_seconds");
+  for (size_t i = 1; i < lines.size(); ++i) {
+    double step, loss, diffusion, kl, mmd;
+    ASSERT_EQ(std::sscanf(lines[i].c_str(), "%lf,%lf,%lf,%lf,%lf", &step, &loss, &diffusion,
+                          &kl, &mmd), 5);
+    EXPECT_NEAR(loss, diffusion + 0.5 * kl + 1.0 * mmd, 3e-6) << lines[i];
+  }
+
+  auto refused = [&](const std::string& text, const std::string& message) {
+    std::unique_ptr<Pipeline> bad = BuildOrFail(text);
+    ASSERT_NE(bad, nullptr);
+    EXPECT_THAT(Train(*bad, tmp + "/info_refused", nullptr),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(message)));
+  };
+  refused(absl::StrReplaceAll(deterministic, {{"mutual_information_weight: 1", "mutual_information_weight: 0.5"}}),
+          "mutual_information_weight = 0.5 < 1 keeps a KL term, which needs a Gaussian encoder");
+  refused(absl::StrReplaceAll(deterministic, {{"prior_weight: 1", "prior_weight: 0"}}),
+          "info_diffusion.prior_weight = 0 must be in [0, 1e6] with mutual_information_weight "
+          "+ prior_weight - 1 > 0");
+  refused(absl::StrReplaceAll(deterministic, {{"seed: 1 info", "seed: 1 latent_kl_weight: 0.1 info"}}),
+          "latent_kl_weight and info_diffusion both weight the KL term; set one");
+}
+
 TEST(EncoderTest, BadInputIsNamed) {
   std::unique_ptr<Pipeline> p = BuildOrFail(DiffAeText());
   ASSERT_NE(p, nullptr);

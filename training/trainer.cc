@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <cmath>
@@ -20,6 +21,7 @@
 #include "google/protobuf/text_format.h"
 #include "forward/gaussian.h"
 #include "models/gaussian_latent.h"
+#include "models/mmd.h"
 #include "models/trainable_model.h"
 #include "random/noise_source.h"
 #include "training/checkpoint.h"
@@ -58,6 +60,32 @@ at::Tensor LossWeights(const Pipeline& p, TrainableModel& model, const Time& t, 
 
 namespace {
 
+// The latent regularizers' coefficients, from training.latent_kl_weight or
+// training.info_diffusion, and which terms metrics.csv logs.
+struct LatentObjective {
+  double kl = 0;   // on E KL(q(z | x0) || N(0, I)) (nats per sample)
+  double mmd = 0;  // on MMD^2(q(z), N(0, I)) over the batch
+  MmdKernel kernel = MmdKernel::kInverseMultiquadric;
+  bool log_kl = false, log_mmd = false;
+};
+
+LatentObjective LatentObjectiveOf(const Pipeline& p) {
+  const TrainingOptions& o = p.config.training();
+  LatentObjective objective;
+  objective.kl = o.latent_kl_weight();
+  if (o.has_info_diffusion()) {
+    const InfoDiffusionOptions& info = o.info_diffusion();
+    objective.kl = 1 - info.mutual_information_weight();
+    objective.mmd = info.mutual_information_weight() + info.prior_weight() - 1;
+    objective.kernel = info.kernel() == InfoDiffusionOptions::RBF
+                           ? MmdKernel::kRbf
+                           : MmdKernel::kInverseMultiquadric;
+  }
+  objective.log_kl = p.encoder != nullptr && p.encoder->gaussian();
+  objective.log_mmd = objective.mmd > 0;
+  return objective;
+}
+
 absl::Status ValidateTraining(const Pipeline& p) {
   const TrainingOptions& o = p.config.training();
   auto bad = [](const std::string& what) {
@@ -75,10 +103,33 @@ absl::Status ValidateTraining(const Pipeline& p) {
   if (!(o.latent_kl_weight() >= 0 && o.latent_kl_weight() <= 1e6)) {
     return bad(absl::StrCat("latent_kl_weight = ", o.latent_kl_weight(), " must be in [0, 1e6]"));
   }
-  if (p.encoder != nullptr && p.encoder->gaussian() && !(o.latent_kl_weight() > 0)) {
+  const bool gaussian = p.encoder != nullptr && p.encoder->gaussian();
+  if (o.has_info_diffusion()) {
+    const InfoDiffusionOptions& info = o.info_diffusion();
+    const double zeta = info.mutual_information_weight(), lambda = info.prior_weight();
+    if (p.encoder == nullptr) return bad("info_diffusion needs an encoder section");
+    if (o.latent_kl_weight() != 0) {
+      return bad("latent_kl_weight and info_diffusion both weight the KL term; set one");
+    }
+    if (!(zeta >= 0 && zeta <= 1)) {
+      return bad(absl::StrCat("info_diffusion.mutual_information_weight = ", zeta,
+                              " must be in [0, 1]"));
+    }
+    if (!(lambda >= 0 && lambda <= 1e6) || !(zeta + lambda - 1 > 0)) {
+      return bad(absl::StrCat("info_diffusion.prior_weight = ", lambda, " must be in [0, 1e6] "
+                              "with mutual_information_weight + prior_weight - 1 > 0 (the "
+                              "MMD coefficient)"));
+    }
+    if (zeta < 1 && !gaussian) {
+      return bad(absl::StrCat("info_diffusion.mutual_information_weight = ", zeta,
+                              " < 1 keeps a KL term, which needs a Gaussian encoder ('",
+                              p.config.encoder().name(), "' with gaussian: true)"));
+    }
+  } else if (gaussian && !(o.latent_kl_weight() > 0)) {
     return bad(absl::StrCat("latent_kl_weight must be > 0: encoder '", p.config.encoder().name(),
-                            "' is Gaussian, and without the KL term nothing ties q(z | x0) "
-                            "to the prior N(0, I) that generation draws z from"));
+                            "' is Gaussian, and without the KL term (or info_diffusion's MMD) "
+                            "nothing ties q(z | x0) to the prior N(0, I) that generation "
+                            "draws z from"));
   }
   if (!(o.weight_decay() >= 0 && o.weight_decay() <= 1)) {
     return bad(absl::StrCat("weight_decay = ", o.weight_decay(), " must be in [0, 1]"));
@@ -235,13 +286,22 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
   }
   const std::string metrics_path = out_dir + "/metrics.csv";
   int dropped = 0;
-  // A Gaussian encoder adds the ELBO's terms: the diffusion loss and KL(q(z | x0) || p(z)).
-  const bool elbo_terms = p.encoder != nullptr && p.encoder->gaussian();
+  // The latent regularizers add columns: the diffusion loss and each term, unweighted.
+  const LatentObjective objective = LatentObjectiveOf(p);
+  std::vector<std::string> term_names;
+  if (objective.log_kl || objective.log_mmd) term_names.push_back("diffusion_loss");
+  if (objective.log_kl) term_names.push_back("latent_kl");
+  if (objective.log_mmd) term_names.push_back("latent_mmd");
   const std::string metrics_header =
-      elbo_terms ? "step,loss,diffusion_loss,latent_kl,steps_per_second,elapsed_seconds\n"
-                 : "step,loss,steps_per_second,elapsed_seconds\n";
+      absl::StrCat("step,loss,", absl::StrJoin(term_names, ","), term_names.empty() ? "" : ",",
+                   "steps_per_second,elapsed_seconds\n");
   std::vector<std::string> rows =
-      ReadMetricRows(metrics_path, state.step, elbo_terms ? 6 : 4, &dropped);
+      ReadMetricRows(metrics_path, state.step, 4 + term_names.size(), &dropped);
+  if (objective.mmd > 0 && ranks->world_size() > 1) {
+    return absl::FailedPreconditionError(
+        "training.info_diffusion: the MMD term is a statistic of the whole batch, which a "
+        "data-parallel run would estimate per rank; run it in one process");
+  }
   if (dropped > 0 && progress != nullptr) {
     *progress << metrics_path << ": dropped " << dropped
               << " malformed line(s); the file is rewritten at the next log step" << std::endl;
@@ -256,7 +316,8 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
   const int64_t num_classes = p.predictor->conditions().num_classes;
   const std::vector<at::Tensor> params = module.parameters();
   const auto start = std::chrono::steady_clock::now();
-  double window_loss = 0, window_diffusion = 0, window_kl = 0;
+  double window_loss = 0;
+  std::vector<double> window_terms(3, 0.0);  // diffusion, KL, MMD
   int64_t window_count = 0;
   bool first_window = true;
   for (int64_t step = state.step; step < o.steps();) {
@@ -289,15 +350,20 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
     // loss trains the encoder through it.
     // A Gaussian q(z | x0) is sampled by reparameterization, eps_z drawn for the whole batch
     // so that every rank's shard matches a single process's.
-    at::Tensor kl;
+    at::Tensor kl, mmd;
     if (p.encoder != nullptr) {
       const LatentPosterior q = p.encoder->Encode(example.x0, example.t);
+      const int64_t width = q.mean.size(1);
       at::Tensor eps_z;
       if (q.log_variance.defined()) {
-        eps_z = shard(torch::randn({batch, q.mean.size(1)}, generator).to(type));
+        eps_z = shard(torch::randn({batch, width}, generator).to(type));
         kl = KlToStandardNormal(q);
       }
       example.condition.latent = Reparameterize(q, eps_z);
+      if (objective.mmd > 0) {
+        const at::Tensor prior_z = shard(torch::randn({batch, width}, generator).to(type));
+        mmd = MmdSquared(example.condition.latent, prior_z, objective.kernel);
+      }
     }
     if (label.defined()) example.condition.label = shard(label);
     at::Tensor per_example = model.Loss(example);
@@ -305,12 +371,15 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
       per_example = per_example * LossWeights(p, model, example.t, shard_size).to(type);
     }
     const at::Tensor diffusion_loss = per_example.mean();
-    const at::Tensor mean_kl = kl.defined() ? kl.mean() : torch::zeros({}, diffusion_loss.options());
-    const at::Tensor loss = diffusion_loss + o.latent_kl_weight() * mean_kl;
+    const at::Tensor zero = torch::zeros({}, diffusion_loss.options());
+    const at::Tensor mean_kl = kl.defined() ? kl.mean() : zero;
+    if (!mmd.defined()) mmd = zero;
+    const at::Tensor loss = diffusion_loss + objective.kl * mean_kl + objective.mmd * mmd;
     // The loss over the whole batch (and its terms), and whether any rank was asked to stop.
-    ABSL_ASSIGN_OR_RETURN(std::vector<double> shared,
-                          ranks->Mean({loss.item<double>(), stop.requested() != 0 ? 1.0 : 0.0,
-                                       diffusion_loss.item<double>(), mean_kl.item<double>()}));
+    ABSL_ASSIGN_OR_RETURN(
+        std::vector<double> shared,
+        ranks->Mean({loss.item<double>(), stop.requested() != 0 ? 1.0 : 0.0,
+                     diffusion_loss.item<double>(), mean_kl.item<double>(), mmd.item<double>()}));
     const double value = shared[0];
     if (!std::isfinite(value)) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -336,23 +405,40 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
     }
     ++step;
     window_loss += value;
-    window_diffusion += shared[2];
-    window_kl += shared[3];
+    for (size_t i = 0; i < window_terms.size(); ++i) window_terms[i] += shared[2 + i];
     ++window_count;
     if (step % o.log_every() == 0 || step == o.steps()) {
       const double mean = window_loss / window_count;
       if (first_window) summary.first_loss = mean;
       first_window = false;
       summary.final_loss = mean;
-      const double diffusion = window_diffusion / window_count, kl = window_kl / window_count;
-      window_loss = window_diffusion = window_kl = 0;
+      // The logged terms in term_names' order, and their part of the progress line.
+      std::vector<std::string> term_values;
+      std::string term_line;
+      const double diffusion = window_terms[0] / window_count;
+      if (!term_names.empty()) {
+        term_values.push_back(absl::StrFormat("%.6f", diffusion));
+        term_line = absl::StrFormat(" (diffusion %.4f", diffusion);
+      }
+      if (objective.log_kl) {
+        term_values.push_back(absl::StrFormat("%.6f", window_terms[1] / window_count));
+        term_line += absl::StrFormat(", KL %.3f nats", window_terms[1] / window_count);
+      }
+      if (objective.log_mmd) {
+        term_values.push_back(absl::StrFormat("%.6f", window_terms[2] / window_count));
+        term_line += absl::StrFormat(", MMD^2 %.4f", window_terms[2] / window_count);
+      }
+      if (!term_names.empty()) term_line += ")";
+      window_loss = 0;
+      std::fill(window_terms.begin(), window_terms.end(), 0.0);
       window_count = 0;
       const double elapsed =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       const double rate = (step - summary.first_step) / std::max(elapsed, 1e-9);
-      rows.push_back(elbo_terms ? absl::StrFormat("%d,%.6f,%.6f,%.6f,%.2f,%.3f", step, mean,
-                                                  diffusion, kl, rate, elapsed)
-                                : absl::StrFormat("%d,%.6f,%.2f,%.3f", step, mean, rate, elapsed));
+      rows.push_back(absl::StrCat(absl::StrFormat("%d,%.6f,", step, mean),
+                                  absl::StrJoin(term_values, ","),
+                                  term_values.empty() ? "" : ",",
+                                  absl::StrFormat("%.2f,%.3f", rate, elapsed)));
       if (ranks->is_main()) {
         ABSL_RETURN_IF_ERROR(WriteFileAtomically(
             metrics_path, absl::StrCat(metrics_header, absl::StrJoin(rows, "\n"), "\n")));
@@ -362,10 +448,7 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
                          "step %*d/%d | loss %.4f%s | lr %.2e | %.3g steps/s | "
                          "%.0f examples/s | elapsed %s | ETA %s",
                          static_cast<int>(std::to_string(o.steps()).size()), step, o.steps(),
-                         mean,
-                         elbo_terms ? absl::StrFormat(" (diffusion %.4f, KL %.3f nats)",
-                                                      diffusion, kl)
-                                    : std::string(),
+                         mean, term_line,
                          LearningRate(o, step - 1), rate, rate * batch, Clock(elapsed),
                          Clock((o.steps() - step) / rate))
                   << std::endl;
