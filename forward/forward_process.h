@@ -79,6 +79,10 @@ class ForwardProcess {
 
   virtual DataKind data_kind() const = 0;
   virtual TimeDomain time_domain() const = 0;
+  // The range a network's time input is scaled by: time_domain(), except that a truncated
+  // process reports its inner one, so that one network trained on the full process serves
+  // every T' (ES-DDPM).
+  virtual TimeDomain network_time_domain() const { return time_domain(); }
 
   // Checked once by the builder: whether samples of this shape (without the batch
   // dimension) can be corrupted by this operator.

@@ -15,6 +15,7 @@ class ForwardWrapper : public ForwardProcess {
 
   DataKind data_kind() const override { return inner_->data_kind(); }
   TimeDomain time_domain() const override { return inner_->time_domain(); }
+  TimeDomain network_time_domain() const override { return inner_->network_time_domain(); }
   absl::Status CheckSampleShape(at::IntArrayRef shape) const override {
     return inner_->CheckSampleShape(shape);
   }

@@ -5,11 +5,14 @@
 #include <torch/torch.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "data/dataset.h"
 #include "models/diffused_estimate_prior.pb.h"
 #include "models/latent_prior.h"
+#include "pipeline/builder.h"
 #include "pipeline/option_checks.h"
 #include "pipeline/registry.h"
+#include "training/trainer.h"
 #include "util/status_macros.h"
 
 namespace diffuse {
@@ -17,12 +20,14 @@ namespace {
 
 class DiffusedEstimatePrior : public LatentPrior {
  public:
-  DiffusedEstimatePrior(const ForwardProcess& forward,
-                        DiffusedEstimatePriorOptions::Estimate estimate, bool as_condition,
-                        DataBatch pool)
+  DiffusedEstimatePrior(const ForwardProcess& forward, const DiffusedEstimatePriorOptions& o,
+                        std::vector<int64_t> sample_shape, DataBatch pool)
       : forward_(forward),
-        estimate_(estimate),
-        as_condition_(as_condition), pool_(std::move(pool.x)),
+        options_(o),
+        estimate_(o.estimate()),
+        as_condition_(o.estimate_as_condition()),
+        sample_shape_(std::move(sample_shape)),
+        pool_(std::move(pool.x)),
         pool_labels_(std::move(pool.label)) {
     if (estimate_ == DiffusedEstimatePriorOptions::GAUSSIAN_FIT) {
       const at::Tensor flat = pool_.flatten(1).to(torch::kFloat64);
@@ -43,6 +48,32 @@ class DiffusedEstimatePrior : public LatentPrior {
     return absl::OkStatus();
   }
 
+  absl::Status PrepareForSampling() override {
+    if (estimate_ != DiffusedEstimatePriorOptions::VAE || vae_ != nullptr) return absl::OkStatus();
+    const std::string& path = options_.vae_pipeline();
+    auto named = [&](const absl::Status& status) {
+      return absl::Status(status.code(), absl::StrCat("prior 'diffused_estimate': option ",
+                                                      "vae_pipeline: ", status.message()));
+    };
+    absl::StatusOr<PipelineConfig> config = LoadPipelineFile(path);
+    if (!config.ok()) return named(config.status());
+    absl::StatusOr<std::unique_ptr<Pipeline>> vae = BuildPipeline(*config);
+    if (!vae.ok()) return named(absl::Status(vae.status().code(), absl::StrCat(path, ": ", vae.status().message())));
+    if (!(*vae)->autoencoder()) {
+      return named(absl::InvalidArgumentError(
+          absl::StrCat(path, " is not an autoencoder description (it has no decoder)")));
+    }
+    if ((*vae)->data->sample_shape() != sample_shape_) {
+      return named(absl::InvalidArgumentError(absl::StrCat(
+          path, " decodes samples of shape [", absl::StrJoin((*vae)->data->sample_shape(), ", "),
+          "], this pipeline's are [", absl::StrJoin(sample_shape_, ", "), "]")));
+    }
+    ABSL_RETURN_IF_ERROR(LoadWeightsForSampling(**vae, options_.vae_checkpoint()));
+    (*vae)->trained_module()->to(torch::kFloat32);
+    vae_ = std::move(vae).value();
+    return absl::OkStatus();
+  }
+
   PriorSample Sample(int64_t batch, at::IntArrayRef sample_shape, NoiseSource& noise) override {
     std::vector<int64_t> shape{batch};
     shape.insert(shape.end(), sample_shape.begin(), sample_shape.end());
@@ -55,6 +86,11 @@ class DiffusedEstimatePrior : public LatentPrior {
       x0 = pool_.index_select(0, index);
       // Conditional predictors then refine each start towards its own class.
       if (pool_labels_.defined()) condition.label = pool_labels_.index_select(0, index);
+    } else if (estimate_ == DiffusedEstimatePriorOptions::VAE) {
+      TORCH_CHECK(vae_ != nullptr, "prior 'diffused_estimate' used before PrepareForSampling");
+      torch::NoGradGuard no_grad;
+      // z on the sample's own stream, before its diffusion noise.
+      x0 = vae_->decoder->Decode(noise.Normal({batch, vae_->decoder->latent_dim()})).mean;
     } else {
       const at::Tensor z = noise.Normal({batch, mean_.size(0)}).to(torch::kFloat64);
       x0 = (mean_ + torch::matmul(z, cholesky_.t())).to(torch::kFloat32).view(shape);
@@ -70,8 +106,11 @@ class DiffusedEstimatePrior : public LatentPrior {
 
  private:
   const ForwardProcess& forward_;
+  DiffusedEstimatePriorOptions options_;
   DiffusedEstimatePriorOptions::Estimate estimate_;
   bool as_condition_;
+  std::vector<int64_t> sample_shape_;
+  std::unique_ptr<Pipeline> vae_;  // VAE: the autoencoder, loaded by PrepareForSampling
   at::Tensor pool_, pool_labels_;
   at::Tensor mean_, cholesky_;
 };
@@ -79,17 +118,32 @@ class DiffusedEstimatePrior : public LatentPrior {
 absl::StatusOr<std::unique_ptr<LatentPrior>> Make(const DiffusedEstimatePriorOptions& o,
                                                   const BuildContext& context) {
   ABSL_RETURN_IF_ERROR(CheckInRange("pool_size", o.pool_size(), 2, 1000000));
-  if (o.estimate() == DiffusedEstimatePriorOptions::GAUSSIAN_FIT &&
+  if (o.estimate() != DiffusedEstimatePriorOptions::DATA_SAMPLES &&
       context.data->num_token_classes() > 0) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "option estimate GAUSSIAN_FIT needs real-valued data; data '",
-        context.config->data().name(), "' is tokens (use DATA_SAMPLES)"));
+        "option estimate ", DiffusedEstimatePriorOptions::Estimate_Name(o.estimate()),
+        " needs real-valued data; data '", context.config->data().name(),
+        "' is tokens (use DATA_SAMPLES)"));
   }
-  at::Generator generator = at::detail::createCPUGenerator(o.seed());
-  DataBatch pool = context.data->Sample(o.pool_size(), generator);
+  const bool vae = o.estimate() == DiffusedEstimatePriorOptions::VAE;
+  if (vae && (o.vae_pipeline().empty() || o.vae_checkpoint().empty())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "option estimate VAE needs option ", o.vae_pipeline().empty() ? "vae_pipeline" : "vae_checkpoint",
+        " (the autoencoder's description and its `diffuse train` checkpoint)"));
+  }
+  if (!vae && (!o.vae_pipeline().empty() || !o.vae_checkpoint().empty())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "options vae_pipeline and vae_checkpoint apply to estimate VAE, not ",
+        DiffusedEstimatePriorOptions::Estimate_Name(o.estimate())));
+  }
+  // The pool feeds DATA_SAMPLES and GAUSSIAN_FIT; the VAE needs none.
+  DataBatch pool;
+  if (!vae) {
+    at::Generator generator = at::detail::createCPUGenerator(o.seed());
+    pool = context.data->Sample(o.pool_size(), generator);
+  }
   return std::unique_ptr<LatentPrior>(
-      new DiffusedEstimatePrior(*context.forward, o.estimate(), o.estimate_as_condition(),
-                                std::move(pool)));
+      new DiffusedEstimatePrior(*context.forward, o, context.data->sample_shape(), std::move(pool)));
 }
 
 }  // namespace

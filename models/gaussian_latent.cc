@@ -1,5 +1,7 @@
 #include "models/gaussian_latent.h"
 
+#include <cmath>
+
 #include <torch/torch.h>
 
 namespace diffuse {
@@ -12,6 +14,13 @@ at::Tensor Reparameterize(const LatentPosterior& q, const at::Tensor& eps_z) {
 at::Tensor KlToStandardNormal(const LatentPosterior& q) {
   if (!q.log_variance.defined()) return torch::zeros({q.mean.size(0)}, q.mean.options());
   return 0.5 * (q.mean.square() + q.log_variance.exp() - 1 - q.log_variance).sum(1);
+}
+
+at::Tensor GaussianNegativeLogLikelihood(const at::Tensor& x, const at::Tensor& mean,
+                                         const at::Tensor& log_std) {
+  const double n = static_cast<double>(x[0].numel());
+  const at::Tensor squared = (x - mean).square().flatten(1).sum(1);
+  return 0.5 * squared * torch::exp(-2 * log_std) + n * (log_std + 0.5 * std::log(2 * M_PI));
 }
 
 }  // namespace diffuse

@@ -19,6 +19,11 @@ at::Tensor Reparameterize(const LatentPosterior& q, const at::Tensor& eps_z);
 // KL(q || N(0, I)) per sample [B]; zeros for a deterministic encoder (no density).
 at::Tensor KlToStandardNormal(const LatentPosterior& q);
 
+// -log N(x; mean, exp(log_std)^2 I) per sample [B] (nats, summed over every element):
+// sum (x - mean)^2 / (2 std^2) + n (log_std + log(2 pi) / 2), n = elements per sample.
+at::Tensor GaussianNegativeLogLikelihood(const at::Tensor& x, const at::Tensor& mean,
+                                         const at::Tensor& log_std);
+
 }  // namespace diffuse
 
 #endif  // DIFFUSE_MODELS_GAUSSIAN_LATENT_H_

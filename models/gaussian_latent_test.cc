@@ -47,5 +47,25 @@ TEST(GaussianLatentTest, KlIsZeroAtThePriorAndGradientsReachBothOutputs) {
   EXPECT_TRUE(torch::equal(KlToStandardNormal(point), torch::zeros({3})));
 }
 
+// The observation model of a decoder against the normal density written out, and by hand:
+// x - mean = (0.3, -0.1), std = 0.5: (0.09 + 0.01) / (2 * 0.25) + 2 (log 0.5 + log(2 pi) / 2)
+// = 0.2 - 1.386294 + 1.837877 = 0.651583 nats.
+TEST(GaussianLatentTest, NegativeLogLikelihoodIsTheNormalDensity) {
+  const at::Tensor x = torch::tensor({{1.0, 2.0}, {0.0, 0.0}}, torch::kFloat64);
+  const at::Tensor mean = torch::tensor({{0.7, 2.1}, {0.5, -0.5}}, torch::kFloat64);
+  const at::Tensor log_std = torch::tensor(std::log(0.5), torch::kFloat64);
+  const at::Tensor nll = GaussianNegativeLogLikelihood(x, mean, log_std);
+  ASSERT_EQ(nll.sizes(), at::IntArrayRef({2}));
+  EXPECT_NEAR(nll[0].item<double>(), 0.651583, 1e-6);
+  const at::Tensor density =
+      torch::exp(-(x - mean).square() / (2 * 0.25)) / std::sqrt(2 * M_PI * 0.25);
+  EXPECT_TRUE(torch::allclose(nll, -density.log().sum(1), 1e-12, 1e-12));
+  // Image-shaped samples sum over every element.
+  const at::Tensor images = torch::zeros({3, 1, 2, 2}, torch::kFloat64);
+  EXPECT_TRUE(torch::allclose(GaussianNegativeLogLikelihood(images, images, log_std),
+                              torch::full({3}, 4 * (std::log(0.5) + 0.5 * std::log(2 * M_PI)),
+                                          torch::kFloat64)));
+}
+
 }  // namespace
 }  // namespace diffuse

@@ -114,7 +114,7 @@ absl::StatusOr<std::unique_ptr<X0Predictor>> Make(const MlpOptions& options,
   predictor.kind = options.parameterization();
   predictor.sigma_data = options.sigma_data();
   predictor.gaussian = gaussian;
-  predictor.time_scale = 1000.0 / context.forward->time_domain().t_max();
+  predictor.time_scale = 1000.0 / context.forward->network_time_domain().t_max();
   predictor.conditions.num_classes = num_classes;
   predictor.conditions.null_label = null_label;
   return std::unique_ptr<X0Predictor>(new MlpPredictor(std::move(net), std::move(predictor)));

@@ -145,6 +145,48 @@ absl::Status BuildEncoder(Pipeline& p, const BuildContext& context) {
   return absl::OkStatus();
 }
 
+// An autoencoder: data, a (Gaussian) encoder and a decoder of the same width, nothing of
+// a diffusion model.
+absl::Status BuildAutoencoder(Pipeline& p, const BuildContext& context) {
+  const PipelineConfig& c = p.config;
+  const std::string decoder = absl::StrCat("decoder '", c.decoder().name(), "'");
+  const std::pair<const char*, bool> diffusion_sections[] = {
+      {"forward", c.has_forward()}, {"predictor", c.has_predictor()},
+      {"prior", c.has_prior()},     {"reverse", c.has_reverse()},
+      {"guidance", c.guidance_size() > 0}};
+  for (const auto& [section, present] : diffusion_sections) {
+    if (present) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          decoder, ": a description with a decoder is an autoencoder and has no '", section,
+          "' section (train the VAE in a description of its own; diffusion pipelines use "
+          "it through prior \"diffused_estimate\")"));
+    }
+  }
+  if (!c.has_encoder()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(decoder, ": an autoencoder needs an encoder section (q(z | x0))"));
+  }
+  if (c.sampler().labels_size() > 0) {
+    return absl::InvalidArgumentError("sampler.labels: an autoencoder takes no class labels");
+  }
+  if (c.sampler().batch_size() < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("sampler.batch_size = ", c.sampler().batch_size(), " must be >= 1"));
+  }
+  ABSL_ASSIGN_OR_RETURN(p.encoder, Registry<Encoder>::Global().Create(c.encoder(), "encoder", context));
+  ABSL_ASSIGN_OR_RETURN(p.decoder, Registry<Decoder>::Global().Create(c.decoder(), "decoder", context));
+  if (p.decoder->latent_dim() != p.encoder->latent_dim()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        decoder, " reads z of width ", p.decoder->latent_dim(), " but encoder '",
+        c.encoder().name(), "' produces ", p.encoder->latent_dim()));
+  }
+  auto group = std::make_shared<torch::nn::Module>("Autoencoder");
+  group->register_module("encoder", Unowned(p.encoder->module()));
+  group->register_module("decoder", Unowned(p.decoder->module()));
+  p.trained_module_ = std::move(group);
+  return absl::OkStatus();
+}
+
 class ErrorCollector : public google::protobuf::io::ErrorCollector {
  public:
   explicit ErrorCollector(std::string source) : source_(std::move(source)) {}
@@ -170,6 +212,7 @@ SamplingComponents Pipeline::sampling() const {
 }
 
 ConditionSupport Pipeline::label_support() const {
+  if (predictor == nullptr) return {};  // an autoencoder
   ConditionSupport support = predictor->conditions();
   for (const auto& term : guidance) {
     support.num_classes = std::max(support.num_classes, term->conditions().num_classes);
@@ -192,6 +235,15 @@ absl::StatusOr<std::unique_ptr<Pipeline>> BuildPipeline(const PipelineConfig& co
   auto p = std::make_unique<Pipeline>();
   p->config = config;
   ABSL_RETURN_IF_ERROR(RequireSection(config, "data", config.has_data()));
+  if (config.has_decoder()) {
+    BuildContext context;
+    context.config = &p->config;
+    ABSL_ASSIGN_OR_RETURN(p->data,
+                          Registry<Dataset>::Global().Create(config.data(), "data", context));
+    context.data = p->data.get();
+    ABSL_RETURN_IF_ERROR(BuildAutoencoder(*p, context));
+    return p;
+  }
   ABSL_RETURN_IF_ERROR(RequireSection(config, "forward", config.has_forward()));
   ABSL_RETURN_IF_ERROR(RequireSection(config, "predictor", config.has_predictor()));
   ABSL_RETURN_IF_ERROR(RequireSection(config, "prior", config.has_prior()));

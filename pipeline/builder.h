@@ -15,6 +15,7 @@
 #include "data/dataset.h"
 #include "forward/forward_process.h"
 #include "guidance/guidance_term.h"
+#include "models/decoder.h"
 #include "models/encoder.h"
 #include "models/latent_prior.h"
 #include "models/x0_predictor.h"
@@ -33,11 +34,15 @@ struct Pipeline {
   std::unique_ptr<ReverseConditional> reverse;
   std::vector<std::unique_ptr<GuidanceTerm>> guidance;
   std::unique_ptr<Encoder> encoder;  // optional (PipelineConfig.encoder)
+  // An autoencoder description (PipelineConfig.decoder) has data, encoder and decoder only:
+  // forward, predictor, prior and reverse are null and there is no grid.
+  std::unique_ptr<Decoder> decoder;
   std::vector<double> times;  // the sampler's grid
+  bool autoencoder() const { return decoder != nullptr; }
 
   // What training optimizes, averages and checkpoints: the predictor's network, or, with an
-  // encoder, a module holding both as "predictor" and "encoder". Null for analytic
-  // predictors.
+  // encoder, a module holding both as "predictor" and "encoder" (an autoencoder's:
+  // "encoder" and "decoder"). Null for analytic predictors.
   torch::nn::Module* trained_module() const { return trained_module_.get(); }
   std::shared_ptr<torch::nn::Module> trained_module_;
 

@@ -37,11 +37,56 @@ absl::Status CheckSampleCount(const Pipeline& p, int64_t num, bool record_trajec
   return absl::OkStatus();
 }
 
+namespace {
+
+// An autoencoder's samples: the mean of p(x | z) for z ~ N(0, I) drawn from each sample's
+// own stream (or for the given latents), in one decoder call per chunk.
+absl::StatusOr<Generated> DecodeFromPrior(Pipeline& p, const GenerateRequest& request) {
+  if (request.x_start.defined() || request.step_noise.defined() || request.record_trajectory) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "decoder '", p.config.decoder().name(), "': an autoencoder decodes z in one step; "
+        "x_T, step noise and trajectories do not apply"));
+  }
+  const int64_t width = p.decoder->latent_dim();
+  if (request.latent.defined() &&
+      request.latent.sizes() != at::IntArrayRef({request.num, width})) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "decoder '", p.config.decoder().name(), "' wants z of shape [", request.num, ", ",
+        width, "], got [", absl::StrJoin(request.latent.sizes(), ", "), "]"));
+  }
+  const at::ScalarType type =
+      p.config.sampler().dtype() == FLOAT64 ? torch::kFloat64 : torch::kFloat32;
+  p.trained_module()->to(type);
+  torch::NoGradGuard no_grad;
+  const int64_t chunk = p.config.sampler().batch_size();
+  std::vector<at::Tensor> parts;
+  try {
+    for (int64_t first = 0; first < request.num; first += chunk) {
+      const int64_t count = std::min(chunk, request.num - first);
+      PhiloxNoise noise(request.seed, request.first_index + first);
+      const at::Tensor z = request.latent.defined()
+                               ? request.latent.slice(0, first, first + count)
+                               : noise.Normal({count, width});
+      parts.push_back(p.decoder->Decode(z.to(type)).mean);
+      if (request.progress != nullptr) {
+        *request.progress << absl::StrFormat("decoded %d/%d", first + count, request.num)
+                          << std::endl;
+      }
+    }
+  } catch (const c10::Error& e) {
+    return absl::InternalError(absl::StrCat("sampling failed: ", e.what_without_backtrace()));
+  }
+  return Generated{torch::cat(parts, 0), at::Tensor()};
+}
+
+}  // namespace
+
 absl::StatusOr<Generated> Generate(Pipeline& p, const GenerateRequest& request) {
   const std::vector<int64_t> sample_shape = p.data->sample_shape();
   std::vector<int64_t> full_shape{request.num};
   full_shape.insert(full_shape.end(), sample_shape.begin(), sample_shape.end());
   ABSL_RETURN_IF_ERROR(CheckSampleCount(p, request.num, request.record_trajectory, "num"));
+  if (p.autoencoder()) return DecodeFromPrior(p, request);
   if (request.x_start.defined() && request.x_start.sizes() != at::IntArrayRef(full_shape)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "x_T has shape [", absl::StrJoin(request.x_start.sizes(), ", "), "], want [",

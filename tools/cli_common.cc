@@ -88,7 +88,7 @@ absl::Status ApplySamplingFlags(PipelineConfig& config) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Pipeline>> LoadPipeline() {
+absl::StatusOr<std::unique_ptr<Pipeline>> LoadPipeline(bool autoencoder_ok) {
   const std::string path = absl::GetFlag(FLAGS_pipeline);
   if (path.empty()) return absl::InvalidArgumentError("--pipeline is required");
   ABSL_ASSIGN_OR_RETURN(PipelineConfig config, LoadPipelineFile(path));
@@ -97,6 +97,11 @@ absl::StatusOr<std::unique_ptr<Pipeline>> LoadPipeline() {
   if (!pipeline.ok()) {
     return absl::Status(pipeline.status().code(),
                         absl::StrCat(path, ": ", pipeline.status().message()));
+  }
+  if ((*pipeline)->autoencoder() && !autoencoder_ok) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        path, ": decoder '", config.decoder().name(), "': an autoencoder description is "
+        "trained by `train` and sampled by `sample`; this verb needs a diffusion model"));
   }
   return pipeline;
 }
@@ -123,7 +128,10 @@ absl::Status LoadTrainedWeights(Pipeline& p) {
   if (p.trained_module() == nullptr) return absl::OkStatus();
   if (checkpoint.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "--checkpoint is required: predictor '", p.config.predictor().name(), "' is trained"));
+        "--checkpoint is required: ",
+        p.autoencoder() ? absl::StrCat("decoder '", p.config.decoder().name(), "'")
+                        : absl::StrCat("predictor '", p.config.predictor().name(), "'"),
+        " is trained"));
   }
   return absl::EndsWith(checkpoint, ".safetensors") ? ImportWeights(p, checkpoint)
                                                     : LoadWeightsForSampling(p, checkpoint);

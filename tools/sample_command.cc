@@ -61,7 +61,7 @@ absl::Status TakeThisRanksShare(const Pipeline& p, const DataParallel& ranks,
 }  // namespace
 
 absl::Status SampleCommand() {
-  ABSL_ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> p, LoadPipeline());
+  ABSL_ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> p, LoadPipeline(/*autoencoder_ok=*/true));
   const std::string out = absl::GetFlag(FLAGS_out);
   ABSL_RETURN_IF_ERROR(CheckOutputFolders({{"--out", out},
                                           {"--png", absl::GetFlag(FLAGS_png)},

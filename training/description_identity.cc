@@ -6,9 +6,21 @@
 #include "absl/strings/string_view.h"
 #include "google/protobuf/text_format.h"
 #include "google/protobuf/util/message_differencer.h"
+#include "forward/truncated.pb.h"
 
 namespace diffuse {
 namespace {
+
+// Forward "truncated" keeps its inner process's times and coefficients (and the networks'
+// time scale, ForwardProcess::network_time_domain), so weights trained on a process serve
+// any truncation of it: ES-DDPM samples one network at every T'.
+ComponentSpec Untruncated(const ComponentSpec& forward) {
+  TruncatedOptions o;
+  if (forward.name() == "truncated" && forward.options().UnpackTo(&o) && o.has_inner()) {
+    return Untruncated(o.inner());
+  }
+  return forward;
+}
 
 PipelineConfig Bound(const PipelineConfig& config, CheckpointUse use) {
   if (use == CheckpointUse::kResume) {
@@ -22,9 +34,10 @@ PipelineConfig Bound(const PipelineConfig& config, CheckpointUse use) {
   }
   PipelineConfig c;
   if (config.has_data()) c.mutable_data()->set_name(config.data().name());
-  if (config.has_forward()) *c.mutable_forward() = config.forward();
+  if (config.has_forward()) *c.mutable_forward() = Untruncated(config.forward());
   if (config.has_predictor()) *c.mutable_predictor() = config.predictor();
   if (config.has_encoder()) *c.mutable_encoder() = config.encoder();
+  if (config.has_decoder()) *c.mutable_decoder() = config.decoder();
   return c;
 }
 

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "gmock/gmock.h"
+#include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
 #include "pipeline/builder.h"
 #include "util/status_matchers.h"
@@ -61,6 +62,27 @@ TEST(DescriptionIdentityTest, SamplingSectionsAreFreeForWeightsAndStepCountsForR
   PipelineConfig other_forward = trained;
   other_forward.mutable_forward()->set_name("gaussian_ve");
   EXPECT_THAT(DescriptionDifference(trained, other_forward, CheckpointUse::kWeights),
+              HasSubstr("forward.name: \"gaussian_vp\" in the checkpoint, \"gaussian_ve\" here"));
+}
+
+// ES-DDPM samples a network trained on the full process with forward "truncated" at any
+// T'; resuming training keeps the process exactly.
+TEST(DescriptionIdentityTest, WeightsOfAProcessServeItsTruncation) {
+  const PipelineConfig trained = Config("base_channels: 32", "num_steps: 50", "steps: 100");
+  PipelineConfig truncated = trained;
+  ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(
+      "name: 'truncated' options { [type.googleapis.com/diffuse.TruncatedOptions] { "
+      "inner { name: 'gaussian_vp' } num_steps: 600 } }",
+      truncated.mutable_forward()));
+  EXPECT_EQ(DescriptionDifference(trained, truncated, CheckpointUse::kWeights), "");
+  EXPECT_THAT(DescriptionDifference(trained, truncated, CheckpointUse::kResume),
+              HasSubstr("forward.name"));
+  PipelineConfig other_inner = truncated;
+  ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(
+      "name: 'truncated' options { [type.googleapis.com/diffuse.TruncatedOptions] { "
+      "inner { name: 'gaussian_ve' } num_steps: 600 } }",
+      other_inner.mutable_forward()));
+  EXPECT_THAT(DescriptionDifference(trained, other_inner, CheckpointUse::kWeights),
               HasSubstr("forward.name: \"gaussian_vp\" in the checkpoint, \"gaussian_ve\" here"));
 }
 

@@ -20,6 +20,7 @@
 #include "absl/strings/str_split.h"
 #include "google/protobuf/text_format.h"
 #include "forward/gaussian.h"
+#include "models/decoder.h"
 #include "models/gaussian_latent.h"
 #include "models/mmd.h"
 #include "models/trainable_model.h"
@@ -67,6 +68,7 @@ struct LatentObjective {
   double mmd = 0;  // on MMD^2(q(z), N(0, I)) over the batch
   MmdKernel kernel = MmdKernel::kInverseMultiquadric;
   bool log_kl = false, log_mmd = false;
+  bool log_reconstruction = false;  // an autoencoder's -log p(x0 | z) and its squared error
 };
 
 LatentObjective LatentObjectiveOf(const Pipeline& p) {
@@ -82,6 +84,7 @@ LatentObjective LatentObjectiveOf(const Pipeline& p) {
                            : MmdKernel::kInverseMultiquadric;
   }
   objective.log_kl = p.encoder != nullptr && p.encoder->gaussian();
+  objective.log_reconstruction = p.autoencoder();
   objective.log_mmd = objective.mmd > 0;
   return objective;
 }
@@ -143,12 +146,20 @@ absl::Status ValidateTraining(const Pipeline& p) {
     return bad("min_snr_gamma must be in (0, 1000]");
   }
   if (!(o.sigma_data() > 0 && o.sigma_data() <= 1000)) return bad("sigma_data must be in (0, 1000]");
+  if (o.checkpoint_every() < 1) return bad("checkpoint_every must be >= 1");
+  if (p.autoencoder()) {
+    if (o.loss_weighting() != TrainingOptions::PLAIN) {
+      return bad(absl::StrCat("loss_weighting ", TrainingOptions::LossWeighting_Name(o.loss_weighting()),
+                              " weights a diffusion loss; an autoencoder has none (PLAIN)"));
+    }
+    if (o.condition_dropout() > 0) return bad("condition_dropout: an autoencoder takes no labels");
+    return absl::OkStatus();
+  }
   if (o.loss_weighting() != TrainingOptions::PLAIN && p.forward->gaussian() == nullptr) {
     return absl::FailedPreconditionError(absl::StrCat(
         "training.loss_weighting ", TrainingOptions::LossWeighting_Name(o.loss_weighting()),
         " needs Gaussian coefficients; forward '", p.config.forward().name(), "' has none"));
   }
-  if (o.checkpoint_every() < 1) return bad("checkpoint_every must be >= 1");
   if (p.predictor->trainable() == nullptr) {
     return absl::FailedPreconditionError(absl::StrCat(
         "predictor '", p.config.predictor().name(), "' has no trainable network"));
@@ -259,7 +270,8 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
               << o.batch_size() << " (" << ranks->ShardSize(o.batch_size()) << " per rank)"
               << std::endl;
   }
-  TrainableModel& model = *p.predictor->trainable();
+  // Null for an autoencoder, whose loss is the ELBO's reconstruction term.
+  TrainableModel* model = p.autoencoder() ? nullptr : p.predictor->trainable();
   TrainedNetwork network = PrepareTraining(p);
   torch::nn::Module& module = *network.module;
   torch::optim::Optimizer& optimizer = *network.optimizer;
@@ -289,7 +301,12 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
   // The latent regularizers add columns: the diffusion loss and each term, unweighted.
   const LatentObjective objective = LatentObjectiveOf(p);
   std::vector<std::string> term_names;
-  if (objective.log_kl || objective.log_mmd) term_names.push_back("diffusion_loss");
+  if (objective.log_reconstruction) {
+    term_names.push_back("reconstruction_nll");
+    term_names.push_back("reconstruction_mse");
+  } else if (objective.log_kl || objective.log_mmd) {
+    term_names.push_back("diffusion_loss");
+  }
   if (objective.log_kl) term_names.push_back("latent_kl");
   if (objective.log_mmd) term_names.push_back("latent_mmd");
   const std::string metrics_header =
@@ -310,42 +327,44 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
   TrainingSummary summary;
   summary.first_step = state.step;
   summary.wrote_checkpoint = ranks->is_main();
-  const TimeDomain domain = p.forward->time_domain();
+  const TimeDomain domain = p.autoencoder() ? TimeDomain{} : p.forward->time_domain();
   const int64_t batch = o.batch_size();
   const int64_t shard_begin = ranks->ShardBegin(batch), shard_size = ranks->ShardSize(batch);
-  const int64_t num_classes = p.predictor->conditions().num_classes;
+  const int64_t num_classes = p.autoencoder() ? 0 : p.predictor->conditions().num_classes;
   const std::vector<at::Tensor> params = module.parameters();
   const auto start = std::chrono::steady_clock::now();
   double window_loss = 0;
-  std::vector<double> window_terms(3, 0.0);  // diffusion, KL, MMD
+  std::vector<double> window_terms(4, 0.0);  // diffusion or reconstruction, KL, MMD, MSE
   int64_t window_count = 0;
   bool first_window = true;
   for (int64_t step = state.step; step < o.steps();) {
     const DataBatch data = p.data->Sample(batch, generator);
-    const at::Tensor t = domain.discrete
-        ? torch::randint(1, domain.num_steps + 1, {batch}, generator, torch::kLong)
-              .to(torch::kFloat64)
-        : 1.0 - torch::rand({batch}, generator, torch::kFloat64);
-    // Every draw is made for the whole batch, so that the generator's state (and hence the
-    // checkpoint) does not depend on the number of ranks; each rank keeps its slice.
-    at::Tensor x0 = at::isFloatingType(data.x.scalar_type()) ? data.x.to(type) : data.x;
-    at::Tensor eps = p.forward->SampleNoise(data.x.sizes(), noise);
-    if (at::isFloatingType(eps.scalar_type())) eps = eps.to(type);
-    at::Tensor label;
-    if (num_classes > 0) {
-      label = data.label;
-      if (o.condition_dropout() > 0) {
-        const at::Tensor drop = torch::rand({batch}, generator).lt(o.condition_dropout());
-        label = data.label.masked_fill(drop, Condition::kNullLabel);
-      }
-    }
     TrainingExample example;
     auto shard = [&](const at::Tensor& full) { return full.narrow(0, shard_begin, shard_size); };
     // Real-valued data in the training type (float64 runs); token data stays int64.
+    const at::Tensor x0 = at::isFloatingType(data.x.scalar_type()) ? data.x.to(type) : data.x;
     example.x0 = shard(x0);
-    example.eps = shard(eps);
-    example.t = Time(shard(t));
-    example.x_t = p.forward->Apply(example.x0, example.t, example.eps);
+    at::Tensor label;
+    if (!p.autoencoder()) {
+      const at::Tensor t = domain.discrete
+          ? torch::randint(1, domain.num_steps + 1, {batch}, generator, torch::kLong)
+                .to(torch::kFloat64)
+          : 1.0 - torch::rand({batch}, generator, torch::kFloat64);
+      // Every draw is made for the whole batch, so that the generator's state (and hence the
+      // checkpoint) does not depend on the number of ranks; each rank keeps its slice.
+      at::Tensor eps = p.forward->SampleNoise(data.x.sizes(), noise);
+      if (at::isFloatingType(eps.scalar_type())) eps = eps.to(type);
+      if (num_classes > 0) {
+        label = data.label;
+        if (o.condition_dropout() > 0) {
+          const at::Tensor drop = torch::rand({batch}, generator).lt(o.condition_dropout());
+          label = data.label.masked_fill(drop, Condition::kNullLabel);
+        }
+      }
+      example.eps = shard(eps);
+      example.t = Time(shard(t));
+      example.x_t = p.forward->Apply(example.x0, example.t, example.eps);
+    }
     // Joint training (Diffusion Autoencoders): the predictor sees z = E(x0) and the diffusion
     // loss trains the encoder through it.
     // A Gaussian q(z | x0) is sampled by reparameterization, eps_z drawn for the whole batch
@@ -366,20 +385,30 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
       }
     }
     if (label.defined()) example.condition.label = shard(label);
-    at::Tensor per_example = model.Loss(example);
-    if (o.loss_weighting() != TrainingOptions::PLAIN) {
-      per_example = per_example * LossWeights(p, model, example.t, shard_size).to(type);
+    // The main term: the (weighted) diffusion loss, or an autoencoder's -log p(x0 | z).
+    at::Tensor main_term, squared_error;
+    if (model == nullptr) {
+      const ObservationModel px = p.decoder->Decode(example.condition.latent);
+      main_term = GaussianNegativeLogLikelihood(example.x0, px.mean, px.log_std).mean();
+      squared_error = (example.x0 - px.mean).square().mean().detach();
+    } else {
+      at::Tensor per_example = model->Loss(example);
+      if (o.loss_weighting() != TrainingOptions::PLAIN) {
+        per_example = per_example * LossWeights(p, *model, example.t, shard_size).to(type);
+      }
+      main_term = per_example.mean();
     }
-    const at::Tensor diffusion_loss = per_example.mean();
-    const at::Tensor zero = torch::zeros({}, diffusion_loss.options());
+    const at::Tensor zero = torch::zeros({}, main_term.options());
+    if (!squared_error.defined()) squared_error = zero;
     const at::Tensor mean_kl = kl.defined() ? kl.mean() : zero;
     if (!mmd.defined()) mmd = zero;
-    const at::Tensor loss = diffusion_loss + objective.kl * mean_kl + objective.mmd * mmd;
+    const at::Tensor loss = main_term + objective.kl * mean_kl + objective.mmd * mmd;
     // The loss over the whole batch (and its terms), and whether any rank was asked to stop.
     ABSL_ASSIGN_OR_RETURN(
         std::vector<double> shared,
         ranks->Mean({loss.item<double>(), stop.requested() != 0 ? 1.0 : 0.0,
-                     diffusion_loss.item<double>(), mean_kl.item<double>(), mmd.item<double>()}));
+                     main_term.item<double>(), mean_kl.item<double>(), mmd.item<double>(),
+                     squared_error.item<double>()}));
     const double value = shared[0];
     if (!std::isfinite(value)) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -415,10 +444,15 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
       // The logged terms in term_names' order, and their part of the progress line.
       std::vector<std::string> term_values;
       std::string term_line;
-      const double diffusion = window_terms[0] / window_count;
-      if (!term_names.empty()) {
-        term_values.push_back(absl::StrFormat("%.6f", diffusion));
-        term_line = absl::StrFormat(" (diffusion %.4f", diffusion);
+      const double main = window_terms[0] / window_count;
+      if (objective.log_reconstruction) {
+        const double mse = window_terms[3] / window_count;
+        term_values.push_back(absl::StrFormat("%.6f", main));
+        term_values.push_back(absl::StrFormat("%.6f", mse));
+        term_line = absl::StrFormat(" (reconstruction %.2f nats, MSE %.5f", main, mse);
+      } else if (!term_names.empty()) {
+        term_values.push_back(absl::StrFormat("%.6f", main));
+        term_line = absl::StrFormat(" (diffusion %.4f", main);
       }
       if (objective.log_kl) {
         term_values.push_back(absl::StrFormat("%.6f", window_terms[1] / window_count));
@@ -489,8 +523,7 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
 }
 
 absl::Status LoadWeightsForSampling(Pipeline& p, const std::string& checkpoint) {
-  TrainableModel* model = p.predictor->trainable();
-  if (model == nullptr) {
+  if (p.trained_module() == nullptr) {
     return absl::FailedPreconditionError(absl::StrCat(
         "predictor '", p.config.predictor().name(), "' has no weights to load from ",
         checkpoint));

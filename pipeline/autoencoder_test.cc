@@ -1,0 +1,261 @@
+// The VAE of the VAE family: an autoencoder description (data, Gaussian encoder,
+// conv_decoder) checked by the builder, trained by the ELBO with every term logged and
+// resumed exactly, sampled from z ~ N(0, I); and ES-DDPM's start drawn from it through prior
+// "diffused_estimate" with estimate VAE.
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+
+#include <torch/torch.h>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "models/gaussian_latent.h"
+#include "pipeline/generate.h"
+#include "pipeline/test_support.h"
+#include "random/noise_source.h"
+#include "training/trainer.h"
+#include "util/atomic_file.h"
+#include "util/npy.h"
+#include "util/status_matchers.h"
+
+namespace diffuse {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::string Tmp(const std::string& name) { return absl::StrCat(getenv("TEST_TMPDIR"), "/", name); }
+
+// 64 RGB images of 9 x 9 (odd on purpose: the decoder crops its upsampling), smooth
+// gradients with a random phase each, in [-1, 1].
+std::string TestImagesFile() {
+  const std::string path = Tmp("images.npy");
+  at::Generator gen = at::detail::createCPUGenerator(3);
+  const at::Tensor phase = torch::rand({64, 3, 1, 1}, gen, torch::kFloat64) * 6.28;
+  const at::Tensor ramp = torch::linspace(0, 3, 9, torch::kFloat64);
+  const at::Tensor images = torch::sin(phase + ramp.view({1, 1, 9, 1}) + ramp.view({1, 1, 1, 9}) / 2);
+  NpyArray array;
+  array.shape = {64, 3, 9, 9};
+  const at::Tensor flat = images.contiguous().flatten();
+  array.data.assign(flat.data_ptr<double>(), flat.data_ptr<double>() + flat.numel());
+  EXPECT_THAT(WriteNpy(path, array), IsOk());
+  return path;
+}
+
+// extra_sections: whole sections to add; sampler / training: fields to add to those.
+std::string VaeText(int steps = 40, const std::string& decoder_width = "6",
+                    const std::string& extra_sections = "", const std::string& sampler = "",
+                    const std::string& training = "") {
+  static const std::string* images = new std::string(TestImagesFile());
+  return absl::StrCat(R"(
+    data { name: "tensor_file" options { [type.googleapis.com/diffuse.TensorFileOptions] {
+      path: ")", *images, R"(" } } }
+    encoder { name: "semantic_encoder" options {
+      [type.googleapis.com/diffuse.SemanticEncoderOptions] {
+        base_channels: 8 channel_mult: [1, 2] groups: 4 latent_dim: 6 gaussian: true } } }
+    decoder { name: "conv_decoder" options { [type.googleapis.com/diffuse.ConvDecoderOptions] {
+      base_channels: 8 channel_mult: [1, 2] groups: 4 latent_dim: )", decoder_width, R"( } } }
+    sampler { batch_size: 4 seed: 5 )", sampler, R"( }
+    training { steps: )", steps, R"( batch_size: 16 learning_rate: 0.003 log_every: 10
+               checkpoint_every: 10 seed: 2 latent_kl_weight: 1 )", training, R"( }
+  )", extra_sections);
+}
+
+std::vector<std::string> Lines(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+TEST(AutoencoderTest, BuilderChecksTheDescription) {
+  std::unique_ptr<Pipeline> p = BuildOrFail(VaeText());
+  ASSERT_NE(p, nullptr);
+  EXPECT_TRUE(p->autoencoder());
+  EXPECT_EQ(p->forward, nullptr);
+  // The decoder's output is the data's shape, 9 x 9 included.
+  EXPECT_EQ(p->decoder->Decode(torch::zeros({2, 6})).mean.sizes(), at::IntArrayRef({2, 3, 9, 9}));
+
+  EXPECT_THAT(BuildFromText(VaeText(40, "5")),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("decoder 'conv_decoder' reads z of width 5 but encoder "
+                                 "'semantic_encoder' produces 6")));
+  EXPECT_THAT(BuildFromText(VaeText(40, "6", R"(forward { name: "gaussian_vp" })")),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("decoder 'conv_decoder': a description with a decoder is an "
+                                 "autoencoder and has no 'forward' section")));
+  std::string no_encoder = VaeText();
+  no_encoder.erase(no_encoder.find("encoder {"),
+                   no_encoder.find("decoder {") - no_encoder.find("encoder {"));
+  EXPECT_THAT(BuildFromText(no_encoder),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("an autoencoder needs an encoder section")));
+  EXPECT_THAT(BuildFromText(VaeText(40, "6", "", "labels: 1")),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("sampler.labels")));
+  EXPECT_THAT(BuildFromText(R"(
+    data { name: "eight_gaussians" }
+    encoder { name: "semantic_encoder" }
+    decoder { name: "conv_decoder" })"),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("needs real-valued image data [C, H, W]")));
+  std::unique_ptr<Pipeline> min_snr = BuildOrFail(VaeText(40, "6", "", "", "loss_weighting: MIN_SNR"));
+  ASSERT_NE(min_snr, nullptr);
+  EXPECT_THAT(Train(*min_snr, Tmp("min_snr"), nullptr),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("training.loss_weighting MIN_SNR weights a diffusion loss")));
+}
+
+TEST(AutoencoderTest, TrainsByTheElboLogsEachTermAndResumesExactly) {
+  std::unique_ptr<Pipeline> straight = BuildOrFail(VaeText(40));
+  ASSERT_NE(straight, nullptr);
+  absl::StatusOr<TrainingSummary> s = Train(*straight, Tmp("vae"), nullptr);
+  ASSERT_THAT(s, IsOk());
+  EXPECT_LT(s->final_loss, s->first_loss);
+
+  // Each logged row: loss = reconstruction NLL + 1 * KL, the KL positive, the MSE falling.
+  const std::vector<std::string> lines = Lines(Tmp("vae/metrics.csv"));
+  ASSERT_EQ(lines.size(), 5u);
+  EXPECT_EQ(lines[0],
+            "step,loss,reconstruction_nll,reconstruction_mse,latent_kl,steps_per_second,"
+            "elapsed_seconds");
+  std::vector<double> mses;
+  for (size_t i = 1; i < lines.size(); ++i) {
+    double step, loss, nll, mse, kl;
+    ASSERT_EQ(std::sscanf(lines[i].c_str(), "%lf,%lf,%lf,%lf,%lf", &step, &loss, &nll, &mse, &kl), 5);
+    EXPECT_NEAR(loss, nll + kl, 1e-3) << lines[i];
+    EXPECT_GT(kl, 0) << lines[i];
+    mses.push_back(mse);
+  }
+  EXPECT_LT(mses.back(), mses.front());
+  // The observation std is learned (sigma-VAE): it left its initial 0.1.
+  const at::Tensor log_std = straight->decoder->Decode(torch::zeros({1, 6})).log_std;
+  EXPECT_GT(std::abs(log_std.item<double>() - std::log(0.1)), 1e-3);
+
+  // 20 steps, stopped, then resumed to 40: the weights of the uninterrupted run.
+  std::unique_ptr<Pipeline> first = BuildOrFail(VaeText(20));
+  ASSERT_THAT(Train(*first, Tmp("vae_resumed"), nullptr), IsOk());
+  std::unique_ptr<Pipeline> second = BuildOrFail(VaeText(40));
+  ASSERT_THAT(Train(*second, Tmp("vae_resumed"), nullptr), IsOk());
+  const std::vector<at::Tensor> a = straight->trained_module()->parameters(),
+                                b = second->trained_module()->parameters();
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << i;
+
+  // The checkpoint loads for sampling into a fresh pipeline.
+  std::unique_ptr<Pipeline> loaded = BuildOrFail(VaeText(40));
+  ASSERT_THAT(LoadWeightsForSampling(*loaded, Tmp("vae/checkpoint.pt")), IsOk());
+  const std::vector<at::Tensor> c = loaded->trained_module()->parameters();
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], c[i])) << i;
+}
+
+TEST(AutoencoderTest, SamplesDecodeZFromEachSamplesOwnStream) {
+  std::unique_ptr<Pipeline> p = BuildOrFail(VaeText());
+  ASSERT_NE(p, nullptr);
+  GenerateRequest request;
+  request.num = 6;
+  request.seed = 9;
+  absl::StatusOr<Generated> g = Generate(*p, request);
+  ASSERT_THAT(g, IsOk());
+  EXPECT_EQ(g->samples.sizes(), at::IntArrayRef({6, 3, 9, 9}));
+  EXPECT_FALSE(g->labels.defined());
+  // Sample i is the decoded mean of z from stream (seed, i), whatever the chunk size (4).
+  PhiloxNoise noise(9, 0);
+  const at::Tensor z = noise.Normal({6, 6});
+  torch::NoGradGuard no_grad;
+  EXPECT_TRUE(torch::allclose(g->samples, p->decoder->Decode(z).mean, 1e-5, 1e-6));
+  // Given latents are decoded as they are.
+  request.latent = torch::zeros({6, 6});
+  absl::StatusOr<Generated> given = Generate(*p, request);
+  ASSERT_THAT(given, IsOk());
+  EXPECT_TRUE(torch::allclose(given->samples, p->decoder->Decode(request.latent).mean));
+  request.latent = torch::zeros({6, 5});
+  EXPECT_THAT(Generate(*p, request), StatusIs(absl::StatusCode::kInvalidArgument,
+                                              HasSubstr("wants z of shape [6, 6], got [6, 5]")));
+  request.latent = at::Tensor();
+  request.record_trajectory = true;
+  EXPECT_THAT(Generate(*p, request),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("decodes z in one step")));
+}
+
+std::string EsDdpmText(const std::string& vae_options) {
+  static const std::string* images = new std::string(TestImagesFile());
+  return absl::StrCat(R"(
+    data { name: "tensor_file" options { [type.googleapis.com/diffuse.TensorFileOptions] {
+      path: ")", *images, R"(" } } }
+    forward { name: "truncated" options { [type.googleapis.com/diffuse.TruncatedOptions] {
+      inner { name: "gaussian_vp" } num_steps: 600 } } }
+    predictor { name: "unet" options { [type.googleapis.com/diffuse.UNetOptions] {
+      base_channels: 8 channel_mult: [1] attention_resolutions: [] groups: 4 } } }
+    prior { name: "diffused_estimate" options {
+      [type.googleapis.com/diffuse.DiffusedEstimatePriorOptions] {
+        estimate: VAE estimate_as_condition: true )", vae_options, R"( } } }
+    reverse { name: "substitution" }
+    sampler { num_steps: 5 }
+  )");
+}
+
+TEST(AutoencoderTest, EsDdpmStartsFromTheVaesSampleDiffusedToTPrime) {
+  EXPECT_THAT(BuildFromText(EsDdpmText("")),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("option estimate VAE needs option vae_pipeline")));
+  // The autoencoder's description and a trained checkpoint of it.
+  const std::string vae_file = Tmp("es_vae.pbtxt");
+  ASSERT_THAT(WriteFileAtomically(vae_file, VaeText(10)), IsOk());
+  std::unique_ptr<Pipeline> vae = BuildOrFail(VaeText(10));
+  ASSERT_THAT(Train(*vae, Tmp("es_vae"), nullptr), IsOk());
+
+  std::unique_ptr<Pipeline> missing = BuildOrFail(EsDdpmText(absl::StrCat(
+      "vae_pipeline: \"", Tmp("nowhere.pbtxt"), "\" vae_checkpoint: \"", Tmp("es_vae/checkpoint.pt"), "\"")));
+  ASSERT_NE(missing, nullptr);
+  const absl::Status no_file = missing->prior->PrepareForSampling();
+  EXPECT_FALSE(no_file.ok());
+  EXPECT_THAT(std::string(no_file.message()), HasSubstr("option vae_pipeline: "));
+  EXPECT_THAT(std::string(no_file.message()), HasSubstr("nowhere.pbtxt"));
+  std::unique_ptr<Pipeline> not_vae = BuildOrFail(EsDdpmText(absl::StrCat(
+      "vae_pipeline: \"", Tmp("es_ddpm.pbtxt"), "\" vae_checkpoint: \"", Tmp("es_vae/checkpoint.pt"), "\"")));
+  ASSERT_THAT(WriteFileAtomically(Tmp("es_ddpm.pbtxt"), EsDdpmText("vae_pipeline: \"x\" vae_checkpoint: \"y\"")), IsOk());
+  EXPECT_THAT(not_vae->prior->PrepareForSampling(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("is not an autoencoder description")));
+
+  std::unique_ptr<Pipeline> p = BuildOrFail(EsDdpmText(absl::StrCat(
+      "vae_pipeline: \"", vae_file, "\" vae_checkpoint: \"", Tmp("es_vae/checkpoint.pt"), "\"")));
+  ASSERT_NE(p, nullptr);
+  ASSERT_THAT(p->prior->PrepareForSampling(), IsOk());
+  // x0_est = the VAE's decoded mean of z from the sample's stream, then diffused to T' = 600:
+  // the same z decoded by the trained VAE directly, and x_{T'} = F_{T'}(x0_est, eps) with eps
+  // the stream's next draws.
+  PhiloxNoise noise(4, 0);
+  const PriorSample start = p->prior->Sample(3, {3, 9, 9}, noise);
+  PhiloxNoise replay(4, 0);
+  const at::Tensor z = replay.Normal({3, 6});
+  torch::NoGradGuard no_grad;
+  const at::Tensor x0 = vae->decoder->Decode(z).mean;
+  EXPECT_TRUE(torch::allclose(start.condition.image, x0, 1e-5, 1e-6));
+  const at::Tensor eps = p->forward->SampleNoise({3, 3, 9, 9}, replay);
+  const double t_max = p->forward->time_domain().t_max();
+  EXPECT_TRUE(torch::allclose(start.x_start, p->forward->Apply(x0, t_max, eps), 1e-5, 1e-6));
+  // The U-Net's time input is the full process's (network_time_domain): under the
+  // truncation it predicts what the same weights predict under gaussian_vp itself.
+  std::string full_text = EsDdpmText("");
+  full_text.replace(full_text.find("forward {"), full_text.find("predictor {") - full_text.find("forward {"),
+                    "forward { name: \"gaussian_vp\" }\n");
+  full_text.replace(full_text.find("prior {"), full_text.find("reverse {") - full_text.find("prior {"),
+                    "prior { name: \"standard_normal\" }\n");
+  std::unique_ptr<Pipeline> full = BuildOrFail(full_text);
+  ASSERT_NE(full, nullptr);
+  const at::Tensor x_t = torch::randn({2, 3, 9, 9});
+  for (const double t : {1.0, 300.0, 600.0}) {
+    EXPECT_TRUE(torch::allclose(p->predictor->Predict(x_t, t, {}).x0,
+                                full->predictor->Predict(x_t, t, {}).x0))
+        << "t = " << t;
+  }
+  // And a whole ES-DDPM run samples from it.
+  GenerateRequest request;
+  request.num = 2;
+  absl::StatusOr<Generated> g = Generate(*p, request);
+  ASSERT_THAT(g, IsOk());
+  EXPECT_EQ(g->samples.sizes(), at::IntArrayRef({2, 3, 9, 9}));
+}
+
+}  // namespace
+}  // namespace diffuse
