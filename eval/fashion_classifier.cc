@@ -16,14 +16,12 @@
 namespace diffuse {
 namespace {
 
-constexpr const char* kCheckpointKind = kClassifierCheckpointKind;
-
 torch::nn::Conv2dOptions Conv3x3(int64_t in, int64_t out) {
   return torch::nn::Conv2dOptions(in, out, 3).padding(1);
 }
 
 std::string Describe(const ClassifierTrainingOptions& o) {
-  return absl::StrFormat("%s epochs %d batch_size %d learning_rate %g seed %d", kCheckpointKind,
+  return absl::StrFormat("%s epochs %d batch_size %d learning_rate %g seed %d", kClassifierCheckpointKind,
                          o.epochs, o.batch_size, o.learning_rate, o.seed);
 }
 
@@ -170,7 +168,7 @@ absl::StatusOr<FashionClassifier> LoadFashionClassifier(const std::string& path)
   FashionClassifier model;
   TrainingState state;
   ABSL_RETURN_IF_ERROR(LoadCheckpoint(path, *model, nullptr, &state));
-  if (state.pipeline_text.rfind(kCheckpointKind, 0) != 0) {
+  if (state.pipeline_text.rfind(kClassifierCheckpointKind, 0) != 0) {
     return absl::InvalidArgumentError(
         absl::StrCat(path, " is not a Fashion-MNIST classifier checkpoint (it holds '",
                      state.pipeline_text.substr(0, 60), "')"));

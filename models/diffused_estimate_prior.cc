@@ -74,6 +74,18 @@ class DiffusedEstimatePrior : public LatentPrior {
     return absl::OkStatus();
   }
 
+  bool supplies_training_image() const override {
+    return estimate_ == DiffusedEstimatePriorOptions::VAE && as_condition_;
+  }
+
+  // DiffuseVAE's x_hat for training: the VAE's reconstruction D(mean of q(z | x0)).
+  at::Tensor TrainingImage(const at::Tensor& x0) override {
+    TORCH_CHECK(vae_ != nullptr, "prior 'diffused_estimate' used before PrepareForSampling");
+    torch::NoGradGuard no_grad;
+    const LatentPosterior q = vae_->encoder->Encode(x0.to(torch::kFloat32), Time(0.0));
+    return vae_->decoder->Decode(q.mean).mean.to(x0.scalar_type());
+  }
+
   PriorSample Sample(int64_t batch, at::IntArrayRef sample_shape, NoiseSource& noise) override {
     std::vector<int64_t> shape{batch};
     shape.insert(shape.end(), sample_shape.begin(), sample_shape.end());

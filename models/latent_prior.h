@@ -33,6 +33,13 @@ class LatentPrior {
   // Loads what sampling needs that may be trained after the description was built (a
   // second training stage); called before the first Sample. Errors name the file.
   virtual absl::Status PrepareForSampling() { return absl::OkStatus(); }
+  // Whether the image condition this prior supplies at sampling has a training-time
+  // counterpart, TrainingImage (DiffuseVAE: the VAE's sample at sampling, its
+  // reconstruction of x0 at training). The trainer then calls PrepareForSampling once and
+  // conditions every example on TrainingImage(x0).
+  virtual bool supplies_training_image() const { return false; }
+  // x0 [B, ...] -> Condition::image [B, ...] for training, without gradients.
+  virtual at::Tensor TrainingImage(const at::Tensor& x0) { return {}; }
 };
 
 }  // namespace diffuse

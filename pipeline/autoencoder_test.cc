@@ -1,7 +1,7 @@
 // The VAE of the VAE family: an autoencoder description (data, Gaussian encoder,
 // conv_decoder) checked by the builder, trained by the ELBO with every term logged and
-// resumed exactly, sampled from z ~ N(0, I); and ES-DDPM's start drawn from it through prior
-// "diffused_estimate" with estimate VAE.
+// resumed exactly, sampled from z ~ N(0, I); ES-DDPM's start drawn from it through prior
+// "diffused_estimate" with estimate VAE; DiffuseVAE (form 1) trained on its reconstructions.
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -253,6 +253,71 @@ TEST(AutoencoderTest, EsDdpmStartsFromTheVaesSampleDiffusedToTPrime) {
   GenerateRequest request;
   request.num = 2;
   absl::StatusOr<Generated> g = Generate(*p, request);
+  ASSERT_THAT(g, IsOk());
+  EXPECT_EQ(g->samples.sizes(), at::IntArrayRef({2, 3, 9, 9}));
+}
+
+// DiffuseVAE, form 1: a U-Net conditioned on x_hat (image_channels), trained on the VAE's
+// reconstruction of each x0 and sampled from the VAE's sample.
+std::string DiffuseVaeText(const std::string& prior, int steps) {
+  static const std::string* images = new std::string(TestImagesFile());
+  return absl::StrCat(R"(
+    data { name: "tensor_file" options { [type.googleapis.com/diffuse.TensorFileOptions] {
+      path: ")", *images, R"(" } } }
+    forward { name: "gaussian_vp" options { [type.googleapis.com/diffuse.GaussianVpOptions] {
+      schedule: COSINE } } }
+    predictor { name: "unet" options { [type.googleapis.com/diffuse.UNetOptions] {
+      parameterization: V base_channels: 8 channel_mult: [1] attention_resolutions: []
+      groups: 4 image_channels: 3 } } }
+    prior { )", prior, R"( }
+    reverse { name: "substitution" }
+    sampler { num_steps: 5 }
+    training { steps: )", steps, R"( batch_size: 8 learning_rate: 0.002 log_every: 5
+               checkpoint_every: 5 seed: 4 }
+  )");
+}
+
+TEST(AutoencoderTest, DiffuseVaeTrainsOnTheVaesReconstructionAndResumesExactly) {
+  std::unique_ptr<Pipeline> no_source = BuildOrFail(DiffuseVaeText(R"(name: "standard_normal")", 10));
+  ASSERT_NE(no_source, nullptr);
+  EXPECT_THAT(Train(*no_source, Tmp("diffusevae_no_source"), nullptr),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("predictor 'unet' is conditioned on an image (image_channels = 3) "
+                                 "that prior 'standard_normal' does not supply for training")));
+
+  const std::string vae_file = Tmp("dv_vae.pbtxt");
+  ASSERT_THAT(WriteFileAtomically(vae_file, VaeText(10)), IsOk());
+  std::unique_ptr<Pipeline> vae = BuildOrFail(VaeText(10));
+  ASSERT_THAT(Train(*vae, Tmp("dv_vae"), nullptr), IsOk());
+  const std::string prior = absl::StrCat(
+      R"(name: "diffused_estimate" options {
+        [type.googleapis.com/diffuse.DiffusedEstimatePriorOptions] {
+          estimate: VAE estimate_as_condition: true vae_pipeline: ")", vae_file,
+      R"(" vae_checkpoint: ")", Tmp("dv_vae/checkpoint.pt"), R"(" } })");
+
+  std::unique_ptr<Pipeline> straight = BuildOrFail(DiffuseVaeText(prior, 10));
+  ASSERT_NE(straight, nullptr);
+  ASSERT_TRUE(straight->prior->supplies_training_image());
+  ASSERT_THAT(Train(*straight, Tmp("diffusevae"), nullptr), IsOk());
+  // x_hat = D(mean of q(z | x0)) of the trained VAE.
+  const at::Tensor x0 = torch::rand({2, 3, 9, 9}) * 2 - 1;
+  {
+    torch::NoGradGuard no_grad;
+    const at::Tensor want = vae->decoder->Decode(vae->encoder->Encode(x0, Time(0.0)).mean).mean;
+    EXPECT_TRUE(torch::allclose(straight->prior->TrainingImage(x0), want, 1e-5, 1e-6));
+  }
+  std::unique_ptr<Pipeline> first = BuildOrFail(DiffuseVaeText(prior, 5));
+  ASSERT_THAT(Train(*first, Tmp("diffusevae_resumed"), nullptr), IsOk());
+  std::unique_ptr<Pipeline> second = BuildOrFail(DiffuseVaeText(prior, 10));
+  ASSERT_THAT(Train(*second, Tmp("diffusevae_resumed"), nullptr), IsOk());
+  const std::vector<at::Tensor> a = straight->trained_module()->parameters(),
+                                b = second->trained_module()->parameters();
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << i;
+  // Generation refines the VAE's sample, passed on as x_hat.
+  GenerateRequest request;
+  request.num = 2;
+  absl::StatusOr<Generated> g = Generate(*straight, request);
   ASSERT_THAT(g, IsOk());
   EXPECT_EQ(g->samples.sizes(), at::IntArrayRef({2, 3, 9, 9}));
 }

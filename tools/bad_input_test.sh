@@ -172,6 +172,19 @@ refuse "upgrade of a checkpoint that is already v3" "is already v3" "$O/u.pt" --
 cp "$CK" "$O/in_place.pt"
 refuse "in-place upgrade of a v3 checkpoint (no backup left behind)" "is already v3" \
   "$O/in_place.pt" -- "$DIFFUSE" upgrade-checkpoint --checkpoint="$O/in_place.pt"
+cp "$CK" "$O/twice.pt"
+printf 'an earlier conversion\n' > "$O/twice.pt.v2"
+refuse "in-place upgrade over an earlier conversion's backup" \
+  "twice.pt.v2 exists (an earlier conversion's original)" "$O/twice.pt" -- \
+  "$DIFFUSE" upgrade-checkpoint --checkpoint="$O/twice.pt"
+sed 's/steps: 2000/steps: 2/' "$EXAMPLES/fashion_mnist_vae.pbtxt" > "$W/vae.pbtxt"
+refuse "a diffusion verb on an autoencoder description" \
+  "vae.pbtxt: decoder 'conv_decoder': an autoencoder description is trained by \`train\` and sampled by \`sample\`" \
+  "$O/z.npy" -- "$DIFFUSE" encode --pipeline="$W/vae.pbtxt" --checkpoint="$CK" --split=test --out="$O/z.npy"
+sed 's/{ latent_dim: 32 } }/{ latent_dim: 31 } }/' "$W/vae.pbtxt" > "$W/vae_width.pbtxt"
+refuse "an autoencoder whose decoder reads another width" \
+  "decoder 'conv_decoder' reads z of width 31 but encoder 'semantic_encoder' produces 32" "$O/vae" -- \
+  "$DIFFUSE" train --pipeline="$W/vae_width.pbtxt" --out="$O/vae"
 refuse "export of a corrupted checkpoint" "flipped.pt is corrupted" "$O/w.safetensors" -- \
   "$DIFFUSE" export --pipeline="$W/small.pbtxt" --checkpoint="$W/flipped.pt" --out="$O/w.safetensors"
 refuse "export under another description" "trained from another description" \

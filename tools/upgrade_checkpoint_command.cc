@@ -13,6 +13,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "tools/cli_common.h"
+#include "util/atomic_file.h"
 #include "tools/commands.h"
 #include "training/upgrade_checkpoint.h"
 #include "util/status_macros.h"
@@ -27,9 +28,14 @@ absl::Status UpgradeCheckpointCommand() {
     // The v3 file is written beside C first; then C is hard-linked to C.v2 and the new file
     // renamed over C, so that a kill at any moment leaves the original under one name.
     const std::string fresh = in + ".v3";
-    ABSL_RETURN_IF_ERROR(UpgradeCheckpoint(in, fresh));
     const std::string backup = in + ".v2";
-    std::remove(backup.c_str());
+    // A backup from an earlier conversion may be the only copy of an older file: never
+    // replace it.
+    if (FileExists(backup)) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          backup, " exists (an earlier conversion's original); move it away, or give --out"));
+    }
+    ABSL_RETURN_IF_ERROR(UpgradeCheckpoint(in, fresh));
     if (link(in.c_str(), backup.c_str()) != 0 || std::rename(fresh.c_str(), in.c_str()) != 0) {
       const std::string why = std::strerror(errno);
       std::remove(fresh.c_str());

@@ -164,6 +164,13 @@ absl::Status ValidateTraining(const Pipeline& p) {
     return absl::FailedPreconditionError(absl::StrCat(
         "predictor '", p.config.predictor().name(), "' has no trainable network"));
   }
+  if (p.predictor->conditions().image_channels > 0 && !p.prior->supplies_training_image()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "predictor '", p.config.predictor().name(), "' is conditioned on an image (image_channels = ",
+        p.predictor->conditions().image_channels, ") that prior '", p.config.prior().name(),
+        "' does not supply for training (DiffuseVAE: prior \"diffused_estimate\" with estimate "
+        "VAE and estimate_as_condition)"));
+  }
   if (p.forward->HasOffset()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "forward '", p.config.forward().name(),
@@ -229,7 +236,7 @@ TrainedNetwork PrepareTraining(Pipeline& p) {
   module.to(type);  // before the optimizer and the EMA copy: both hold this type
   module.train();
   // AdamW only with weight decay: at 0 it equals Adam, whose checkpoints stay resumable.
-  TrainedNetwork network{&module, nullptr};
+  TrainedNetwork network{&module, nullptr, type};
   if (o.weight_decay() > 0) {
     network.optimizer = std::make_unique<torch::optim::AdamW>(
         module.parameters(), torch::optim::AdamWOptions(o.learning_rate())
@@ -275,7 +282,7 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
   TrainedNetwork network = PrepareTraining(p);
   torch::nn::Module& module = *network.module;
   torch::optim::Optimizer& optimizer = *network.optimizer;
-  const at::ScalarType type = o.dtype() == FLOAT64 ? torch::kFloat64 : torch::kFloat32;
+  const at::ScalarType type = network.dtype;
   at::Generator generator = at::detail::createCPUGenerator(o.seed());
   GeneratorNoise noise(generator);
 
@@ -332,6 +339,10 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
   const int64_t shard_begin = ranks->ShardBegin(batch), shard_size = ranks->ShardSize(batch);
   const int64_t num_classes = p.autoencoder() ? 0 : p.predictor->conditions().num_classes;
   const std::vector<at::Tensor> params = module.parameters();
+  // DiffuseVAE: every example is conditioned on the prior's x_hat for it (a trained VAE's
+  // reconstruction, loaded here).
+  const bool training_image = !p.autoencoder() && p.prior->supplies_training_image();
+  if (training_image) ABSL_RETURN_IF_ERROR(p.prior->PrepareForSampling());
   const auto start = std::chrono::steady_clock::now();
   double window_loss = 0;
   std::vector<double> window_terms(4, 0.0);  // diffusion or reconstruction, KL, MMD, MSE
@@ -385,6 +396,7 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
       }
     }
     if (label.defined()) example.condition.label = shard(label);
+    if (training_image) example.condition.image = p.prior->TrainingImage(example.x0);
     // The main term: the (weighted) diffusion loss, or an autoencoder's -log p(x0 | z).
     at::Tensor main_term, squared_error;
     if (model == nullptr) {

@@ -51,6 +51,7 @@ at::Tensor LossWeights(const Pipeline& pipeline, TrainableModel& model, const Ti
 struct TrainedNetwork {
   torch::nn::Module* module;
   std::unique_ptr<torch::optim::Optimizer> optimizer;
+  at::ScalarType dtype;  // training.dtype's
 };
 TrainedNetwork PrepareTraining(Pipeline& pipeline);
 
