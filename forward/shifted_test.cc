@@ -9,7 +9,10 @@
 #include <torch/torch.h>
 
 #include "eval/mixture_metrics.h"
+#include "absl/strings/str_cat.h"
+#include "forward/gaussian.h"
 #include "gtest/gtest.h"
+#include "models/trainable_model.h"
 #include "pipeline/generate.h"
 #include "pipeline/test_support.h"
 #include "random/noise_source.h"
@@ -132,6 +135,42 @@ TEST(ShiftedSamplingTest, OracleReproducesTheMixture) {
     EXPECT_LT(q.max_mode_error(), 0.025);
     EXPECT_LT(q.off_mode_fraction, 0.03);
     EXPECT_NEAR(q.mean_log_likelihood, -2.49, 0.1);
+  }
+}
+
+// A network under the shifted forward reads its output on the residual: for any output of
+// an untrained MLP, the x0 that Predict returns and the target that Loss trains are tied by
+// X0LossScale, Loss = ||x0_hat - x0||^2 / dim * X0LossScale. Reading eps, v or F on x_t
+// instead of x_t - x_hat breaks the tie.
+TEST(ShiftedNetworkTest, PredictionAndLossAgreeOnTheResidual) {
+  for (const char* kind : {"EPS", "V", "EDM"}) {
+    SCOPED_TRACE(kind);
+    auto p = BuildOrFail(OracleText{.predictor = absl::StrCat(
+                                        R"(name: "mlp" options { [type.googleapis.com/diffuse.MlpOptions] {
+                                          parameterization: )",
+                                        kind, " } }"),
+                                    .forward = kShifted,
+                                    .prior = kPrior}
+                             .Text());
+    ASSERT_NE(p, nullptr);
+    TrainableModel* model = p->predictor->trainable();
+    ASSERT_NE(model, nullptr);
+    const int64_t n = 64;
+    TrainingExample e;
+    e.x0 = torch::randn({n, 2});
+    e.eps = torch::randn({n, 2});
+    e.condition.image = 3 * torch::randn({n, 2}) + 2;
+    e.t = Time(torch::linspace(20, 980, n, torch::kFloat64));
+    const GaussianCoefficients& g = *p->forward->gaussian();
+    const at::Tensor alpha = AlphaTensor(g, e.t).to(torch::kFloat32).view({n, 1});
+    const at::Tensor sigma = SigmaTensor(g, e.t).to(torch::kFloat32).view({n, 1});
+    e.x_t = e.condition.image + alpha * (e.x0 - e.condition.image) + sigma * e.eps;
+    torch::NoGradGuard no_grad;
+    const at::Tensor loss = model->Loss(e).to(torch::kFloat64);
+    const at::Tensor x0_hat = p->predictor->Predict(e.x_t, e.t, e.condition).x0;
+    const at::Tensor x0_error = (x0_hat - e.x0).square().mean(1).to(torch::kFloat64);
+    EXPECT_TRUE(torch::allclose(x0_error * model->X0LossScale(e.t, n), loss, 1e-3, 1e-6))
+        << (x0_error * model->X0LossScale(e.t, n) / loss).slice(0, 0, 8);
   }
 }
 

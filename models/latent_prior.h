@@ -30,6 +30,9 @@ class LatentPrior {
   // > 0: Sample also fills Condition::latent, of this width (a prior over z: Diffusion
   // Autoencoders' latent DDIM).
   virtual int64_t latent_dim() const { return 0; }
+  // Whether every reverse step draws its own z_t ~ N(0, I) instead of keeping Sample's z
+  // (LRDM's per-time latents; the encoder must take t).
+  virtual bool latent_per_step() const { return false; }
   // Loads what sampling needs that may be trained after the description was built (a
   // second training stage); called before the first Sample. Errors name the file.
   virtual absl::Status PrepareForSampling() { return absl::OkStatus(); }

@@ -114,6 +114,7 @@ absl::StatusOr<std::unique_ptr<X0Predictor>> Make(const MlpOptions& options,
   predictor.kind = options.parameterization();
   predictor.sigma_data = options.sigma_data();
   predictor.gaussian = gaussian;
+  if (context.forward->HasOffset()) predictor.offset_forward = context.forward;
   predictor.time_scale = 1000.0 / context.forward->network_time_domain().t_max();
   predictor.conditions.num_classes = num_classes;
   predictor.conditions.null_label = null_label;

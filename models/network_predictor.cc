@@ -92,18 +92,22 @@ NetworkPredictor::Output NetworkPredictor::Run(const at::Tensor& x_t, const Time
   return o;
 }
 
+at::Tensor NetworkPredictor::Offset(const Condition& condition) const {
+  return options_.offset_forward != nullptr ? options_.offset_forward->Offset(condition)
+                                            : at::Tensor();
+}
+
 X0Prediction NetworkPredictor::Predict(const at::Tensor& x_t, const Time& t,
                                        const Condition& condition) {
   const Output o = Run(x_t, t, condition);
   if (options_.token_classes > 0) return {o.out.argmax(-1), o.out};
-  switch (options_.kind) {
-    case X0:
-      return {o.out, at::Tensor()};
-    case EDM:
-      return {o.edm.c_skip_x * x_t + o.edm.c_out * o.out, at::Tensor()};
-    default:
-      return {OutputToX0(options_.kind, o.out, x_t, o.alpha, o.sigma), at::Tensor()};
-  }
+  if (options_.kind == X0) return {o.out, at::Tensor()};
+  const at::Tensor offset = Offset(condition);
+  const at::Tensor u = offset.defined() ? x_t - offset : x_t;
+  at::Tensor x0 = options_.kind == EDM ? o.edm.c_skip_x * u + o.edm.c_out * o.out
+                                       : OutputToX0(options_.kind, o.out, u, o.alpha, o.sigma);
+  if (offset.defined()) x0 = x0 + offset;
+  return {x0, at::Tensor()};
 }
 
 at::Tensor NetworkPredictor::Loss(const TrainingExample& e) {
@@ -115,10 +119,14 @@ at::Tensor NetworkPredictor::Loss(const TrainingExample& e) {
         .view({e.x0.size(0), -1})
         .mean(1);
   }
+  // Residual coordinates under an offset (Predict's inverse).
+  const at::Tensor offset = options_.kind == X0 ? at::Tensor() : Offset(e.condition);
+  const at::Tensor x0 = offset.defined() ? e.x0 - offset : e.x0;
+  const at::Tensor u = offset.defined() ? e.x_t - offset : e.x_t;
   const at::Tensor target =
-      options_.kind == X0    ? e.x0
-      : options_.kind == EDM ? (e.x0 - o.edm.c_skip_x * e.x_t) / o.edm.c_out
-                             : TrainingTarget(options_.kind, e.x0, e.eps, o.alpha, o.sigma);
+      options_.kind == X0    ? x0
+      : options_.kind == EDM ? (x0 - o.edm.c_skip_x * u) / o.edm.c_out
+                             : TrainingTarget(options_.kind, x0, e.eps, o.alpha, o.sigma);
   return (o.out - target).pow(2).flatten(1).mean(1);
 }
 

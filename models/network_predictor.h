@@ -27,6 +27,10 @@ struct NetworkPredictorOptions {
   // TokenInput(x_t) and outputs K logits per entry; kind must be X0 and Loss is the cross
   // entropy of x0 (D3PM's x0 loss; Austin et al. 2021, eq. 5).
   int64_t token_classes = 0;
+  // Set when the forward process has an offset c (forward "shifted", DiffuseVAE form 2:
+  // x_t = c + F_t(x0 - c, eps)): the parameterization then relates the residuals x0 - c and
+  // x_t - c, so eps, v and EDM's F mean what they mean for the inner operator.
+  const ForwardProcess* offset_forward = nullptr;
 };
 
 // Token data as network input: per entry a value channel (2k / (K - 1) - 1 for a class k,
@@ -71,6 +75,8 @@ class NetworkPredictor : public X0Predictor, public TrainableModel {
   Output Run(const at::Tensor& x_t, const Time& t, const Condition& condition);
   at::Tensor LabelIndex(const Condition& condition, int64_t batch) const;
   std::pair<at::Tensor, at::Tensor> AlphaSigma(const Time& t, const at::Tensor& x) const;
+  // The offset c for this condition, undefined without one.
+  at::Tensor Offset(const Condition& condition) const;
 
   NetworkPredictorOptions options_;
 };

@@ -14,10 +14,11 @@ namespace {
 
 class StandardNormalPrior : public LatentPrior {
  public:
-  StandardNormalPrior(double max_terminal_alpha, int64_t latent_dim)
-      : max_terminal_alpha_(max_terminal_alpha), latent_dim_(latent_dim) {}
+  StandardNormalPrior(double max_terminal_alpha, int64_t latent_dim, bool per_step)
+      : max_terminal_alpha_(max_terminal_alpha), latent_dim_(latent_dim), per_step_(per_step) {}
 
   int64_t latent_dim() const override { return latent_dim_; }
+  bool latent_per_step() const override { return per_step_; }
 
   absl::Status CheckCompatible(const ForwardProcess& forward) const override {
     const GaussianCoefficients* g = forward.gaussian();
@@ -56,14 +57,18 @@ class StandardNormalPrior : public LatentPrior {
  private:
   double max_terminal_alpha_;
   int64_t latent_dim_;
+  bool per_step_;
 };
 
 absl::StatusOr<std::unique_ptr<LatentPrior>> Make(const StandardNormalPriorOptions& options,
                                                   const BuildContext&) {
   ABSL_RETURN_IF_ERROR(CheckInRange("max_terminal_alpha", options.max_terminal_alpha(), 0, 1));
   ABSL_RETURN_IF_ERROR(CheckInRange("latent_dim", options.latent_dim(), 0, 65536));
-  return std::unique_ptr<LatentPrior>(
-      new StandardNormalPrior(options.max_terminal_alpha(), options.latent_dim()));
+  if (options.latent_per_step() && options.latent_dim() == 0) {
+    return absl::InvalidArgumentError("option latent_per_step needs latent_dim > 0");
+  }
+  return std::unique_ptr<LatentPrior>(new StandardNormalPrior(
+      options.max_terminal_alpha(), options.latent_dim(), options.latent_per_step()));
 }
 
 }  // namespace

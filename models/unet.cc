@@ -266,6 +266,7 @@ absl::StatusOr<std::unique_ptr<X0Predictor>> Make(const UNetOptions& o, const Bu
   predictor.token_classes = token_classes;
   predictor.sigma_data = o.sigma_data();
   predictor.gaussian = context.forward->gaussian();
+  if (context.forward->HasOffset()) predictor.offset_forward = context.forward;
   predictor.time_scale = 1000.0 / context.forward->network_time_domain().t_max();
   torch::manual_seed(context.config->training().seed());  // the same initial weights per seed
   return std::unique_ptr<X0Predictor>(new UNetPredictor(UNet(config), std::move(predictor)));

@@ -1,7 +1,8 @@
 // The VAE of the VAE family: an autoencoder description (data, Gaussian encoder,
 // conv_decoder) checked by the builder, trained by the ELBO with every term logged and
 // resumed exactly, sampled from z ~ N(0, I); ES-DDPM's start drawn from it through prior
-// "diffused_estimate" with estimate VAE; DiffuseVAE (form 1) trained on its reconstructions.
+// "diffused_estimate" with estimate VAE; DiffuseVAE trained on its reconstructions, as an
+// image condition (form 1) and as the centre of the shifted forward (form 2).
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -98,6 +99,12 @@ TEST(AutoencoderTest, BuilderChecksTheDescription) {
     decoder { name: "conv_decoder" })"),
               StatusIs(absl::StatusCode::kFailedPrecondition,
                        HasSubstr("needs real-valued image data [C, H, W]")));
+  std::string timed = VaeText();
+  timed.replace(timed.find("gaussian: true"), 14, "gaussian: true time_input: true");
+  EXPECT_THAT(BuildFromText(timed),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("encoder 'semantic_encoder': option time_input (LRDM's z_t = "
+                                 "E(x0, t)) needs a forward process")));
   std::unique_ptr<Pipeline> min_snr = BuildOrFail(VaeText(40, "6", "", "", "loss_weighting: MIN_SNR"));
   ASSERT_NE(min_snr, nullptr);
   EXPECT_THAT(Train(*min_snr, Tmp("min_snr"), nullptr),
@@ -259,13 +266,16 @@ TEST(AutoencoderTest, EsDdpmStartsFromTheVaesSampleDiffusedToTPrime) {
 
 // DiffuseVAE, form 1: a U-Net conditioned on x_hat (image_channels), trained on the VAE's
 // reconstruction of each x0 and sampled from the VAE's sample.
-std::string DiffuseVaeText(const std::string& prior, int steps) {
+constexpr char kCosine[] = R"(name: "gaussian_vp" options {
+    [type.googleapis.com/diffuse.GaussianVpOptions] { schedule: COSINE } })";
+
+std::string DiffuseVaeText(const std::string& prior, int steps,
+                           const std::string& forward = kCosine) {
   static const std::string* images = new std::string(TestImagesFile());
   return absl::StrCat(R"(
     data { name: "tensor_file" options { [type.googleapis.com/diffuse.TensorFileOptions] {
       path: ")", *images, R"(" } } }
-    forward { name: "gaussian_vp" options { [type.googleapis.com/diffuse.GaussianVpOptions] {
-      schedule: COSINE } } }
+    forward { )", forward, R"( }
     predictor { name: "unet" options { [type.googleapis.com/diffuse.UNetOptions] {
       parameterization: V base_channels: 8 channel_mult: [1] attention_resolutions: []
       groups: 4 image_channels: 3 } } }
@@ -320,6 +330,53 @@ TEST(AutoencoderTest, DiffuseVaeTrainsOnTheVaesReconstructionAndResumesExactly) 
   absl::StatusOr<Generated> g = Generate(*straight, request);
   ASSERT_THAT(g, IsOk());
   EXPECT_EQ(g->samples.sizes(), at::IntArrayRef({2, 3, 9, 9}));
+}
+
+// DiffuseVAE, form 2: forward "shifted" diffuses x0 around the VAE's reconstruction,
+// x_t = x_hat + F_t(x0 - x_hat, eps); without a training x_hat it is refused by name.
+TEST(AutoencoderTest, DiffuseVaeShiftedFormTrainsAroundTheReconstruction) {
+  const std::string shifted = absl::StrCat(
+      R"(name: "shifted" options { [type.googleapis.com/diffuse.ShiftedOptions] { inner { )",
+      kCosine, " } } }");
+  std::unique_ptr<Pipeline> fit = BuildOrFail(DiffuseVaeText(
+      R"(name: "diffused_estimate" options { [type.googleapis.com/diffuse.DiffusedEstimatePriorOptions] {
+        estimate: GAUSSIAN_FIT estimate_as_condition: true } })",
+      10, shifted));
+  ASSERT_NE(fit, nullptr);
+  EXPECT_THAT(Train(*fit, Tmp("shifted_fit"), nullptr),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("forward 'shifted' offsets x by x_hat, which prior "
+                                 "'diffused_estimate' does not supply for training")));
+
+  const std::string vae_file = Tmp("dv2_vae.pbtxt");
+  ASSERT_THAT(WriteFileAtomically(vae_file, VaeText(10)), IsOk());
+  std::unique_ptr<Pipeline> vae = BuildOrFail(VaeText(10));
+  ASSERT_THAT(Train(*vae, Tmp("dv2_vae"), nullptr), IsOk());
+  const std::string prior = absl::StrCat(
+      R"(name: "diffused_estimate" options {
+        [type.googleapis.com/diffuse.DiffusedEstimatePriorOptions] {
+          estimate: VAE estimate_as_condition: true vae_pipeline: ")", vae_file,
+      R"(" vae_checkpoint: ")", Tmp("dv2_vae/checkpoint.pt"), R"(" } })");
+  std::unique_ptr<Pipeline> straight = BuildOrFail(DiffuseVaeText(prior, 10, shifted));
+  ASSERT_NE(straight, nullptr);
+  absl::StatusOr<TrainingSummary> s = Train(*straight, Tmp("diffusevae2"), nullptr);
+  ASSERT_THAT(s, IsOk());
+  EXPECT_TRUE(std::isfinite(s->final_loss));
+  std::unique_ptr<Pipeline> first = BuildOrFail(DiffuseVaeText(prior, 5, shifted));
+  ASSERT_THAT(Train(*first, Tmp("diffusevae2_resumed"), nullptr), IsOk());
+  std::unique_ptr<Pipeline> second = BuildOrFail(DiffuseVaeText(prior, 10, shifted));
+  ASSERT_THAT(Train(*second, Tmp("diffusevae2_resumed"), nullptr), IsOk());
+  const std::vector<at::Tensor> a = straight->trained_module()->parameters(),
+                                b = second->trained_module()->parameters();
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << i;
+  // Generation starts at N(x_hat, I) around the VAE's sample and refines it.
+  GenerateRequest request;
+  request.num = 2;
+  absl::StatusOr<Generated> g = Generate(*straight, request);
+  ASSERT_THAT(g, IsOk());
+  EXPECT_EQ(g->samples.sizes(), at::IntArrayRef({2, 3, 9, 9}));
+  EXPECT_TRUE(torch::isfinite(g->samples).all().item<bool>());
 }
 
 }  // namespace

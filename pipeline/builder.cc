@@ -138,6 +138,11 @@ absl::Status BuildEncoder(Pipeline& p, const BuildContext& context) {
         name, " produces z of width ", p.encoder->latent_dim(), " but predictor '",
         p.config.predictor().name(), "' takes latent_dim = ", latent_dim));
   }
+  if (p.prior->latent_per_step() && !p.encoder->takes_time()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "prior '", p.config.prior().name(), "': option latent_per_step draws a z_t per time "
+        "(LRDM), but ", name, " takes no time input (set its time_input)"));
+  }
   auto group = std::make_shared<torch::nn::Module>("EncoderAndPredictor");
   group->register_module("predictor", Unowned(model->module()));
   group->register_module("encoder", Unowned(p.encoder->module()));
@@ -208,6 +213,7 @@ SamplingComponents Pipeline::sampling() const {
   c.clip_x0 = config.sampler().clip_x0();
   c.dynamic_threshold = config.sampler().dynamic_threshold();
   c.end_time = config.sampler().end_time();
+  if (prior != nullptr && prior->latent_per_step()) c.latent_per_step = prior->latent_dim();
   return c;
 }
 

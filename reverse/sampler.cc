@@ -55,10 +55,11 @@ at::Tensor RunReverseProcess(const SamplingComponents& components, at::Tensor x_
                                     : torch::kFloat32);
   const at::Tensor offset = components.forward->Offset(condition);
   const bool shifted = offset.defined();
+  Condition step_condition = condition;  // LRDM: z_t replaced at every step
   // Reverse steps see residuals u = x - offset; x0_hat is returned in the same coordinates.
   const PredictFn predict = [&](const at::Tensor& u, double t) {
-    if (!shifted) return GuidedPrediction(components, u, t, condition);
-    X0Prediction p = GuidedPrediction(components, u + offset, t, condition);
+    if (!shifted) return GuidedPrediction(components, u, t, step_condition);
+    X0Prediction p = GuidedPrediction(components, u + offset, t, step_condition);
     p.x0 = p.x0 - offset;
     return p;
   };
@@ -67,6 +68,9 @@ at::Tensor RunReverseProcess(const SamplingComponents& components, at::Tensor x_
   const int n = static_cast<int>(times.size());
   for (int i = 0; i < n; ++i) {
     noise.BeginStep(i);
+    if (components.latent_per_step > 0) {
+      step_condition.latent = noise.Normal({u.size(0), components.latent_per_step});
+    }
     ReverseStep step{components.forward, times[i], i + 1 < n ? times[i + 1] : components.end_time,
                      i, n, &noise, &predict};
     step.t = components.reverse->Perturb(step, u);

@@ -42,6 +42,9 @@ struct SamplingComponents {
   double clip_x0 = 0;  // > 0: x0_hat clamped to [-clip_x0, clip_x0] (SamplerOptions)
   double dynamic_threshold = 0;  // > 0: Imagen's dynamic thresholding at this quantile
   double end_time = 0;  // the run ends here (SamplerOptions.end_time)
+  // > 0: every step replaces Condition::latent by a fresh z_t ~ N(0, I) of this width,
+  // drawn first from the step's noise (LRDM, prior latent_per_step).
+  int64_t latent_per_step = 0;
 };
 
 // Runs the reverse process in x_start's floating type (noise draws are converted to it).

@@ -164,17 +164,18 @@ absl::Status ValidateTraining(const Pipeline& p) {
     return absl::FailedPreconditionError(absl::StrCat(
         "predictor '", p.config.predictor().name(), "' has no trainable network"));
   }
+  if (p.forward->HasOffset() && !p.prior->supplies_training_image()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "forward '", p.config.forward().name(), "' offsets x by x_hat, which prior '",
+        p.config.prior().name(), "' does not supply for training (DiffuseVAE form 2: prior "
+        "\"diffused_estimate\" with estimate VAE and estimate_as_condition)"));
+  }
   if (p.predictor->conditions().image_channels > 0 && !p.prior->supplies_training_image()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "predictor '", p.config.predictor().name(), "' is conditioned on an image (image_channels = ",
         p.predictor->conditions().image_channels, ") that prior '", p.config.prior().name(),
         "' does not supply for training (DiffuseVAE: prior \"diffused_estimate\" with estimate "
         "VAE and estimate_as_condition)"));
-  }
-  if (p.forward->HasOffset()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "forward '", p.config.forward().name(),
-        "' offsets x by a condition (x_hat) that no data component supplies for training yet"));
   }
   return absl::OkStatus();
 }
@@ -340,7 +341,7 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
   const int64_t num_classes = p.autoencoder() ? 0 : p.predictor->conditions().num_classes;
   const std::vector<at::Tensor> params = module.parameters();
   // DiffuseVAE: every example is conditioned on the prior's x_hat for it (a trained VAE's
-  // reconstruction, loaded here).
+  // reconstruction, loaded here); under forward "shifted" x_t is diffused around it.
   const bool training_image = !p.autoencoder() && p.prior->supplies_training_image();
   if (training_image) ABSL_RETURN_IF_ERROR(p.prior->PrepareForSampling());
   const auto start = std::chrono::steady_clock::now();
@@ -374,7 +375,12 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
       }
       example.eps = shard(eps);
       example.t = Time(shard(t));
-      example.x_t = p.forward->Apply(example.x0, example.t, example.eps);
+      if (training_image) example.condition.image = p.prior->TrainingImage(example.x0);
+      // Forward "shifted" (DiffuseVAE form 2): x_t = x_hat + F_t(x0 - x_hat, eps).
+      const at::Tensor offset = p.forward->Offset(example.condition);
+      example.x_t = offset.defined()
+                        ? offset + p.forward->Apply(example.x0 - offset, example.t, example.eps)
+                        : p.forward->Apply(example.x0, example.t, example.eps);
     }
     // Joint training (Diffusion Autoencoders): the predictor sees z = E(x0) and the diffusion
     // loss trains the encoder through it.
@@ -396,7 +402,6 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
       }
     }
     if (label.defined()) example.condition.label = shard(label);
-    if (training_image) example.condition.image = p.prior->TrainingImage(example.x0);
     // The main term: the (weighted) diffusion loss, or an autoencoder's -log p(x0 | z).
     at::Tensor main_term, squared_error;
     if (model == nullptr) {
