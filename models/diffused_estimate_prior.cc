@@ -68,7 +68,11 @@ class DiffusedEstimatePrior : public LatentPrior {
           path, " decodes samples of shape [", absl::StrJoin((*vae)->data->sample_shape(), ", "),
           "], this pipeline's are [", absl::StrJoin(sample_shape_, ", "), "]")));
     }
-    ABSL_RETURN_IF_ERROR(LoadWeightsForSampling(**vae, options_.vae_checkpoint()));
+    if (absl::Status loaded = LoadWeightsForSampling(**vae, options_.vae_checkpoint());
+        !loaded.ok()) {
+      return absl::Status(loaded.code(), absl::StrCat("prior 'diffused_estimate': option "
+                                                      "vae_checkpoint: ", loaded.message()));
+    }
     (*vae)->trained_module()->to(torch::kFloat32);
     vae_ = std::move(vae).value();
     return absl::OkStatus();

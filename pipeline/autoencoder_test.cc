@@ -99,6 +99,12 @@ TEST(AutoencoderTest, BuilderChecksTheDescription) {
     decoder { name: "conv_decoder" })"),
               StatusIs(absl::StatusCode::kFailedPrecondition,
                        HasSubstr("needs real-valued image data [C, H, W]")));
+  std::string deterministic = VaeText();
+  deterministic.replace(deterministic.find(" gaussian: true"), 15, "");
+  EXPECT_THAT(BuildFromText(deterministic),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("encoder 'semantic_encoder' is deterministic: an autoencoder "
+                                 "samples by decoding z ~ N(0, I)")));
   std::string timed = VaeText();
   timed.replace(timed.find("gaussian: true"), 14, "gaussian: true time_input: true");
   EXPECT_THAT(BuildFromText(timed),
@@ -223,6 +229,12 @@ TEST(AutoencoderTest, EsDdpmStartsFromTheVaesSampleDiffusedToTPrime) {
   ASSERT_THAT(WriteFileAtomically(Tmp("es_ddpm.pbtxt"), EsDdpmText("vae_pipeline: \"x\" vae_checkpoint: \"y\"")), IsOk());
   EXPECT_THAT(not_vae->prior->PrepareForSampling(),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("is not an autoencoder description")));
+  std::unique_ptr<Pipeline> no_weights = BuildOrFail(EsDdpmText(absl::StrCat(
+      "vae_pipeline: \"", vae_file, "\" vae_checkpoint: \"", Tmp("nowhere.pt"), "\"")));
+  const absl::Status no_checkpoint = no_weights->prior->PrepareForSampling();
+  EXPECT_THAT(std::string(no_checkpoint.message()),
+              HasSubstr("prior 'diffused_estimate': option vae_checkpoint: "));
+  EXPECT_THAT(std::string(no_checkpoint.message()), HasSubstr("nowhere.pt"));
 
   std::unique_ptr<Pipeline> p = BuildOrFail(EsDdpmText(absl::StrCat(
       "vae_pipeline: \"", vae_file, "\" vae_checkpoint: \"", Tmp("es_vae/checkpoint.pt"), "\"")));
@@ -324,6 +336,12 @@ TEST(AutoencoderTest, DiffuseVaeTrainsOnTheVaesReconstructionAndResumesExactly) 
                                 b = second->trained_module()->parameters();
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << i;
+  // The prior supplies the training data here, so resuming with another VAE is refused.
+  std::string other_vae = prior;
+  other_vae.replace(other_vae.find("dv_vae/checkpoint.pt"), 20, "other/checkpoint.pt");
+  std::unique_ptr<Pipeline> third = BuildOrFail(DiffuseVaeText(other_vae, 15));
+  EXPECT_THAT(Train(*third, Tmp("diffusevae_resumed"), nullptr),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("vae_checkpoint")));
   // Generation refines the VAE's sample, passed on as x_hat.
   GenerateRequest request;
   request.num = 2;

@@ -185,6 +185,12 @@ absl::Status BuildAutoencoder(Pipeline& p, const BuildContext& context) {
         decoder, " reads z of width ", p.decoder->latent_dim(), " but encoder '",
         c.encoder().name(), "' produces ", p.encoder->latent_dim()));
   }
+  if (!p.encoder->gaussian() && !c.training().has_info_diffusion()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "encoder '", c.encoder().name(), "' is deterministic: an autoencoder samples by decoding "
+        "z ~ N(0, I), to which only a Gaussian encoder (gaussian: true, with "
+        "training.latent_kl_weight) or training.info_diffusion ties its codes"));
+  }
   auto group = std::make_shared<torch::nn::Module>("Autoencoder");
   group->register_module("encoder", Unowned(p.encoder->module()));
   group->register_module("decoder", Unowned(p.decoder->module()));

@@ -17,6 +17,21 @@ absl::StatusOr<Encoded> EncodeImages(Pipeline& p, const at::Tensor& x0, bool wit
         "the description has no encoder section (z needs one, e.g. \"semantic_encoder\"; "
         "without one only x_T, the plain DDIM inversion, can be computed)"));
   }
+  // Codes encode cannot give: LRDM's z_t has no single value per image, and DDIM inversion
+  // conditioned on x_hat (forward shifted, an image-conditioned U-Net) needs an x_hat per
+  // image that nothing here supplies.
+  if (p.encoder != nullptr && p.encoder->takes_time()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "encoder '", p.config.encoder().name(), "' takes t (time_input, LRDM's z_t = E(x0, t)): "
+        "there is no one z per image to encode"));
+  }
+  if (with_x_T && p.forward != nullptr &&
+      (p.forward->HasOffset() || p.predictor->conditions().image_channels > 0)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "x_T: DDIM inversion under ", p.forward->HasOffset() ? "forward '" : "predictor '",
+        p.forward->HasOffset() ? p.config.forward().name() : p.config.predictor().name(),
+        "' needs each image's x_hat, which encode does not have"));
+  }
   std::vector<int64_t> want = p.data->sample_shape();
   want.insert(want.begin(), x0.dim() > 0 ? x0.size(0) : 0);
   if (x0.sizes() != at::IntArrayRef(want) || x0.size(0) < 1) {

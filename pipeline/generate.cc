@@ -118,6 +118,14 @@ absl::StatusOr<Generated> Generate(Pipeline& p, const GenerateRequest& request) 
             : std::string(" (from `diffuse encode`, or a prior over z such as "
                           "\"latent_ddim\")")));
   }
+  if (p.prior->latent_per_step() && (request.latent.defined() || request.step_noise.defined())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "prior '", p.config.prior().name(), "' draws a new z_t at every step (latent_per_step) ",
+        request.latent.defined()
+            ? "and would replace the given latent; sample without one"
+            : absl::StrCat("from the step's noise, which ", request.step_noise_source,
+                           " does not hold")));
+  }
   ABSL_RETURN_IF_ERROR(p.prior->PrepareForSampling());
   const at::ScalarType type =
       p.config.sampler().dtype() == FLOAT64 ? torch::kFloat64 : torch::kFloat32;

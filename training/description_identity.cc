@@ -23,10 +23,10 @@ ComponentSpec Untruncated(const ComponentSpec& forward) {
 }
 
 PipelineConfig Bound(const PipelineConfig& config, CheckpointUse use) {
-  if (use == CheckpointUse::kResume) {
+  if (use == CheckpointUse::kResume || use == CheckpointUse::kResumeWithTrainingPrior) {
     PipelineConfig c = config;
     c.clear_sampler();
-    c.clear_prior();
+    if (use == CheckpointUse::kResume) c.clear_prior();
     c.mutable_training()->clear_steps();
     c.mutable_training()->clear_log_every();
     c.mutable_training()->clear_checkpoint_every();

@@ -15,6 +15,9 @@ enum class CheckpointUse {
   // model sets its prior after the first stage) and the step counts (steps, log_every,
   // checkpoint_every).
   kResume,
+  // Continuing a training whose examples depend on the prior (DiffuseVAE: the prior's VAE
+  // supplies each x_hat): kResume with the prior section bound too.
+  kResumeWithTrainingPrior,
   // Sampling, encoding, exporting: what the weights mean, i.e. the data kind, the forward
   // process, the predictor and the encoder. Reverse process, sampler, guidance and training
   // options are free to differ.

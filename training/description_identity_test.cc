@@ -86,6 +86,19 @@ TEST(DescriptionIdentityTest, WeightsOfAProcessServeItsTruncation) {
               HasSubstr("forward.name: \"gaussian_vp\" in the checkpoint, \"gaussian_ve\" here"));
 }
 
+// A prior that supplies the training examples' x_hat (DiffuseVAE) is bound on resume; other
+// priors (a later stage's model of z) are not.
+TEST(DescriptionIdentityTest, APriorThatTrainsIsBoundOnResume) {
+  PipelineConfig trained = Config("base_channels: 32", "num_steps: 50", "steps: 100");
+  trained.mutable_prior()->set_name("standard_normal");
+  PipelineConfig other = trained;
+  other.mutable_prior()->set_name("diffused_estimate");
+  EXPECT_EQ(DescriptionDifference(trained, other, CheckpointUse::kResume), "");
+  EXPECT_EQ(DescriptionDifference(trained, trained, CheckpointUse::kResumeWithTrainingPrior), "");
+  EXPECT_THAT(DescriptionDifference(trained, other, CheckpointUse::kResumeWithTrainingPrior),
+              AllOf(HasSubstr("prior.name"), HasSubstr("diffused_estimate")));
+}
+
 TEST(DescriptionIdentityTest, CheckTrainedFromNamesTheFile) {
   const PipelineConfig used = Config("base_channels: 64", "num_steps: 50", "steps: 100");
   EXPECT_THAT(CheckTrainedFrom("ck.pt",

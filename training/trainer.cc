@@ -180,6 +180,13 @@ absl::Status ValidateTraining(const Pipeline& p) {
   return absl::OkStatus();
 }
 
+// DiffuseVAE: whether each example takes the prior's x_hat, as the predictor's image input
+// (form 1) or the shifted forward's centre (form 2).
+bool TrainsOnPriorImages(const Pipeline& p) {
+  return !p.autoencoder() && p.prior->supplies_training_image() &&
+         (p.predictor->conditions().image_channels > 0 || p.forward->HasOffset());
+}
+
 // metrics.csv rows up to `step` (a resumed run rewrites what came after its checkpoint).
 // The file is a log, not state: lines that do not start with a step number (a damaged file)
 // are dropped and counted, never fatal.
@@ -293,7 +300,9 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
   if (FileExists(checkpoint)) {
     ABSL_RETURN_IF_ERROR(LoadCheckpoint(checkpoint, module, &optimizer, &state));
     if (absl::Status same = CheckTrainedFrom(checkpoint, state.pipeline_text, p.config,
-                                             CheckpointUse::kResume);
+                                             TrainsOnPriorImages(p)
+                                                 ? CheckpointUse::kResumeWithTrainingPrior
+                                                 : CheckpointUse::kResume);
         !same.ok()) {
       return absl::Status(same.code(),
                           absl::StrCat(same.message(), "; use another --out or remove it"));
@@ -342,7 +351,7 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
   const std::vector<at::Tensor> params = module.parameters();
   // DiffuseVAE: every example is conditioned on the prior's x_hat for it (a trained VAE's
   // reconstruction, loaded here); under forward "shifted" x_t is diffused around it.
-  const bool training_image = !p.autoencoder() && p.prior->supplies_training_image();
+  const bool training_image = TrainsOnPriorImages(p);
   if (training_image) ABSL_RETURN_IF_ERROR(p.prior->PrepareForSampling());
   const auto start = std::chrono::steady_clock::now();
   double window_loss = 0;
