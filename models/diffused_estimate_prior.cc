@@ -73,6 +73,12 @@ class DiffusedEstimatePrior : public LatentPrior {
       return absl::Status(loaded.code(), absl::StrCat("prior 'diffused_estimate': option "
                                                       "vae_checkpoint: ", loaded.message()));
     }
+    // A VAE with a model of its codes (latent diffusion) starts from that model's z.
+    if ((*vae)->prior != nullptr) {
+      if (absl::Status ready = (*vae)->prior->PrepareForSampling(); !ready.ok()) {
+        return named(absl::Status(ready.code(), absl::StrCat(path, ": ", ready.message())));
+      }
+    }
     (*vae)->trained_module()->to(torch::kFloat32);
     vae_ = std::move(vae).value();
     return absl::OkStatus();
@@ -105,8 +111,13 @@ class DiffusedEstimatePrior : public LatentPrior {
     } else if (estimate_ == DiffusedEstimatePriorOptions::VAE) {
       TORCH_CHECK(vae_ != nullptr, "prior 'diffused_estimate' used before PrepareForSampling");
       torch::NoGradGuard no_grad;
-      // z on the sample's own stream, before its diffusion noise.
-      x0 = vae_->decoder->Decode(noise.Normal({batch, vae_->decoder->latent_dim()})).mean;
+      // z on the sample's own stream, before its diffusion noise: N(0, I), or the VAE's
+      // model of its codes.
+      const at::Tensor z =
+          vae_->prior != nullptr
+              ? vae_->prior->Sample(batch, sample_shape, noise).condition.latent
+              : noise.Normal({batch, vae_->decoder->latent_dim()});
+      x0 = vae_->decoder->Decode(z).mean;
     } else {
       const at::Tensor z = noise.Normal({batch, mean_.size(0)}).to(torch::kFloat64);
       x0 = (mean_ + torch::matmul(z, cholesky_.t())).to(torch::kFloat32).view(shape);
@@ -134,6 +145,10 @@ class DiffusedEstimatePrior : public LatentPrior {
 absl::StatusOr<std::unique_ptr<LatentPrior>> Make(const DiffusedEstimatePriorOptions& o,
                                                   const BuildContext& context) {
   ABSL_RETURN_IF_ERROR(CheckInRange("pool_size", o.pool_size(), 2, 1000000));
+  if (context.forward == nullptr) {
+    return absl::FailedPreconditionError(
+        "diffuses an estimate of x0 by the forward process; this description has none");
+  }
   if (o.estimate() != DiffusedEstimatePriorOptions::DATA_SAMPLES &&
       context.data->num_token_classes() > 0) {
     return absl::InvalidArgumentError(absl::StrCat(

@@ -38,6 +38,9 @@ class ForwardTerminalPrior : public LatentPrior {
 
 absl::StatusOr<std::unique_ptr<LatentPrior>> Make(const NoOptions&,
                                                   const BuildContext& context) {
+  if (context.forward == nullptr) {
+    return absl::FailedPreconditionError("draws x_T from the forward process; this description has none");
+  }
   return std::unique_ptr<LatentPrior>(new ForwardTerminalPrior(*context.forward));
 }
 

@@ -7,12 +7,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "data/tensor_file.pb.h"
+#include "models/encoder.h"
 #include "models/latent_prior.h"
 #include "pipeline/builder.h"
 #include "pipeline/option_checks.h"
 #include "pipeline/registry.h"
 #include "reverse/sampler.h"
 #include "training/trainer.h"
+#include "util/atomic_file.h"
 #include "util/npy.h"
 #include "util/status_macros.h"
 
@@ -20,6 +22,22 @@ namespace diffuse {
 
 std::string LatentsPath(const std::string& dir) { return dir + "/latents.npy"; }
 std::string LatentStatsPath(const std::string& dir) { return dir + "/latent_stats.npy"; }
+
+absl::StatusOr<at::Tensor> WriteNormalizedLatents(const at::Tensor& z, const std::string& dir) {
+  const at::Tensor codes = z.to(torch::kFloat64);
+  const at::Tensor mean = codes.mean(0), std = codes.std(0).clamp_min(1e-8);
+  const auto npy = [](const at::Tensor& t) {
+    const at::Tensor c = t.to(torch::kFloat64).contiguous();
+    NpyArray a;  // written as float32
+    a.shape.assign(c.sizes().begin(), c.sizes().end());
+    a.data.assign(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
+    return a;
+  };
+  ABSL_RETURN_IF_ERROR(MakeDirs(dir));
+  ABSL_RETURN_IF_ERROR(WriteNpy(LatentStatsPath(dir), npy(torch::stack({mean, std}))));
+  ABSL_RETURN_IF_ERROR(WriteNpy(LatentsPath(dir), npy((codes - mean) / std)));
+  return std;
+}
 
 absl::StatusOr<PipelineConfig> LatentModelDescription(const LatentDdimPriorOptions& o) {
   if (o.dir().empty()) return absl::InvalidArgumentError("option dir is required");
@@ -115,7 +133,11 @@ absl::StatusOr<std::unique_ptr<LatentPrior>> Make(const LatentDdimPriorOptions& 
                                                   const BuildContext& context) {
   ABSL_RETURN_IF_ERROR(CheckInRange("max_terminal_alpha", o.max_terminal_alpha(), 0, 1));
   ABSL_RETURN_IF_ERROR(LatentModelDescription(o).status());
-  const int64_t latent_dim = context.predictor->conditions().latent_dim;
+  // A diffusion model's z conditions its predictor; an autoencoder's (latent diffusion) is
+  // its encoder's code.
+  const int64_t latent_dim = context.predictor != nullptr
+                                 ? context.predictor->conditions().latent_dim
+                                 : context.encoder->latent_dim();
   if (latent_dim == 0) {
     return absl::FailedPreconditionError(absl::StrCat(
         "supplies z, but predictor '", context.config->predictor().name(),

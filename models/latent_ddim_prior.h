@@ -5,6 +5,8 @@
 
 #include <string>
 
+#include <ATen/core/Tensor.h>
+
 #include "absl/status/statusor.h"
 #include "models/latent_ddim_prior.pb.h"
 #include "pipeline/pipeline.pb.h"
@@ -14,6 +16,11 @@ namespace diffuse {
 // dir/latents.npy, dir/latent_stats.npy.
 std::string LatentsPath(const std::string& dir);
 std::string LatentStatsPath(const std::string& dir);
+
+// The second stage's training set: codes z [N, D] normalized per dimension, written to
+// dir/latents.npy (dir created if missing), with their mean and std (clamped at 1e-8) in dir/latent_stats.npy, which
+// the prior uses to map its samples back. Returns the std for the progress line.
+absl::StatusOr<at::Tensor> WriteNormalizedLatents(const at::Tensor& z, const std::string& dir);
 
 // The description of the model of z: the options' pipeline with its data section set to
 // "tensor_file" on dir/latents.npy. INVALID_ARGUMENT names what the options lack.

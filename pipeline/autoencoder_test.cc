@@ -12,6 +12,8 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "models/gaussian_latent.h"
+#include "models/latent_ddim_prior.h"
+#include "pipeline/encode.h"
 #include "pipeline/generate.h"
 #include "pipeline/test_support.h"
 #include "random/noise_source.h"
@@ -188,6 +190,103 @@ TEST(AutoencoderTest, SamplesDecodeZFromEachSamplesOwnStream) {
   request.record_trajectory = true;
   EXPECT_THAT(Generate(*p, request),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("decodes z in one step")));
+}
+
+std::string EsDdpmText(const std::string& vae_options);
+
+// Latent diffusion: prior "latent_ddim" over the autoencoder's codes, a small MLP model.
+std::string LatentDiffusionPrior(const std::string& dir) {
+  return absl::StrCat(R"(
+    prior { name: "latent_ddim" options { [type.googleapis.com/diffuse.LatentDdimPriorOptions] {
+      dir: ")", dir, R"(" pipeline {
+        forward { name: "gaussian_vp" }
+        predictor { name: "mlp" options { [type.googleapis.com/diffuse.MlpOptions] {
+          hidden: 32 blocks: 2 } } }
+        prior { name: "standard_normal" }
+        reverse { name: "substitution" }
+        sampler { num_steps: 10 batch_size: 4 }
+        training { steps: 60 batch_size: 32 log_every: 20 checkpoint_every: 60 seed: 4 } } } } }
+  )");
+}
+
+TEST(AutoencoderTest, LatentDiffusionDecodesZFromTheModelOfTheCodes) {
+  EXPECT_THAT(BuildFromText(VaeText(40, "6", R"(prior { name: "standard_normal" })")),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("prior 'standard_normal': an autoencoder's prior is a model of "
+                                 "its z (width 6, one per image, e.g. \"latent_ddim\"); this one "
+                                 "supplies no z")));
+  EXPECT_THAT(BuildFromText(VaeText(40, "6", R"(prior { name: "forward_terminal" })")),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("draws x_T from the forward process; this description has none")));
+  const std::string dir = Tmp("latent_diffusion_z");
+  std::unique_ptr<Pipeline> p = BuildOrFail(VaeText(40, "6", LatentDiffusionPrior(dir)));
+  ASSERT_NE(p, nullptr);
+  ASSERT_NE(p->prior, nullptr);
+  EXPECT_EQ(p->prior->latent_dim(), 6);
+  // Stage 1, the autoencoder; sampling before stage 2 names it.
+  ASSERT_THAT(Train(*p, Tmp("latent_diffusion_vae"), nullptr), IsOk());
+  GenerateRequest request;
+  request.num = 6;
+  request.seed = 9;
+  absl::StatusOr<Generated> early = Generate(*p, request);
+  ASSERT_FALSE(early.ok());
+  EXPECT_THAT(early.status().message(), HasSubstr("train-latent-prior"));
+  // Stage 2: the training images' codes, normalized, and a diffusion model of them.
+  absl::StatusOr<NpyArray> images = ReadNpy(TestImagesFile());
+  ASSERT_THAT(images, IsOk());
+  const at::Tensor x = torch::tensor(images->data, torch::kFloat64).view({64, 3, 9, 9}).to(torch::kFloat32);
+  absl::StatusOr<Encoded> codes = EncodeImages(*p, x, /*with_x_T=*/false);
+  ASSERT_THAT(codes, IsOk());
+  ASSERT_THAT(WriteNormalizedLatents(codes->latent, dir), IsOk());
+  absl::StatusOr<NpyArray> stats = ReadNpy(LatentStatsPath(dir));
+  ASSERT_THAT(stats, IsOk());
+  const at::Tensor mean_std = torch::tensor(stats->data, torch::kFloat64).view({2, 6});
+  EXPECT_TRUE(torch::allclose(mean_std[0], codes->latent.to(torch::kFloat64).mean(0), 1e-5, 1e-6));
+  LatentDdimPriorOptions options;
+  ASSERT_TRUE(p->config.prior().options().UnpackTo(&options));
+  absl::StatusOr<PipelineConfig> model_config = LatentModelDescription(options);
+  ASSERT_THAT(model_config, IsOk());
+  absl::StatusOr<std::unique_ptr<Pipeline>> model = BuildPipeline(*model_config);
+  ASSERT_THAT(model, IsOk());
+  ASSERT_THAT(Train(**model, dir, nullptr), IsOk());
+
+  // Sample i decodes the z the prior draws on stream (seed, i), in chunks of 4.
+  absl::StatusOr<Generated> g = Generate(*p, request);
+  ASSERT_THAT(g, IsOk());
+  EXPECT_EQ(g->samples.sizes(), at::IntArrayRef({6, 3, 9, 9}));
+  PhiloxNoise first(9, 0), rest(9, 4);
+  const at::Tensor z = torch::cat({p->prior->Sample(4, {3, 9, 9}, first).condition.latent,
+                                   p->prior->Sample(2, {3, 9, 9}, rest).condition.latent});
+  torch::NoGradGuard no_grad;
+  EXPECT_TRUE(torch::allclose(g->samples, p->decoder->Decode(z).mean, 1e-5, 1e-6));
+  // The codes' model maps back to the codes' scale: z = mean + std * (model's sample).
+  EXPECT_GT((z - mean_std[0].to(torch::kFloat32)).abs().max().item<double>(), 0);
+  // The prior section does not bind the weights: the VAE alone (z ~ N(0, I)) loads the same
+  // checkpoint and draws other samples.
+  std::unique_ptr<Pipeline> alone = BuildOrFail(VaeText(40));
+  ASSERT_NE(alone, nullptr);
+  ASSERT_THAT(LoadWeightsForSampling(*alone, Tmp("latent_diffusion_vae/checkpoint.pt")), IsOk());
+  absl::StatusOr<Generated> plain = Generate(*alone, request);
+  ASSERT_THAT(plain, IsOk());
+  EXPECT_FALSE(torch::allclose(plain->samples, g->samples, 1e-3, 1e-3));
+  // Given latents bypass the prior.
+  request.latent = torch::zeros({6, 6});
+  absl::StatusOr<Generated> given = Generate(*p, request);
+  ASSERT_THAT(given, IsOk());
+  EXPECT_TRUE(torch::allclose(given->samples, p->decoder->Decode(request.latent).mean));
+
+  // ES-DDPM / DiffuseVAE with this VAE start from the decoded z of its model of the codes.
+  const std::string vae_file = Tmp("latent_diffusion.pbtxt");
+  ASSERT_THAT(WriteFileAtomically(vae_file, VaeText(40, "6", LatentDiffusionPrior(dir))), IsOk());
+  std::unique_ptr<Pipeline> es = BuildOrFail(EsDdpmText(absl::StrCat(
+      "vae_pipeline: \"", vae_file, "\" vae_checkpoint: \"",
+      Tmp("latent_diffusion_vae/checkpoint.pt"), "\"")));
+  ASSERT_NE(es, nullptr);
+  ASSERT_THAT(es->prior->PrepareForSampling(), IsOk());
+  PhiloxNoise stream(4, 0), replay(4, 0);
+  const PriorSample start = es->prior->Sample(3, {3, 9, 9}, stream);
+  const at::Tensor z_start = p->prior->Sample(3, {3, 9, 9}, replay).condition.latent;
+  EXPECT_TRUE(torch::allclose(start.condition.image, p->decoder->Decode(z_start).mean, 1e-5, 1e-6));
 }
 
 std::string EsDdpmText(const std::string& vae_options) {

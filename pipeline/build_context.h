@@ -7,6 +7,7 @@
 namespace diffuse {
 
 class Dataset;
+class Encoder;
 class ForwardProcess;
 class PipelineConfig;
 class X0Predictor;
@@ -16,6 +17,9 @@ struct BuildContext {
   Dataset* data = nullptr;  // non-const: a component may draw from it (e.g. a prior fit)
   const ForwardProcess* forward = nullptr;
   const X0Predictor* predictor = nullptr;
+  // An autoencoder's q(z | x0), built before its prior (a model of z; latent diffusion);
+  // an autoencoder has no forward process or predictor (both null).
+  const Encoder* encoder = nullptr;
 };
 
 }  // namespace diffuse

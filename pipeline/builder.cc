@@ -150,21 +150,22 @@ absl::Status BuildEncoder(Pipeline& p, const BuildContext& context) {
   return absl::OkStatus();
 }
 
-// An autoencoder: data, a (Gaussian) encoder and a decoder of the same width, nothing of
-// a diffusion model.
-absl::Status BuildAutoencoder(Pipeline& p, const BuildContext& context) {
+// An autoencoder: data, a (Gaussian) encoder and a decoder of the same width, and
+// optionally a prior that models z (latent diffusion: a nested diffusion model of the
+// codes, trained after the autoencoder); nothing of a diffusion model in pixel space.
+absl::Status BuildAutoencoder(Pipeline& p, BuildContext& context) {
   const PipelineConfig& c = p.config;
   const std::string decoder = absl::StrCat("decoder '", c.decoder().name(), "'");
   const std::pair<const char*, bool> diffusion_sections[] = {
       {"forward", c.has_forward()}, {"predictor", c.has_predictor()},
-      {"prior", c.has_prior()},     {"reverse", c.has_reverse()},
-      {"guidance", c.guidance_size() > 0}};
+      {"reverse", c.has_reverse()}, {"guidance", c.guidance_size() > 0}};
   for (const auto& [section, present] : diffusion_sections) {
     if (present) {
       return absl::InvalidArgumentError(absl::StrCat(
           decoder, ": a description with a decoder is an autoencoder and has no '", section,
           "' section (train the VAE in a description of its own; diffusion pipelines use "
-          "it through prior \"diffused_estimate\")"));
+          "it through prior \"diffused_estimate\"; a diffusion model of its codes is its "
+          "prior, e.g. \"latent_ddim\")"));
     }
   }
   if (!c.has_encoder()) {
@@ -184,6 +185,20 @@ absl::Status BuildAutoencoder(Pipeline& p, const BuildContext& context) {
     return absl::InvalidArgumentError(absl::StrCat(
         decoder, " reads z of width ", p.decoder->latent_dim(), " but encoder '",
         c.encoder().name(), "' produces ", p.encoder->latent_dim()));
+  }
+  if (c.has_prior()) {
+    context.encoder = p.encoder.get();
+    ABSL_ASSIGN_OR_RETURN(p.prior, Registry<LatentPrior>::Global().Create(c.prior(), "prior", context));
+    if (p.prior->latent_dim() != p.encoder->latent_dim() || p.prior->latent_per_step()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "prior '", c.prior().name(), "': an autoencoder's prior is a model of its z (width ",
+          p.encoder->latent_dim(), ", one per image, e.g. \"latent_ddim\"); this one ",
+          p.prior->latent_per_step()
+              ? "draws a z_t per diffusion step"
+          : p.prior->latent_dim() == 0
+              ? std::string("supplies no z")
+              : absl::StrCat("supplies z of width ", p.prior->latent_dim())));
+    }
   }
   if (!p.encoder->gaussian() && !c.training().has_info_diffusion()) {
     return absl::InvalidArgumentError(absl::StrCat(

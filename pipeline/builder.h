@@ -34,8 +34,9 @@ struct Pipeline {
   std::unique_ptr<ReverseConditional> reverse;
   std::vector<std::unique_ptr<GuidanceTerm>> guidance;
   std::unique_ptr<Encoder> encoder;  // optional (PipelineConfig.encoder)
-  // An autoencoder description (PipelineConfig.decoder) has data, encoder and decoder only:
-  // forward, predictor, prior and reverse are null and there is no grid.
+  // An autoencoder description (PipelineConfig.decoder) has data, encoder and decoder, and
+  // optionally a prior over z (latent diffusion): forward, predictor and reverse are null
+  // and there is no grid.
   std::unique_ptr<Decoder> decoder;
   std::vector<double> times;  // the sampler's grid
   bool autoencoder() const { return decoder != nullptr; }

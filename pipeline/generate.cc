@@ -39,8 +39,9 @@ absl::Status CheckSampleCount(const Pipeline& p, int64_t num, bool record_trajec
 
 namespace {
 
-// An autoencoder's samples: the mean of p(x | z) for z ~ N(0, I) drawn from each sample's
-// own stream (or for the given latents), in one decoder call per chunk.
+// An autoencoder's samples: the mean of p(x | z) for z drawn from each sample's own stream
+// (N(0, I), or the description's prior over z: latent diffusion) or for the given latents,
+// in one decoder call per chunk.
 absl::StatusOr<Generated> DecodeFromPrior(Pipeline& p, const GenerateRequest& request) {
   if (request.x_start.defined() || request.step_noise.defined() || request.record_trajectory) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -54,6 +55,8 @@ absl::StatusOr<Generated> DecodeFromPrior(Pipeline& p, const GenerateRequest& re
         "decoder '", p.config.decoder().name(), "' wants z of shape [", request.num, ", ",
         width, "], got [", absl::StrJoin(request.latent.sizes(), ", "), "]"));
   }
+  const bool prior_latent = p.prior != nullptr && !request.latent.defined();
+  if (prior_latent) ABSL_RETURN_IF_ERROR(p.prior->PrepareForSampling());
   const at::ScalarType type =
       p.config.sampler().dtype() == FLOAT64 ? torch::kFloat64 : torch::kFloat32;
   p.trained_module()->to(type);
@@ -64,9 +67,10 @@ absl::StatusOr<Generated> DecodeFromPrior(Pipeline& p, const GenerateRequest& re
     for (int64_t first = 0; first < request.num; first += chunk) {
       const int64_t count = std::min(chunk, request.num - first);
       PhiloxNoise noise(request.seed, request.first_index + first);
-      const at::Tensor z = request.latent.defined()
-                               ? request.latent.slice(0, first, first + count)
-                               : noise.Normal({count, width});
+      const at::Tensor z =
+          request.latent.defined() ? request.latent.slice(0, first, first + count)
+          : prior_latent ? p.prior->Sample(count, p.data->sample_shape(), noise).condition.latent
+                         : noise.Normal({count, width});
       parts.push_back(p.decoder->Decode(z.to(type)).mean);
       if (request.progress != nullptr) {
         *request.progress << absl::StrFormat("decoded %d/%d", first + count, request.num)

@@ -1,5 +1,6 @@
 // `diffuse train-latent-prior`: the second training stage of a Diffusion Autoencoder
-// (Preechakul et al. 2022, sec. 3.3). Encodes the training images with the trained
+// (Preechakul et al. 2022, sec. 3.3) or of latent diffusion (an autoencoder whose prior
+// models its codes). Encodes the training images with the trained
 // autoencoder, normalizes the codes (per-dimension mean and std, kept for sampling), and
 // trains the prior's own description (prior "latent_ddim") on them, resumable like `train`.
 #include <iostream>
@@ -17,13 +18,12 @@
 #include "tools/commands.h"
 #include "training/trainer.h"
 #include "util/atomic_file.h"
-#include "util/npy.h"
 #include "util/status_macros.h"
 
 namespace diffuse {
 
 absl::Status TrainLatentPriorCommand() {
-  ABSL_ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> p, LoadPipeline());
+  ABSL_ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> p, LoadPipeline(/*autoencoder_ok=*/true));
   LatentDdimPriorOptions options;
   if (p->config.prior().name() != "latent_ddim" ||
       !p->config.prior().options().UnpackTo(&options)) {
@@ -42,12 +42,9 @@ absl::Status TrainLatentPriorCommand() {
     std::cerr << "encoding " << images.size(0) << " images into " << LatentsPath(dir) << std::endl;
     const auto start = std::chrono::steady_clock::now();
     ABSL_ASSIGN_OR_RETURN(Encoded encoded, EncodeImages(*p, images, /*with_x_T=*/false));
-    const at::Tensor z = encoded.latent.to(torch::kFloat64);
-    const at::Tensor mean = z.mean(0), std = z.std(0).clamp_min(1e-8);
-    ABSL_RETURN_IF_ERROR(WriteNpy(LatentStatsPath(dir), ToNpy(torch::stack({mean, std}).to(torch::kFloat32))));
-    ABSL_RETURN_IF_ERROR(WriteNpy(LatentsPath(dir), ToNpy(((z - mean) / std).to(torch::kFloat32))));
+    ABSL_ASSIGN_OR_RETURN(const at::Tensor std, WriteNormalizedLatents(encoded.latent, dir));
     std::cerr << absl::StrFormat(
-                     "encoded in %.1f s; z_sem std per dimension: min %.3g, median %.3g, max %.3g",
+                     "encoded in %.1f s; z std per dimension: min %.3g, median %.3g, max %.3g",
                      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
                      std.min().item<double>(), std.median().item<double>(), std.max().item<double>())
               << std::endl;

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Latent diffusion against pixel space (issue 12 item 6, docs/diffusion_vae.md): trains the
+# autoencoder of fashion_mnist_latent_diffusion.pbtxt (VAE_STEPS steps; the VAE of
+# fashion_mnist_vae.pbtxt), encodes the 60,000 training images and trains the diffusion
+# model of their codes (`diffuse train-latent-prior`), then samples N images from the VAE
+# alone (z ~ N(0, I)) and through the latent model (DDIM 50 steps on z, one decoder call);
+# beside them, the pixel-space U-Net of fashion_mnist_v.pbtxt trained for PIXEL_STEPS steps
+# (default 1400: about the two latent stages' time on the 2-core VM) and sampled with DDIM
+# 50 steps and DPM-Solver++(2M) 20 steps. Every stage is timed (2 intra-op threads), every
+# sample set scored by the evaluation classifier (Frechet distance).
+#   N=500 VAE_STEPS=2000 PIXEL_STEPS=1400 bash tools/latent_diffusion.sh [OUT_DIR]
+# OUT_DIR default out/latent_diffusion. Resumes after a kill (training resumes from its
+# checkpoint; finished samples are kept).
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+OUT="${1:-out/latent_diffusion}"
+N="${N:-500}"
+VAE_STEPS="${VAE_STEPS:-2000}"
+PIXEL_STEPS="${PIXEL_STEPS:-1400}"
+EX="$PWD/pipeline/examples"
+mkdir -p "$OUT"
+summary="$OUT/summary.txt"
+machine_line >> "$summary"
+ensure_classifier "$OUT/classifier" | tee -a "$summary"
+threads=(--threads=1 --intra_op_threads=2)
+
+sed -e "s/^  steps: [0-9]*/  steps: $VAE_STEPS/" \
+  -e "s|dir: \".*\"|dir: \"$OUT/z\"|" "$EX/fashion_mnist_latent_diffusion.pbtxt" > "$OUT/latent.pbtxt"
+# The VAE alone: the same description without its prior (z ~ N(0, I)).
+/usr/bin/python3 - "$OUT/latent.pbtxt" "$OUT/vae.pbtxt" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+start = text.index("prior {\n")
+depth, i = 0, start
+while True:
+    if text[i] == "{": depth += 1
+    elif text[i] == "}":
+        depth -= 1
+        if depth == 0: break
+    i += 1
+open(sys.argv[2], "w").write(text[:start] + text[i + 2:])
+PY
+sed -e "s/^  steps: [0-9]*/  steps: $PIXEL_STEPS/" "$EX/fashion_mnist_v.pbtxt" > "$OUT/pixel.pbtxt"
+sed -e 's/reverse { name: "substitution" }/reverse { name: "dpmpp_2m" }/' \
+  -e 's/num_steps: 50 grid: TRAILING/num_steps: 20 grid: KARRAS/' "$OUT/pixel.pbtxt" \
+  > "$OUT/pixel_dpmpp.pbtxt"
+
+timed() {  # timed NAME LOG COMMAND...: runs COMMAND, appends its output to LOG, logs the time
+  local name=$1 log=$2 start=$SECONDS
+  shift 2
+  "$@" >> "$log" 2>&1
+  echo "$name: $((SECONDS - start)) s this run; $(grep -h "^trained\|^encoded" "$log" | paste -sd ";")" \
+    | tee -a "$summary"
+}
+timed vae "$OUT/train_vae.log" "$DIFFUSE" train --pipeline="$OUT/vae.pbtxt" --out="$OUT/vae" "${threads[@]}"
+timed latent_model "$OUT/train_latent.log" "$DIFFUSE" train-latent-prior \
+  --pipeline="$OUT/latent.pbtxt" --checkpoint="$OUT/vae/checkpoint.pt" --split=train \
+  --indices=0:60000 "${threads[@]}"
+timed pixel "$OUT/train_pixel.log" "$DIFFUSE" train --pipeline="$OUT/pixel.pbtxt" \
+  --out="$OUT/pixel" "${threads[@]}"
+
+sample_and_eval() {  # sample_and_eval NAME PIPELINE CHECKPOINT
+  local start=$SECONDS
+  if [[ ! -s "$OUT/$1.npy" ]]; then
+    "$DIFFUSE" sample --pipeline="$2" --checkpoint="$3" --num="$N" --out="$OUT/$1.npy" \
+      --png="$OUT/$1.png" "${threads[@]}" > /dev/null
+    echo "== $1: $N samples in $((SECONDS - start)) s" | tee -a "$summary"
+  fi
+  echo "== $1" >> "$summary"
+  "$DIFFUSE" eval --classifier="$OUT/classifier/classifier.pt" --samples="$OUT/$1.npy" \
+    "${threads[@]}" | tee -a "$summary"
+}
+sample_and_eval vae "$OUT/vae.pbtxt" "$OUT/vae/checkpoint.pt"
+sample_and_eval latent "$OUT/latent.pbtxt" "$OUT/vae/checkpoint.pt"
+sample_and_eval pixel_ddim "$OUT/pixel.pbtxt" "$OUT/pixel/checkpoint.pt"
+sample_and_eval pixel_dpmpp "$OUT/pixel_dpmpp.pbtxt" "$OUT/pixel/checkpoint.pt"
+echo "wrote $summary and $OUT/*.png"
