@@ -16,6 +16,12 @@ at::Tensor KlToStandardNormal(const LatentPosterior& q) {
   return 0.5 * (q.mean.square() + q.log_variance.exp() - 1 - q.log_variance).sum(1);
 }
 
+at::Tensor DiffusionPriorKl(const at::Tensor& x0, double alpha, double sigma) {
+  const double n = static_cast<double>(x0[0].numel());
+  const double per_element = sigma * sigma - 1 - 2 * std::log(sigma);
+  return 0.5 * (alpha * alpha * x0.square().flatten(1).sum(1) + n * per_element);
+}
+
 at::Tensor GaussianNegativeLogLikelihood(const at::Tensor& x, const at::Tensor& mean,
                                          const at::Tensor& log_std) {
   const double n = static_cast<double>(x[0].numel());

@@ -19,6 +19,14 @@ at::Tensor Reparameterize(const LatentPosterior& q, const at::Tensor& eps_z);
 // KL(q || N(0, I)) per sample [B]; zeros for a deterministic encoder (no density).
 at::Tensor KlToStandardNormal(const LatentPosterior& q);
 
+// The ELBO's diffusion prior term (seed 000: the "VAE reconstruction / diffusion prior"
+// term) when the reverse process starts at p(x_T | z) = N(0, I): per sample [B],
+// KL(N(alpha x0, sigma^2 I) || N(0, I)) = 1/2 sum (alpha^2 x0^2 + sigma^2 - 1 - log sigma^2)
+// over every element of x0 [B, ...], with alpha = alpha(T), sigma = sigma(T) of a Gaussian
+// forward process. Constant in the network's weights (z does not enter p(x_T | z)); it
+// measures how far q(x_T | x0) is from the start, and tends to 0 as alpha -> 0 on a VP path.
+at::Tensor DiffusionPriorKl(const at::Tensor& x0, double alpha, double sigma);
+
 // -log N(x; mean, exp(log_std)^2 I) per sample [B] (nats, summed over every element):
 // sum (x - mean)^2 / (2 std^2) + n (log_std + log(2 pi) / 2), n = elements per sample.
 at::Tensor GaussianNegativeLogLikelihood(const at::Tensor& x, const at::Tensor& mean,

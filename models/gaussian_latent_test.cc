@@ -50,6 +50,38 @@ TEST(GaussianLatentTest, KlIsZeroAtThePriorAndGradientsReachBothOutputs) {
 // The observation model of a decoder against the normal density written out, and by hand:
 // x - mean = (0.3, -0.1), std = 0.5: (0.09 + 0.01) / (2 * 0.25) + 2 (log 0.5 + log(2 pi) / 2)
 // = 0.2 - 1.386294 + 1.837877 = 0.651583 nats.
+// The diffusion prior term KL(N(alpha x0, sigma^2 I) || N(0, I)) against a Monte-Carlo
+// estimate of E_q[log q(x_T | x0) - log N(x_T; 0, I)] over draws x_T = alpha x0 + sigma eps,
+// and its limit on a VP path (sigma^2 = 1 - alpha^2) as alpha -> 0.
+TEST(GaussianLatentTest, DiffusionPriorKlMatchesMonteCarloAndVanishesAsAlphaGoesToZero) {
+  at::Generator gen = at::detail::createCPUGenerator(11);
+  const at::Tensor x0 = torch::tensor({{0.8, -0.4, 0.1, 1.0}, {0.0, 0.0, 0.0, 0.0}}, torch::kFloat64)
+                            .view({2, 1, 2, 2});
+  const double alpha = 0.6, sigma = 0.7;  // not a VP pair: the general Gaussian case
+  const at::Tensor closed = DiffusionPriorKl(x0, alpha, sigma);
+  ASSERT_EQ(closed.sizes(), at::IntArrayRef({2}));
+  const int64_t n = 400000;
+  for (int64_t i = 0; i < 2; ++i) {
+    const at::Tensor mean = (alpha * x0[i]).flatten();
+    const at::Tensor x_t = mean + sigma * torch::randn({n, 4}, gen, torch::kFloat64);
+    const at::Tensor ratio =
+        (-0.5 * (x_t - mean).square() / (sigma * sigma) - std::log(sigma) + 0.5 * x_t.square()).sum(1);
+    const double standard_error = ratio.std().item<double>() / std::sqrt(double(n));
+    EXPECT_NEAR(ratio.mean().item<double>(), closed[i].item<double>(), 4 * standard_error) << i;
+  }
+  // 1/2 sum (alpha^2 x0^2 + sigma^2 - 1 - log sigma^2), by hand for sample 0.
+  const double by_hand = 0.5 * (0.36 * (0.64 + 0.16 + 0.01 + 1.0) + 4 * (0.49 - 1 - std::log(0.49)));
+  EXPECT_NEAR(closed[0].item<double>(), by_hand, 1e-12);
+  double previous = INFINITY;
+  for (const double a : {0.5, 0.1, 1e-2, 1e-4}) {
+    const double kl = DiffusionPriorKl(x0, a, std::sqrt(1 - a * a))[0].item<double>();
+    EXPECT_LT(kl, previous) << a;
+    previous = kl;
+  }
+  EXPECT_LT(previous, 1e-7);
+  EXPECT_EQ(DiffusionPriorKl(x0, 0, 1)[0].item<double>(), 0);
+}
+
 TEST(GaussianLatentTest, NegativeLogLikelihoodIsTheNormalDensity) {
   const at::Tensor x = torch::tensor({{1.0, 2.0}, {0.0, 0.0}}, torch::kFloat64);
   const at::Tensor mean = torch::tensor({{0.7, 2.1}, {0.5, -0.5}}, torch::kFloat64);

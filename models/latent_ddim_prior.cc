@@ -77,6 +77,7 @@ class LatentDdimPrior : public LatentPrior {
   }
 
   int64_t latent_dim() const override { return latent_dim_; }
+  bool starts_at_standard_normal() const override { return true; }
 
   absl::Status PrepareForSampling() override {
     if (model_ != nullptr) return absl::OkStatus();

@@ -30,6 +30,9 @@ class LatentPrior {
   // > 0: Sample also fills Condition::latent, of this width (a prior over z: Diffusion
   // Autoencoders' latent DDIM).
   virtual int64_t latent_dim() const { return 0; }
+  // Whether the reverse process starts at p(x_T | z) = N(0, I), whatever z: the ELBO's
+  // diffusion prior term is then closed-form (logged as prior_kl).
+  virtual bool starts_at_standard_normal() const { return false; }
   // Whether every reverse step draws its own z_t ~ N(0, I) instead of keeping Sample's z
   // (LRDM's per-time latents; the encoder must take t).
   virtual bool latent_per_step() const { return false; }

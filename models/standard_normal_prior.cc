@@ -19,6 +19,7 @@ class StandardNormalPrior : public LatentPrior {
 
   int64_t latent_dim() const override { return latent_dim_; }
   bool latent_per_step() const override { return per_step_; }
+  bool starts_at_standard_normal() const override { return true; }
 
   absl::Status CheckCompatible(const ForwardProcess& forward) const override {
     const GaussianCoefficients* g = forward.gaussian();

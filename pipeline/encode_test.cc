@@ -13,6 +13,7 @@
 #include "absl/strings/str_replace.h"
 #include "data/fashion_mnist_files.h"
 #include "gtest/gtest.h"
+#include "models/gaussian_latent.h"
 #include "pipeline/generate.h"
 #include "pipeline/test_support.h"
 #include "training/trainer.h"
@@ -201,12 +202,21 @@ TEST(GaussianEncoderTest, TrainsWithTheKlTermResumesExactlyAndGeneratesFromThePr
   // Each logged row: loss = diffusion_loss + 0.001 * latent_kl, the KL positive.
   const std::vector<std::string> lines = Lines(tmp + "/gaussian/metrics.csv");
   ASSERT_EQ(lines.size(), 5u);
-  EXPECT_EQ(lines[0], "step,loss,diffusion_loss,latent_kl,steps_per_second,elapsed_seconds");
+  EXPECT_EQ(lines[0], "step,loss,diffusion_loss,latent_kl,prior_kl,steps_per_second,elapsed_seconds");
+  // prior_kl, the ELBO's KL(q(x_T | x0) || N(0, I)), is logged but adds nothing to the loss
+  // (no weight reaches it); at alpha(T) of this schedule it is tiny and positive.
+  const GaussianCoefficients& coefficients = *straight->forward->gaussian();
+  const double t_max = straight->forward->time_domain().t_max();
+  const double bound =
+      DiffusionPriorKl(torch::ones({1, 1, 28, 28}), coefficients.Alpha(t_max), coefficients.Sigma(t_max)).item<double>();
   for (size_t i = 1; i < lines.size(); ++i) {
-    double step, loss, diffusion, kl;
-    ASSERT_EQ(std::sscanf(lines[i].c_str(), "%lf,%lf,%lf,%lf", &step, &loss, &diffusion, &kl), 4);
+    double step, loss, diffusion, kl, prior_kl;
+    ASSERT_EQ(std::sscanf(lines[i].c_str(), "%lf,%lf,%lf,%lf,%lf", &step, &loss, &diffusion, &kl,
+                          &prior_kl), 5);
     EXPECT_NEAR(loss, diffusion + 0.001 * kl, 2e-6) << lines[i];
     EXPECT_GT(kl, 0) << lines[i];
+    EXPECT_GT(prior_kl, 0) << lines[i];
+    EXPECT_LE(prior_kl, bound * (1 + 1e-4)) << lines[i];  // data in [-1, 1]
   }
 
   // 20 steps, stopped, then resumed to 40: the weights of the uninterrupted run (eps_z is
@@ -264,7 +274,7 @@ TEST(LrdmTest, TimeInputMakesTheLatentDependOnTAndTrains) {
   }
   const std::vector<std::string> lines = Lines(tmp + "/lrdm/metrics.csv");
   ASSERT_EQ(lines.size(), 3u);
-  EXPECT_EQ(lines[0], "step,loss,diffusion_loss,latent_kl,steps_per_second,elapsed_seconds");
+  EXPECT_EQ(lines[0], "step,loss,diffusion_loss,latent_kl,prior_kl,steps_per_second,elapsed_seconds");
   GenerateRequest request;
   request.num = 2;
   absl::StatusOr<Generated> g = Generate(*lrdm, request);
@@ -313,7 +323,7 @@ TEST(InfoDiffusionTest, WeightsTheKlAndMmdTermsAndChecksItsCoefficients) {
   ASSERT_THAT(Train(*p, tmp + "/info_deterministic", nullptr), IsOk());
   std::vector<std::string> lines = Lines(tmp + "/info_deterministic/metrics.csv");
   ASSERT_EQ(lines.size(), 3u);
-  EXPECT_EQ(lines[0], "step,loss,diffusion_loss,latent_mmd,steps_per_second,elapsed_seconds");
+  EXPECT_EQ(lines[0], "step,loss,diffusion_loss,latent_mmd,prior_kl,steps_per_second,elapsed_seconds");
   for (size_t i = 1; i < lines.size(); ++i) {
     double step, loss, diffusion, mmd;
     ASSERT_EQ(std::sscanf(lines[i].c_str(), "%lf,%lf,%lf,%lf", &step, &loss, &diffusion, &mmd), 4);
@@ -327,7 +337,7 @@ TEST(InfoDiffusionTest, WeightsTheKlAndMmdTermsAndChecksItsCoefficients) {
   lines = Lines(tmp + "/info_gaussian/metrics.csv");
   ASSERT_EQ(lines.size(), 3u);
   EXPECT_EQ(lines[0],
-            "step,loss,diffusion_loss,latent_kl,latent_mmd,steps_per_second,elapsed_seconds");
+            "step,loss,diffusion_loss,latent_kl,latent_mmd,prior_kl,steps_per_second,elapsed_seconds");
   for (size_t i = 1; i < lines.size(); ++i) {
     double step, loss, diffusion, kl, mmd;
     ASSERT_EQ(std::sscanf(lines[i].c_str(), "%lf,%lf,%lf,%lf,%lf", &step, &loss, &diffusion,

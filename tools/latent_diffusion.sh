@@ -6,7 +6,8 @@
 # alone (z ~ N(0, I)) and through the latent model (DDIM 50 steps on z, one decoder call);
 # beside them, the pixel-space U-Net of fashion_mnist_v.pbtxt trained for PIXEL_STEPS steps
 # (default 1400: about the two latent stages' time on the 2-core VM) and sampled with DDIM
-# 50 steps and DPM-Solver++(2M) 20 steps. Every stage is timed (2 intra-op threads), every
+# 50 steps and DPM-Solver++(2M) 20 steps, and ES-DDPM at T' = 600 with that U-Net from
+# either start (the VAE's z ~ N(0, I) or latent diffusion's z). Every stage is timed (2 intra-op threads), every
 # sample set scored by the evaluation classifier (Frechet distance).
 #   N=500 VAE_STEPS=2000 PIXEL_STEPS=1400 bash tools/latent_diffusion.sh [OUT_DIR]
 # OUT_DIR default out/latent_diffusion. Resumes after a kill (training resumes from its
@@ -74,4 +75,12 @@ sample_and_eval vae "$OUT/vae.pbtxt" "$OUT/vae/checkpoint.pt"
 sample_and_eval latent "$OUT/latent.pbtxt" "$OUT/vae/checkpoint.pt"
 sample_and_eval pixel_ddim "$OUT/pixel.pbtxt" "$OUT/pixel/checkpoint.pt"
 sample_and_eval pixel_dpmpp "$OUT/pixel_dpmpp.pbtxt" "$OUT/pixel/checkpoint.pt"
+# ES-DDPM (T' = 600, 30 DDIM steps) with the pixel U-Net, started from the VAE alone and
+# from latent diffusion.
+for start in vae latent; do
+  sed -e "s|vae_pipeline: \".*\"|vae_pipeline: \"$OUT/$start.pbtxt\"|" \
+    -e "s|vae_checkpoint: \".*\"|vae_checkpoint: \"$OUT/vae/checkpoint.pt\"|" \
+    "$EX/fashion_mnist_es_ddpm.pbtxt" > "$OUT/es_600_$start.pbtxt"
+  sample_and_eval "es_600_$start" "$OUT/es_600_$start.pbtxt" "$OUT/pixel/checkpoint.pt"
+done
 echo "wrote $summary and $OUT/*.png"

@@ -69,6 +69,11 @@ struct LatentObjective {
   MmdKernel kernel = MmdKernel::kInverseMultiquadric;
   bool log_kl = false, log_mmd = false;
   bool log_reconstruction = false;  // an autoencoder's -log p(x0 | z) and its squared error
+  // The ELBO's diffusion prior term KL(q(x_T | x0) || N(0, I)) (nats per sample; logged, not
+  // optimized: no weight reaches it) at alpha(T), sigma(T), in the seed's latent framework
+  // (a KL or MMD regularized z) with a Gaussian forward process that starts at N(0, I).
+  bool log_prior_kl = false;
+  double terminal_alpha = 0, terminal_sigma = 1;
 };
 
 LatentObjective LatentObjectiveOf(const Pipeline& p) {
@@ -86,6 +91,14 @@ LatentObjective LatentObjectiveOf(const Pipeline& p) {
   objective.log_kl = p.encoder != nullptr && p.encoder->gaussian();
   objective.log_reconstruction = p.autoencoder();
   objective.log_mmd = objective.mmd > 0;
+  if ((objective.log_kl || objective.log_mmd) && !p.autoencoder() &&
+      p.forward->gaussian() != nullptr && !p.forward->HasOffset() &&
+      p.prior->starts_at_standard_normal()) {
+    const double t_max = p.forward->time_domain().t_max();
+    objective.log_prior_kl = true;
+    objective.terminal_alpha = p.forward->gaussian()->Alpha(t_max);
+    objective.terminal_sigma = p.forward->gaussian()->Sigma(t_max);
+  }
   return objective;
 }
 
@@ -326,6 +339,7 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
   }
   if (objective.log_kl) term_names.push_back("latent_kl");
   if (objective.log_mmd) term_names.push_back("latent_mmd");
+  if (objective.log_prior_kl) term_names.push_back("prior_kl");
   const std::string metrics_header =
       absl::StrCat("step,loss,", absl::StrJoin(term_names, ","), term_names.empty() ? "" : ",",
                    "steps_per_second,elapsed_seconds\n");
@@ -355,7 +369,7 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
   if (training_image) ABSL_RETURN_IF_ERROR(p.prior->PrepareForSampling());
   const auto start = std::chrono::steady_clock::now();
   double window_loss = 0;
-  std::vector<double> window_terms(4, 0.0);  // diffusion or reconstruction, KL, MMD, MSE
+  std::vector<double> window_terms(5, 0.0);  // diffusion or reconstruction, KL, MMD, MSE, prior KL
   int64_t window_count = 0;
   bool first_window = true;
   for (int64_t step = state.step; step < o.steps();) {
@@ -428,13 +442,17 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
     if (!squared_error.defined()) squared_error = zero;
     const at::Tensor mean_kl = kl.defined() ? kl.mean() : zero;
     if (!mmd.defined()) mmd = zero;
+    const at::Tensor prior_kl =
+        objective.log_prior_kl
+            ? DiffusionPriorKl(example.x0.detach(), objective.terminal_alpha, objective.terminal_sigma).mean()
+            : zero;
     const at::Tensor loss = main_term + objective.kl * mean_kl + objective.mmd * mmd;
     // The loss over the whole batch (and its terms), and whether any rank was asked to stop.
     ABSL_ASSIGN_OR_RETURN(
         std::vector<double> shared,
         ranks->Mean({loss.item<double>(), stop.requested() != 0 ? 1.0 : 0.0,
                      main_term.item<double>(), mean_kl.item<double>(), mmd.item<double>(),
-                     squared_error.item<double>()}));
+                     squared_error.item<double>(), prior_kl.item<double>()}));
     const double value = shared[0];
     if (!std::isfinite(value)) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -487,6 +505,11 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
       if (objective.log_mmd) {
         term_values.push_back(absl::StrFormat("%.6f", window_terms[2] / window_count));
         term_line += absl::StrFormat(", MMD^2 %.4f", window_terms[2] / window_count);
+      }
+      if (objective.log_prior_kl) {
+        // %g: near N(0, I) the term is orders of magnitude below a nat.
+        term_values.push_back(absl::StrFormat("%.6g", window_terms[4] / window_count));
+        term_line += absl::StrFormat(", prior KL %.3g nats", window_terms[4] / window_count);
       }
       if (!term_names.empty()) term_line += ")";
       window_loss = 0;
