@@ -73,10 +73,13 @@ class DiffusedEstimatePrior : public LatentPrior {
       return absl::Status(loaded.code(), absl::StrCat("prior 'diffused_estimate': option "
                                                       "vae_checkpoint: ", loaded.message()));
     }
-    // A VAE with a model of its codes (latent diffusion) starts from that model's z.
+    // A VAE with a model of its codes (latent diffusion) starts from that model's z. Only
+    // sampling needs it (DiffuseVAE's training uses encoder and decoder alone), so a missing
+    // second stage is reported when a start is drawn.
     if ((*vae)->prior != nullptr) {
       if (absl::Status ready = (*vae)->prior->PrepareForSampling(); !ready.ok()) {
-        return named(absl::Status(ready.code(), absl::StrCat(path, ": ", ready.message())));
+        vae_prior_error_ = absl::StrCat("prior 'diffused_estimate': option vae_pipeline: ", path,
+                                        ": ", ready.message());
       }
     }
     (*vae)->trained_module()->to(torch::kFloat32);
@@ -113,6 +116,7 @@ class DiffusedEstimatePrior : public LatentPrior {
       torch::NoGradGuard no_grad;
       // z on the sample's own stream, before its diffusion noise: N(0, I), or the VAE's
       // model of its codes.
+      TORCH_CHECK(vae_prior_error_.empty(), vae_prior_error_);
       const at::Tensor z =
           vae_->prior != nullptr
               ? vae_->prior->Sample(batch, sample_shape, noise).condition.latent
@@ -138,6 +142,7 @@ class DiffusedEstimatePrior : public LatentPrior {
   bool as_condition_;
   std::vector<int64_t> sample_shape_;
   std::unique_ptr<Pipeline> vae_;  // VAE: the autoencoder, loaded by PrepareForSampling
+  std::string vae_prior_error_;    // why its model of z could not be loaded, if it has one
   at::Tensor pool_, pool_labels_;
   at::Tensor mean_, cholesky_;
 };

@@ -47,9 +47,6 @@ TEST(GaussianLatentTest, KlIsZeroAtThePriorAndGradientsReachBothOutputs) {
   EXPECT_TRUE(torch::equal(KlToStandardNormal(point), torch::zeros({3})));
 }
 
-// The observation model of a decoder against the normal density written out, and by hand:
-// x - mean = (0.3, -0.1), std = 0.5: (0.09 + 0.01) / (2 * 0.25) + 2 (log 0.5 + log(2 pi) / 2)
-// = 0.2 - 1.386294 + 1.837877 = 0.651583 nats.
 // The diffusion prior term KL(N(alpha x0, sigma^2 I) || N(0, I)) against a Monte-Carlo
 // estimate of E_q[log q(x_T | x0) - log N(x_T; 0, I)] over draws x_T = alpha x0 + sigma eps,
 // and its limit on a VP path (sigma^2 = 1 - alpha^2) as alpha -> 0.
@@ -82,6 +79,9 @@ TEST(GaussianLatentTest, DiffusionPriorKlMatchesMonteCarloAndVanishesAsAlphaGoes
   EXPECT_EQ(DiffusionPriorKl(x0, 0, 1)[0].item<double>(), 0);
 }
 
+// The observation model of a decoder against the normal density written out, and by hand:
+// x - mean = (0.3, -0.1), std = 0.5: (0.09 + 0.01) / (2 * 0.25) + 2 (log 0.5 + log(2 pi) / 2)
+// = 0.2 - 1.386294 + 1.837877 = 0.651583 nats.
 TEST(GaussianLatentTest, NegativeLogLikelihoodIsTheNormalDensity) {
   const at::Tensor x = torch::tensor({{1.0, 2.0}, {0.0, 0.0}}, torch::kFloat64);
   const at::Tensor mean = torch::tensor({{0.7, 2.1}, {0.5, -0.5}}, torch::kFloat64);

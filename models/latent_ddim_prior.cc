@@ -81,18 +81,27 @@ class LatentDdimPrior : public LatentPrior {
 
   absl::Status PrepareForSampling() override {
     if (model_ != nullptr) return absl::OkStatus();
+    absl::Status prepared = Prepare();
+    if (prepared.ok()) return prepared;
+    return absl::Status(prepared.code(), absl::StrCat("prior 'latent_ddim': option dir: ",
+                                                      prepared.message()));
+  }
+
+  PriorSample Sample(int64_t batch, at::IntArrayRef sample_shape, NoiseSource& noise) override;
+
+ private:
+  absl::Status Prepare() {
     const std::string dir = options_.dir();
     const std::string hint = " (train it with `diffuse train-latent-prior`)";
     ABSL_ASSIGN_OR_RETURN(PipelineConfig config, LatentModelDescription(options_));
     absl::StatusOr<std::unique_ptr<Pipeline>> model = BuildPipeline(config);
     if (!model.ok()) {
-      return absl::Status(model.status().code(), absl::StrCat("prior 'latent_ddim': ",
-                                                               model.status().message(), hint));
+      return absl::Status(model.status().code(), absl::StrCat(model.status().message(), hint));
     }
     if ((*model)->data->sample_shape() != std::vector<int64_t>{latent_dim_}) {
       return absl::InvalidArgumentError(absl::StrCat(
           LatentsPath(dir), " holds z of shape [", absl::StrJoin((*model)->data->sample_shape(), ", "),
-          "], the decoder takes ", latent_dim_));
+          "], want [", latent_dim_, "] (the latent_dim of the model it conditions)"));
     }
     if ((*model)->trained_module() != nullptr) {
       absl::Status loaded = LoadWeightsForSampling(**model, dir + "/checkpoint.pt");
@@ -110,25 +119,25 @@ class LatentDdimPrior : public LatentPrior {
     return absl::OkStatus();
   }
 
-  PriorSample Sample(int64_t batch, at::IntArrayRef sample_shape, NoiseSource& noise) override {
-    TORCH_CHECK(model_ != nullptr, "prior 'latent_ddim' used before PrepareForSampling");
-    // z from the latent model, on the same per-sample streams as x_T.
-    PriorSample start = model_->prior->Sample(batch, {latent_dim_}, noise);
-    at::Tensor z = RunReverseProcess(model_->sampling(), start.x_start, model_->times,
-                                     start.condition, noise);
-    std::vector<int64_t> shape{batch};
-    shape.insert(shape.end(), sample_shape.begin(), sample_shape.end());
-    PriorSample out{noise.Normal(shape), Condition()};
-    out.condition.latent = z.to(torch::kFloat32) * std_ + mean_;
-    return out;
-  }
-
- private:
   LatentDdimPriorOptions options_;
   int64_t latent_dim_;
   std::unique_ptr<Pipeline> model_;
   at::Tensor mean_, std_;
 };
+
+PriorSample LatentDdimPrior::Sample(int64_t batch, at::IntArrayRef sample_shape,
+                                    NoiseSource& noise) {
+  TORCH_CHECK(model_ != nullptr, "prior 'latent_ddim' used before PrepareForSampling");
+  // z from the latent model, on the same per-sample streams as x_T.
+  PriorSample start = model_->prior->Sample(batch, {latent_dim_}, noise);
+  at::Tensor z = RunReverseProcess(model_->sampling(), start.x_start, model_->times,
+                                   start.condition, noise);
+  std::vector<int64_t> shape{batch};
+  shape.insert(shape.end(), sample_shape.begin(), sample_shape.end());
+  PriorSample out{noise.Normal(shape), Condition()};
+  out.condition.latent = z.to(torch::kFloat32) * std_ + mean_;
+  return out;
+}
 
 absl::StatusOr<std::unique_ptr<LatentPrior>> Make(const LatentDdimPriorOptions& o,
                                                   const BuildContext& context) {

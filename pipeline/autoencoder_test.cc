@@ -25,6 +25,7 @@
 namespace diffuse {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 
 std::string Tmp(const std::string& name) { return absl::StrCat(getenv("TEST_TMPDIR"), "/", name); }
@@ -287,6 +288,27 @@ TEST(AutoencoderTest, LatentDiffusionDecodesZFromTheModelOfTheCodes) {
   const PriorSample start = es->prior->Sample(3, {3, 9, 9}, stream);
   const at::Tensor z_start = p->prior->Sample(3, {3, 9, 9}, replay).condition.latent;
   EXPECT_TRUE(torch::allclose(start.condition.image, p->decoder->Decode(z_start).mean, 1e-5, 1e-6));
+  // Before its second stage such a VAE still serves DiffuseVAE's training images (encoder and
+  // decoder); only drawing a start names the missing model of z.
+  const std::string untrained_file = Tmp("latent_diffusion_untrained.pbtxt");
+  ASSERT_THAT(WriteFileAtomically(untrained_file,
+                                  VaeText(40, "6", LatentDiffusionPrior(Tmp("nowhere_z")))),
+              IsOk());
+  std::unique_ptr<Pipeline> early_es = BuildOrFail(EsDdpmText(absl::StrCat(
+      "vae_pipeline: \"", untrained_file, "\" vae_checkpoint: \"",
+      Tmp("latent_diffusion_vae/checkpoint.pt"), "\"")));
+  ASSERT_NE(early_es, nullptr);
+  ASSERT_THAT(early_es->prior->PrepareForSampling(), IsOk());
+  EXPECT_EQ(early_es->prior->TrainingImage(x.slice(0, 0, 2)).sizes(), at::IntArrayRef({2, 3, 9, 9}));
+  PhiloxNoise again(4, 0);
+  try {
+    early_es->prior->Sample(2, {3, 9, 9}, again);
+    ADD_FAILURE() << "drew a start without the VAE's model of z";
+  } catch (const c10::Error& e) {
+    EXPECT_THAT(e.what_without_backtrace(),
+                AllOf(HasSubstr("option vae_pipeline: "), HasSubstr("prior 'latent_ddim': option dir: "),
+                      HasSubstr("train-latent-prior")));
+  }
 }
 
 std::string EsDdpmText(const std::string& vae_options) {

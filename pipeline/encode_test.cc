@@ -10,7 +10,9 @@
 #include <torch/torch.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 #include "data/fashion_mnist_files.h"
 #include "gtest/gtest.h"
 #include "models/gaussian_latent.h"
@@ -237,6 +239,37 @@ TEST(GaussianEncoderTest, TrainsWithTheKlTermResumesExactlyAndGeneratesFromThePr
   ASSERT_THAT(g, IsOk());
   EXPECT_EQ(g->samples.sizes(), at::IntArrayRef({3, 1, 28, 28}));
   EXPECT_TRUE(torch::isfinite(g->samples).all().item<bool>());
+}
+
+// A metrics.csv written before a column existed (here prior_kl) keeps its rows on resume,
+// mapped by column name with "nan" for the new column.
+TEST(GaussianEncoderTest, ResumeMapsOlderMetricsColumnsByName) {
+  const std::string dir = std::string(getenv("TEST_TMPDIR")) + "/gaussian_old_metrics";
+  std::unique_ptr<Pipeline> first = BuildOrFail(GaussianText("0.001", 20));
+  ASSERT_NE(first, nullptr);
+  ASSERT_THAT(Train(*first, dir, nullptr), IsOk());
+  std::vector<std::string> lines = Lines(dir + "/metrics.csv");
+  ASSERT_EQ(lines.size(), 3u);
+  {
+    std::ofstream old(dir + "/metrics.csv", std::ios::trunc);
+    old << "step,loss,diffusion_loss,latent_kl,steps_per_second,elapsed_seconds\n";
+    for (size_t i = 1; i < lines.size(); ++i) {
+      std::vector<std::string> fields = absl::StrSplit(lines[i], ',');
+      fields.erase(fields.begin() + 4);  // prior_kl
+      old << absl::StrJoin(fields, ",") << "\n";
+    }
+  }
+  std::unique_ptr<Pipeline> second = BuildOrFail(GaussianText("0.001", 40));
+  ASSERT_THAT(Train(*second, dir, nullptr), IsOk());
+  lines = Lines(dir + "/metrics.csv");
+  ASSERT_EQ(lines.size(), 5u);
+  EXPECT_EQ(lines[0], "step,loss,diffusion_loss,latent_kl,prior_kl,steps_per_second,elapsed_seconds");
+  for (size_t i = 1; i < lines.size(); ++i) {
+    const std::vector<std::string> fields = absl::StrSplit(lines[i], ',');
+    ASSERT_EQ(fields.size(), 7u) << lines[i];
+    EXPECT_EQ(fields[0], std::to_string(10 * i));
+    EXPECT_EQ(fields[4] == "nan", i <= 2) << lines[i];
+  }
 }
 
 // LRDM: z_t = E(x0, t), a latent per diffusion time. The encoder reads t only with

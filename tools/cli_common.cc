@@ -101,7 +101,8 @@ absl::StatusOr<std::unique_ptr<Pipeline>> LoadPipeline(bool autoencoder_ok) {
   if ((*pipeline)->autoencoder() && !autoencoder_ok) {
     return absl::FailedPreconditionError(absl::StrCat(
         path, ": decoder '", config.decoder().name(), "': an autoencoder description is "
-        "trained by `train` and sampled by `sample`; this verb needs a diffusion model"));
+        "trained by `train` (and its model of z by `train-latent-prior`) and sampled by "
+        "`sample`; this verb needs a diffusion model"));
   }
   return pipeline;
 }

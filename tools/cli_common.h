@@ -34,8 +34,8 @@ ABSL_DECLARE_FLAG(std::string, x_T);
 namespace diffuse {
 
 // --pipeline, with --labels / --guidance_scale / --negative_class applied; errors are
-// prefixed with the file. Verbs other than train and sample refuse an autoencoder
-// description (PipelineConfig.decoder): they need a diffusion model.
+// prefixed with the file. Verbs other than train, train-latent-prior and sample refuse an
+// autoencoder description (PipelineConfig.decoder): they need a diffusion model.
 absl::StatusOr<std::unique_ptr<Pipeline>> LoadPipeline(bool autoencoder_ok = false);
 
 // --checkpoint (a checkpoint.pt or .safetensors) into a trained pipeline; required exactly

@@ -17,7 +17,8 @@
 //   diffuse manipulate  ... --attribute=NEG,POS [--attribute_indices=0:10000]
 //                  [--scales=-2,-1,0,1,2] (--images | --split --indices) --out [--png]
 //   diffuse train-latent-prior --pipeline=P --checkpoint=C --split=train --indices=0:60000
-//                  DiffAE's second stage: the latent_ddim prior's model of z_sem
+//                  second stage of DiffAE or latent diffusion: the latent_ddim prior's
+//                  model of the encoder's codes
 //   diffuse import-scheduler --scheduler_config=scheduler_config.json [--num_steps=N]
 //                  [--out=P.pbtxt]   a diffusers scheduler as forward + reverse + sampler
 //   diffuse eval   --pipeline=P --samples=FILE.npy   quality against the data's mixture

@@ -200,29 +200,44 @@ bool TrainsOnPriorImages(const Pipeline& p) {
          (p.predictor->conditions().image_channels > 0 || p.forward->HasOffset());
 }
 
-// metrics.csv rows up to `step` (a resumed run rewrites what came after its checkpoint).
-// The file is a log, not state: lines that do not start with a step number (a damaged file)
-// are dropped and counted, never fatal.
+// metrics.csv rows up to `step` (a resumed run rewrites what came after its checkpoint),
+// in the columns of `header` (without its newline). Rows written under another header (a
+// column added since, e.g. prior_kl) are mapped by column name, "nan" where the old file
+// had none. The file is a log, not state: lines that do not start with a step number or do
+// not match their header (a damaged file) are dropped and counted, never fatal.
 std::vector<std::string> ReadMetricRows(const std::string& path, int64_t step,
-                                        size_t columns, int* dropped) {
+                                        const std::string& header, int* dropped) {
+  const std::vector<std::string> columns = absl::StrSplit(header, ',');
+  std::vector<std::string> file_columns = columns;
   std::vector<std::string> rows;
   std::ifstream in(path);
   std::string line;
   *dropped = 0;
-  bool header = true;
+  bool first = true;
   while (std::getline(in, line)) {
-    if (header && absl::StartsWith(line, "step,")) {
-      header = false;
+    if (first && absl::StartsWith(line, "step,")) {
+      file_columns = absl::StrSplit(line, ',');
+      first = false;
       continue;
     }
-    header = false;
+    first = false;
     int64_t row_step = 0;
-    const std::vector<absl::string_view> fields = absl::StrSplit(line, ',');
-    if (fields.size() != columns || !absl::SimpleAtoi(fields[0], &row_step)) {
+    const std::vector<std::string> fields = absl::StrSplit(line, ',');
+    if (fields.size() != file_columns.size() || !absl::SimpleAtoi(fields[0], &row_step)) {
       ++*dropped;
       continue;
     }
-    if (row_step <= step) rows.push_back(line);
+    if (row_step > step) continue;
+    if (file_columns == columns) {
+      rows.push_back(line);
+      continue;
+    }
+    std::vector<std::string> mapped;
+    for (const std::string& column : columns) {
+      const auto at = std::find(file_columns.begin(), file_columns.end(), column);
+      mapped.push_back(at == file_columns.end() ? "nan" : fields[at - file_columns.begin()]);
+    }
+    rows.push_back(absl::StrJoin(mapped, ","));
   }
   return rows;
 }
@@ -343,8 +358,8 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
   const std::string metrics_header =
       absl::StrCat("step,loss,", absl::StrJoin(term_names, ","), term_names.empty() ? "" : ",",
                    "steps_per_second,elapsed_seconds\n");
-  std::vector<std::string> rows =
-      ReadMetricRows(metrics_path, state.step, 4 + term_names.size(), &dropped);
+  std::vector<std::string> rows = ReadMetricRows(
+      metrics_path, state.step, metrics_header.substr(0, metrics_header.size() - 1), &dropped);
   if (objective.mmd > 0 && ranks->world_size() > 1) {
     return absl::FailedPreconditionError(
         "training.info_diffusion: the MMD term is a statistic of the whole batch, which a "
