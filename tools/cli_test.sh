@@ -406,6 +406,14 @@ expect_error "train-latent-prior on an autoencoder without a model of z" 'prior 
   --num=4 --out="$TMP/latent_samples.npy" > /dev/null 2>&1
 "$DIFFUSE" sample --pipeline="$TMP/vae.pbtxt" --checkpoint="$TMP/vae/checkpoint.pt" \
   --num=4 --out="$TMP/vae_samples.npy" > /dev/null 2>&1
+# The codes are tied to the checkpoint they were encoded with: after the VAE trains further,
+# reusing them is refused by name.
+cp -r "$TMP/vae" "$TMP/vae_more"
+sed 's/steps: 3 /steps: 6 /' "$TMP/vae.pbtxt" > "$TMP/vae_more.pbtxt"
+"$DIFFUSE" train --pipeline="$TMP/vae_more.pbtxt" --out="$TMP/vae_more" > /dev/null 2>&1
+expect_error "train-latent-prior with codes of an earlier checkpoint" "was encoded with another checkpoint" \
+  "$TMP/o20.npy" -- "$DIFFUSE" train-latent-prior --pipeline="$TMP/latent_diffusion.pbtxt" \
+  --checkpoint="$TMP/vae_more/checkpoint.pt" --split=train --indices=0:128
 /usr/bin/python3 - "$TMP" <<'PY' && pass "latent diffusion: train, train-latent-prior, sample" \
   || fail "latent diffusion: train, train-latent-prior, sample"
 import sys, numpy as np

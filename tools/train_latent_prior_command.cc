@@ -11,6 +11,8 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
+#include "absl/strings/ascii.h"
 #include "data/fashion_mnist_files.h"
 #include "models/latent_ddim_prior.h"
 #include "pipeline/encode.h"
@@ -21,6 +23,21 @@
 #include "util/status_macros.h"
 
 namespace diffuse {
+namespace {
+
+// Which checkpoint the codes in dir/latents.npy were encoded with: its path, size and
+// FNV-1a hash, so that codes of an earlier state of the autoencoder are not reused after it
+// trained further.
+absl::StatusOr<std::string> CheckpointFingerprint(const std::string& path) {
+  ABSL_ASSIGN_OR_RETURN(const std::string bytes, ReadFile(path));
+  uint64_t hash = 14695981039346656037ull;
+  for (const char c : bytes) hash = (hash ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+  return absl::StrFormat("%d bytes, fnv1a64 %016x", bytes.size(), hash);
+}
+
+std::string LatentSourcePath(const std::string& dir) { return dir + "/latent_source.txt"; }
+
+}  // namespace
 
 absl::Status TrainLatentPriorCommand() {
   ABSL_ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> p, LoadPipeline(/*autoencoder_ok=*/true));
@@ -43,12 +60,27 @@ absl::Status TrainLatentPriorCommand() {
     const auto start = std::chrono::steady_clock::now();
     ABSL_ASSIGN_OR_RETURN(Encoded encoded, EncodeImages(*p, images, /*with_x_T=*/false));
     ABSL_ASSIGN_OR_RETURN(const at::Tensor std, WriteNormalizedLatents(encoded.latent, dir));
+    ABSL_ASSIGN_OR_RETURN(const std::string source,
+                          CheckpointFingerprint(absl::GetFlag(FLAGS_checkpoint)));
+    ABSL_RETURN_IF_ERROR(WriteFileAtomically(LatentSourcePath(dir), source + "\n"));
     std::cerr << absl::StrFormat(
                      "encoded in %.1f s; z std per dimension: min %.3g, median %.3g, max %.3g",
                      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
                      std.min().item<double>(), std.median().item<double>(), std.max().item<double>())
               << std::endl;
   } else {
+    // Codes of another state of the autoencoder would train a model of the wrong z.
+    if (FileExists(LatentSourcePath(dir)) && !absl::GetFlag(FLAGS_checkpoint).empty()) {
+      ABSL_ASSIGN_OR_RETURN(std::string recorded, ReadFile(LatentSourcePath(dir)));
+      ABSL_ASSIGN_OR_RETURN(const std::string now,
+                            CheckpointFingerprint(absl::GetFlag(FLAGS_checkpoint)));
+      if (absl::StripAsciiWhitespace(recorded) != now) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            LatentsPath(dir), " was encoded with another checkpoint (", LatentSourcePath(dir),
+            ": ", absl::StripAsciiWhitespace(recorded), "; --checkpoint=",
+            absl::GetFlag(FLAGS_checkpoint), ": ", now, "); remove ", dir, " to encode again"));
+      }
+    }
     std::cerr << "reusing " << LatentsPath(dir) << " (remove " << dir << " to encode again)"
               << std::endl;
   }
