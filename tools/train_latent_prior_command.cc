@@ -11,7 +11,6 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/strip.h"
 #include "absl/strings/ascii.h"
 #include "data/fashion_mnist_files.h"
 #include "models/latent_ddim_prior.h"
@@ -20,19 +19,17 @@
 #include "tools/commands.h"
 #include "training/trainer.h"
 #include "util/atomic_file.h"
+#include "util/checksummed.h"
 #include "util/status_macros.h"
 
 namespace diffuse {
 namespace {
 
-// Which checkpoint the codes in dir/latents.npy were encoded with: its path, size and
-// FNV-1a hash, so that codes of an earlier state of the autoencoder are not reused after it
-// trained further.
+// Which checkpoint the codes in dir/latents.npy were encoded with (its CRC-32 and size), so
+// that codes of an earlier state of the autoencoder are not reused after it trained further.
 absl::StatusOr<std::string> CheckpointFingerprint(const std::string& path) {
   ABSL_ASSIGN_OR_RETURN(const std::string bytes, ReadFile(path));
-  uint64_t hash = 14695981039346656037ull;
-  for (const char c : bytes) hash = (hash ^ static_cast<unsigned char>(c)) * 1099511628211ull;
-  return absl::StrFormat("%d bytes, fnv1a64 %016x", bytes.size(), hash);
+  return absl::StrFormat("crc32=%08x bytes=%d", Crc32(bytes), bytes.size());
 }
 
 std::string LatentSourcePath(const std::string& dir) { return dir + "/latent_source.txt"; }
