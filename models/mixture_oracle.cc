@@ -77,14 +77,19 @@ class MixtureClassifier : public NoisyClassifier {
 
   int64_t num_classes() const override { return mixture_.num_classes(); }
 
-  // log p(y | x_t) = log p(x_t | y) + log p(y) - log p(x_t).
-  at::Tensor LogProb(const at::Tensor& x_t, const Time& t, const at::Tensor& label) override {
+  // log p(y | x_t) = log p(x_t | y) + log p(y) - log p(x_t), for every class.
+  at::Tensor LogProbabilities(const at::Tensor& x_t, const Time& t) override {
     const at::Tensor x = x_t.flatten(1);
     const at::Tensor alpha = AlphaTensor(coefficients_, t);
     const at::Tensor sigma = SigmaTensor(coefficients_, t);
-    const at::Tensor log_prior = mixture_.ClassLogPrior().index_select(0, label.to(torch::kLong));
-    return mixture_.LogProb(x, alpha, sigma, label) + log_prior -
-           mixture_.LogProb(x, alpha, sigma);
+    const at::Tensor log_prior = mixture_.ClassLogPrior();
+    const at::Tensor log_evidence = mixture_.LogProb(x, alpha, sigma);
+    std::vector<at::Tensor> columns;
+    for (int64_t k = 0; k < mixture_.num_classes(); ++k) {
+      const at::Tensor label = torch::full({x.size(0)}, k, torch::kLong);
+      columns.push_back(mixture_.LogProb(x, alpha, sigma, label) + log_prior[k] - log_evidence);
+    }
+    return torch::stack(columns, 1);
   }
 
  private:

@@ -8,9 +8,8 @@
 #include "data/dataset.h"
 #include "forward/forward_process.h"
 #include "models/encoder.h"
-#include "models/mlp.h"  // SinusoidalEmbedding
 #include "models/semantic_encoder.pb.h"
-#include "models/unet.h"  // ResBlock
+#include "models/pooled_conv_net.h"
 #include "pipeline/option_checks.h"
 #include "pipeline/pipeline.pb.h"
 #include "pipeline/registry.h"
@@ -19,68 +18,10 @@
 namespace diffuse {
 namespace {
 
-class SemanticEncoderNetImpl : public torch::nn::Module {
- public:
-  SemanticEncoderNetImpl(int64_t in_channels, const SemanticEncoderOptions& o,
-                         const std::vector<int64_t>& mult) {
-    const int64_t base = o.base_channels(), g = o.groups();
-    // LRDM: the time embedding of the U-Net (width 4 base), feeding every block's AdaGN.
-    const int64_t emb_dim = o.time_input() ? 4 * base : 0;
-    if (o.time_input()) {
-      time1_ = register_module("time1", torch::nn::Linear(base, emb_dim));
-      time2_ = register_module("time2", torch::nn::Linear(emb_dim, emb_dim));
-    }
-    time_channels_ = base;
-    input_ = register_module("input", torch::nn::Conv2d(
-                                          torch::nn::Conv2dOptions(in_channels, base, 3).padding(1)));
-    blocks_ = register_module("blocks", torch::nn::ModuleList());
-    int64_t ch = base;
-    for (size_t level = 0; level < mult.size(); ++level) {
-      const int64_t out = base * mult[level];
-      for (int64_t i = 0; i < o.num_res_blocks(); ++i) {
-        blocks_->push_back(ResBlock(ch, out, emb_dim, g));
-        ch = out;
-      }
-      if (level + 1 < mult.size()) {
-        blocks_->push_back(
-            torch::nn::Conv2d(torch::nn::Conv2dOptions(ch, ch, 3).stride(2).padding(1)));
-      }
-    }
-    norm_ = register_module("norm", torch::nn::GroupNorm(g, ch));
-    // Gaussian: the mean and the log-variance side by side.
-    out_ = register_module("out", torch::nn::Linear(ch, o.latent_dim() * (o.gaussian() ? 2 : 1)));
-  }
-
-  // x [B, C, H, W]; time [B] on the 0..1000 scale, read only with time_input.
-  at::Tensor forward(const at::Tensor& x, const at::Tensor& time) {
-    at::Tensor emb;
-    if (time1_) emb = time2_(torch::silu(time1_(SinusoidalEmbedding(time, time_channels_))));
-    at::Tensor h = input_(x);
-    for (const auto& block : *blocks_) {
-      if (auto* res = block->as<ResBlockImpl>()) {
-        h = res->forward(h, emb);
-      } else {
-        h = block->as<torch::nn::Conv2dImpl>()->forward(h);
-      }
-    }
-    // Global average pooling to one vector per image, then z_sem.
-    return out_(torch::silu(norm_(h)).mean({2, 3}));
-  }
-
- private:
-  torch::nn::Conv2d input_{nullptr};
-  torch::nn::ModuleList blocks_{nullptr};
-  torch::nn::GroupNorm norm_{nullptr};
-  torch::nn::Linear out_{nullptr};
-  torch::nn::Linear time1_{nullptr}, time2_{nullptr};
-  int64_t time_channels_ = 0;
-};
-TORCH_MODULE(SemanticEncoderNet);
-
 class SemanticEncoder : public Encoder {
  public:
   // time_scale > 0: LRDM's time input, t * time_scale.
-  SemanticEncoder(SemanticEncoderNet net, int64_t latent_dim, bool gaussian, double time_scale)
+  SemanticEncoder(PooledConvNet net, int64_t latent_dim, bool gaussian, double time_scale)
       : net_(std::move(net)), latent_dim_(latent_dim), gaussian_(gaussian), time_scale_(time_scale) {}
   int64_t latent_dim() const override { return latent_dim_; }
   bool gaussian() const override { return gaussian_; }
@@ -101,7 +42,7 @@ class SemanticEncoder : public Encoder {
   torch::nn::Module& module() override { return *net_; }
 
  private:
-  SemanticEncoderNet net_;
+  PooledConvNet net_;
   int64_t latent_dim_;
   bool gaussian_;
   double time_scale_;
@@ -119,17 +60,9 @@ absl::StatusOr<std::unique_ptr<Encoder>> Make(const SemanticEncoderOptions& o,
         "needs real-valued image data [C, H, W]; data '", context.config->data().name(),
         "' is not"));
   }
-  std::vector<int64_t> mult(o.channel_mult().begin(), o.channel_mult().end());
-  if (mult.empty()) mult = {1, 2, 2};
-  for (int64_t m : mult) {
-    if (m < 1 || m > 64) {
-      return absl::InvalidArgumentError(absl::StrCat("option channel_mult has ", m, " (range [1, 64])"));
-    }
-    if ((o.base_channels() * m) % o.groups() != 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "option groups = ", o.groups(), " does not divide ", o.base_channels() * m, " channels"));
-    }
-  }
+  ABSL_ASSIGN_OR_RETURN(std::vector<int64_t> mult,
+                        CheckedChannelMult({o.channel_mult().begin(), o.channel_mult().end()},
+                                           o.base_channels(), o.groups()));
   double time_scale = 0;
   if (o.time_input()) {
     if (context.forward == nullptr) {
@@ -140,8 +73,17 @@ absl::StatusOr<std::unique_ptr<Encoder>> Make(const SemanticEncoderOptions& o,
     time_scale = 1000.0 / context.forward->network_time_domain().t_max();
   }
   torch::manual_seed(context.config->training().seed() + 1);  // not the predictor's draws
-  return std::unique_ptr<Encoder>(new SemanticEncoder(SemanticEncoderNet(shape[0], o, mult),
-                                                      o.latent_dim(), o.gaussian(), time_scale));
+  PooledConvNetConfig net;
+  net.in_channels = shape[0];
+  net.out_features = o.latent_dim() * (o.gaussian() ? 2 : 1);  // Gaussian: mean, log-variance
+  net.base_channels = o.base_channels();
+  net.channel_mult = mult;
+  net.num_res_blocks = o.num_res_blocks();
+  net.groups = o.groups();
+  net.resolution = shape[1];
+  net.time_input = o.time_input();
+  return std::unique_ptr<Encoder>(new SemanticEncoder(PooledConvNet(net), o.latent_dim(),
+                                                      o.gaussian(), time_scale));
 }
 
 }  // namespace

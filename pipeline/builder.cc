@@ -158,7 +158,8 @@ absl::Status BuildAutoencoder(Pipeline& p, BuildContext& context) {
   const std::string decoder = absl::StrCat("decoder '", c.decoder().name(), "'");
   const std::pair<const char*, bool> diffusion_sections[] = {
       {"forward", c.has_forward()}, {"predictor", c.has_predictor()},
-      {"reverse", c.has_reverse()}, {"guidance", c.guidance_size() > 0}};
+      {"reverse", c.has_reverse()}, {"guidance", c.guidance_size() > 0},
+      {"classifier", c.has_classifier()}};
   for (const auto& [section, present] : diffusion_sections) {
     if (present) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -210,6 +211,46 @@ absl::Status BuildAutoencoder(Pipeline& p, BuildContext& context) {
   group->register_module("encoder", Unowned(p.encoder->module()));
   group->register_module("decoder", Unowned(p.decoder->module()));
   p.trained_module_ = std::move(group);
+  return absl::OkStatus();
+}
+
+// A classifier description: labelled data, a forward process and the noisy classifier
+// that `train` fits on its x_t.
+absl::Status BuildClassifierDescription(Pipeline& p, BuildContext& context) {
+  const PipelineConfig& c = p.config;
+  const std::string classifier = absl::StrCat("classifier '", c.classifier().name(), "'");
+  const std::pair<const char*, bool> other_sections[] = {
+      {"predictor", c.has_predictor()}, {"prior", c.has_prior()},
+      {"reverse", c.has_reverse()},     {"guidance", c.guidance_size() > 0},
+      {"encoder", c.has_encoder()},     {"decoder", c.has_decoder()}};
+  for (const auto& [section, present] : other_sections) {
+    if (present) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          classifier, ": a description with a classifier trains a noisy classifier and has "
+          "no '", section, "' section (a diffusion pipeline uses the trained classifier "
+          "through guidance \"classifier\" with classifier \"trained_classifier\")"));
+    }
+  }
+  ABSL_RETURN_IF_ERROR(RequireSection(c, "forward", c.has_forward()));
+  ABSL_ASSIGN_OR_RETURN(p.forward,
+                        Registry<ForwardProcess>::Global().Create(c.forward(), "forward", context));
+  context.forward = p.forward.get();
+  ABSL_RETURN_IF_ERROR(Prefixed(
+      absl::StrCat("forward '", c.forward().name(), "' on data '", c.data().name(), "'"),
+      p.forward->CheckSampleShape(p.data->sample_shape())));
+  ABSL_RETURN_IF_ERROR(CheckDataKind(p));
+  if (p.forward->HasOffset()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        classifier, ": forward '", c.forward().name(), "' offsets x_t by an x_hat that a "
+        "classifier description does not supply"));
+  }
+  ABSL_ASSIGN_OR_RETURN(p.classifier, Registry<NoisyClassifier>::Global().Create(
+                                          c.classifier(), "classifier", context));
+  if (p.classifier->module() == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(classifier, " has no network to train (it is analytic)"));
+  }
+  p.trained_module_ = Unowned(*p.classifier->module());
   return absl::OkStatus();
 }
 
@@ -269,6 +310,15 @@ absl::StatusOr<std::unique_ptr<Pipeline>> BuildPipeline(const PipelineConfig& co
                           Registry<Dataset>::Global().Create(config.data(), "data", context));
     context.data = p->data.get();
     ABSL_RETURN_IF_ERROR(BuildAutoencoder(*p, context));
+    return p;
+  }
+  if (config.has_classifier()) {
+    BuildContext context;
+    context.config = &p->config;
+    ABSL_ASSIGN_OR_RETURN(p->data,
+                          Registry<Dataset>::Global().Create(config.data(), "data", context));
+    context.data = p->data.get();
+    ABSL_RETURN_IF_ERROR(BuildClassifierDescription(*p, context));
     return p;
   }
   ABSL_RETURN_IF_ERROR(RequireSection(config, "forward", config.has_forward()));

@@ -18,6 +18,7 @@
 #include "models/decoder.h"
 #include "models/encoder.h"
 #include "models/latent_prior.h"
+#include "models/noisy_classifier.h"
 #include "models/x0_predictor.h"
 #include "pipeline/pipeline.pb.h"
 #include "reverse/reverse_conditional.h"
@@ -38,12 +39,17 @@ struct Pipeline {
   // optionally a prior over z (latent diffusion): forward, predictor and reverse are null
   // and there is no grid.
   std::unique_ptr<Decoder> decoder;
+  // A classifier description (PipelineConfig.classifier) has data, forward and the noisy
+  // classifier it trains; predictor, prior and reverse are null and there is no grid.
+  std::unique_ptr<NoisyClassifier> classifier;
   std::vector<double> times;  // the sampler's grid
   bool autoencoder() const { return decoder != nullptr; }
+  bool classifier_description() const { return classifier != nullptr; }
 
   // What training optimizes, averages and checkpoints: the predictor's network, or, with an
   // encoder, a module holding both as "predictor" and "encoder" (an autoencoder's:
-  // "encoder" and "decoder"). Null for analytic predictors.
+  // "encoder" and "decoder"; a classifier description's: the classifier's network). Null
+  // for analytic predictors.
   torch::nn::Module* trained_module() const { return trained_module_.get(); }
   std::shared_ptr<torch::nn::Module> trained_module_;
 

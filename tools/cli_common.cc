@@ -88,7 +88,7 @@ absl::Status ApplySamplingFlags(PipelineConfig& config) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Pipeline>> LoadPipeline(bool autoencoder_ok) {
+absl::StatusOr<std::unique_ptr<Pipeline>> LoadPipeline(bool autoencoder_ok, bool classifier_ok) {
   const std::string path = absl::GetFlag(FLAGS_pipeline);
   if (path.empty()) return absl::InvalidArgumentError("--pipeline is required");
   ABSL_ASSIGN_OR_RETURN(PipelineConfig config, LoadPipelineFile(path));
@@ -103,6 +103,12 @@ absl::StatusOr<std::unique_ptr<Pipeline>> LoadPipeline(bool autoencoder_ok) {
         path, ": decoder '", config.decoder().name(), "': an autoencoder description is "
         "trained by `train` (and its model of z by `train-latent-prior`) and sampled by "
         "`sample`; this verb needs a diffusion model"));
+  }
+  if ((*pipeline)->classifier_description() && !classifier_ok) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        path, ": classifier '", config.classifier().name(), "': a classifier description is "
+        "trained by `train` and read by guidance \"classifier\" (classifier "
+        "\"trained_classifier\" with its checkpoint); this verb needs a diffusion model"));
   }
   return pipeline;
 }

@@ -35,8 +35,10 @@ namespace diffuse {
 
 // --pipeline, with --labels / --guidance_scale / --negative_class applied; errors are
 // prefixed with the file. Verbs other than train, train-latent-prior and sample refuse an
-// autoencoder description (PipelineConfig.decoder): they need a diffusion model.
-absl::StatusOr<std::unique_ptr<Pipeline>> LoadPipeline(bool autoencoder_ok = false);
+// autoencoder description (PipelineConfig.decoder), and verbs other than train a classifier
+// description (PipelineConfig.classifier): they need a diffusion model.
+absl::StatusOr<std::unique_ptr<Pipeline>> LoadPipeline(bool autoencoder_ok = false,
+                                                     bool classifier_ok = false);
 
 // --checkpoint (a checkpoint.pt or .safetensors) into a trained pipeline; required exactly
 // when the pipeline has a network.

@@ -424,5 +424,53 @@ assert x.shape == (4, 1, 28, 28) and np.isfinite(x).all(), x.shape
 assert np.abs(x - plain).max() > 1e-4  # z from the model of the codes, not N(0, I)
 PY
 
+# 16. Classifier guidance with a trained noisy classifier: `train` on a classifier
+# description, then a U-Net pipeline guided by it through classifier "trained_classifier";
+# other verbs refuse the classifier description.
+sed -e 's/base_channels: 32/base_channels: 8 channel_mult: [1, 2] attention_resolutions: [] groups: 4/' \
+  -e 's/^  steps: [0-9]*/  steps: 4/' -e 's/batch_size: 64/batch_size: 8/' \
+  -e 's/checkpoint_every: 500/checkpoint_every: 4/' \
+  "$EXAMPLES/fashion_mnist_noisy_classifier.pbtxt" > "$TMP/noisy_classifier.pbtxt"
+"$DIFFUSE" train --pipeline="$TMP/noisy_classifier.pbtxt" --out="$TMP/noisy_classifier" \
+  > "$TMP/noisy_classifier.log" 2>&1
+printf '%s\n' 'data { name: "fashion_mnist" }' \
+  'forward { name: "gaussian_vp" options { [type.googleapis.com/diffuse.GaussianVpOptions] { schedule: COSINE num_steps: 1000 } } }' \
+  'predictor { name: "unet" options { [type.googleapis.com/diffuse.UNetOptions] { base_channels: 8 channel_mult: [1, 2] attention_resolutions: [] groups: 4 } } }' \
+  'prior { name: "standard_normal" }' 'reverse { name: "substitution" }' \
+  'sampler { num_steps: 5 batch_size: 4 }' 'training { steps: 2 batch_size: 8 checkpoint_every: 2 }' \
+  > "$TMP/small_unet.pbtxt"
+"$DIFFUSE" train --pipeline="$TMP/small_unet.pbtxt" --out="$TMP/small_unet" > /dev/null 2>&1
+guided() {  # guided SCALE CHECKPOINT
+  cat "$TMP/small_unet.pbtxt"
+  echo "guidance { name: \"classifier\" options { [type.googleapis.com/diffuse.ClassifierGuidanceOptions] { scale: $1 classifier { name: \"trained_classifier\" options { [type.googleapis.com/diffuse.TrainedClassifierOptions] { checkpoint: \"$2\" } } } } } }"
+}
+guided 0 "$TMP/noisy_classifier/checkpoint.pt" > "$TMP/guided0.pbtxt"
+guided 30 "$TMP/noisy_classifier/checkpoint.pt" > "$TMP/guided30.pbtxt"
+for s in 0 30; do
+  "$DIFFUSE" sample --pipeline="$TMP/guided$s.pbtxt" --checkpoint="$TMP/small_unet/checkpoint.pt" \
+    --num=4 --out="$TMP/guided$s.npy" > /dev/null 2>&1
+done
+"$DIFFUSE" sample --pipeline="$TMP/small_unet.pbtxt" --checkpoint="$TMP/small_unet/checkpoint.pt" \
+  --num=4 --out="$TMP/unguided.npy" > /dev/null 2>&1
+expect_error "sample from a classifier description" "a classifier description is trained by" \
+  "$TMP/o21.npy" -- "$DIFFUSE" sample --pipeline="$TMP/noisy_classifier.pbtxt" \
+  --checkpoint="$TMP/noisy_classifier/checkpoint.pt" --num=2 --out="$TMP/o21.npy"
+guided 1 "$TMP/small_unet/checkpoint.pt" > "$TMP/guided_wrong.pbtxt"
+expect_error "classifier guidance from a U-Net checkpoint" "was not trained from a classifier description" \
+  "$TMP/o22.npy" -- "$DIFFUSE" sample --pipeline="$TMP/guided_wrong.pbtxt" \
+  --checkpoint="$TMP/small_unet/checkpoint.pt" --num=2 --out="$TMP/o22.npy"
+/usr/bin/python3 - "$TMP" <<'PY' && pass "classifier guidance: train a noisy classifier, sample guided by it" \
+  || fail "classifier guidance: train a noisy classifier, sample guided by it"
+import sys, numpy as np
+d = sys.argv[1]
+log = open(d + "/noisy_classifier.log").read()
+assert "accuracy" in log, log
+g0, g30, plain = (np.load(d + f) for f in ("/guided0.npy", "/guided30.npy", "/unguided.npy"))
+labels = np.load(d + "/guided30_labels.npy")
+assert list(labels) == [0, 1, 2, 3], labels
+assert np.array_equal(g0, plain)            # s = 0: the unguided samples
+assert np.abs(g30 - plain).max() > 1e-3     # s = 30 moves them
+PY
+
 echo "$passed passed, $failures failed"
 [[ $failures -eq 0 ]]

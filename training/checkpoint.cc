@@ -191,8 +191,10 @@ absl::Status SaveCheckpoint(const std::string& path, torch::nn::Module& module,
   return WriteFileAtomically(path, WithChecksumHeader(kFormat, *blob));
 }
 
-absl::Status LoadCheckpoint(const std::string& path, torch::nn::Module& module,
-                            torch::optim::Optimizer* optimizer, TrainingState* state) {
+namespace {
+
+// The checkpoint's safetensors blob, after its header, checksum and length are checked.
+absl::StatusOr<Safetensors> ReadCheckpointFile(const std::string& path) {
   if (!FileExists(path)) {
     return absl::NotFoundError(absl::StrCat("checkpoint ", path, " does not exist"));
   }
@@ -212,7 +214,24 @@ absl::Status LoadCheckpoint(const std::string& path, torch::nn::Module& module,
   absl::StatusOr<absl::string_view> blob =
       ChecksummedPayload("checkpoint " + path, *bytes, kFormat);
   if (!blob.ok()) return blob.status();
-  absl::StatusOr<Safetensors> file = DecodeSafetensors(*blob, "checkpoint " + path);
+  return DecodeSafetensors(*blob, "checkpoint " + path);
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> ReadCheckpointDescription(const std::string& path) {
+  absl::StatusOr<Safetensors> file = ReadCheckpointFile(path);
+  if (!file.ok()) return file.status();
+  const auto it = file->metadata.find("pipeline");
+  if (it == file->metadata.end()) {
+    return absl::DataLossError(absl::StrCat("checkpoint ", path, " lacks its pipeline entry"));
+  }
+  return it->second;
+}
+
+absl::Status LoadCheckpoint(const std::string& path, torch::nn::Module& module,
+                            torch::optim::Optimizer* optimizer, TrainingState* state) {
+  absl::StatusOr<Safetensors> file = ReadCheckpointFile(path);
   if (!file.ok()) return file.status();
   const std::map<std::string, std::string> meta = file->metadata;
   int64_t step = 0;

@@ -26,6 +26,7 @@
 #include <torch/optim/optimizer.h>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace diffuse {
 
@@ -47,6 +48,10 @@ absl::Status SaveCheckpoint(const std::string& path, torch::nn::Module& module,
 // parameter stored in another dtype takes the stored one, as LibTorch's module.load did.
 absl::Status LoadCheckpoint(const std::string& path, torch::nn::Module& module,
                             torch::optim::Optimizer* optimizer, TrainingState* state);
+
+// The description a checkpoint was trained from (text format; its "pipeline" entry), with
+// LoadCheckpoint's checks of the file (format, checksum, length) and its errors.
+absl::StatusOr<std::string> ReadCheckpointDescription(const std::string& path);
 
 // Copies the EMA weights into the module's parameters (for sampling).
 void UseEmaWeights(torch::nn::Module& module, const std::vector<at::Tensor>& ema);

@@ -38,6 +38,7 @@ PipelineConfig Bound(const PipelineConfig& config, CheckpointUse use) {
   if (config.has_predictor()) *c.mutable_predictor() = config.predictor();
   if (config.has_encoder()) *c.mutable_encoder() = config.encoder();
   if (config.has_decoder()) *c.mutable_decoder() = config.decoder();
+  if (config.has_classifier()) *c.mutable_classifier() = config.classifier();
   return c;
 }
 

@@ -69,6 +69,7 @@ struct LatentObjective {
   MmdKernel kernel = MmdKernel::kInverseMultiquadric;
   bool log_kl = false, log_mmd = false;
   bool log_reconstruction = false;  // an autoencoder's -log p(x0 | z) and its squared error
+  bool log_accuracy = false;        // a noisy classifier's accuracy on the batch
   // The ELBO's diffusion prior term KL(q(x_T | x0) || N(0, I)) (nats per sample; logged, not
   // optimized: no weight reaches it) at alpha(T), sigma(T), in the seed's latent framework
   // (a KL or MMD regularized z) with a Gaussian forward process that starts at N(0, I).
@@ -90,6 +91,7 @@ LatentObjective LatentObjectiveOf(const Pipeline& p) {
   }
   objective.log_kl = p.encoder != nullptr && p.encoder->gaussian();
   objective.log_reconstruction = p.autoencoder();
+  objective.log_accuracy = p.classifier_description();
   objective.log_mmd = objective.mmd > 0;
   if ((objective.log_kl || objective.log_mmd) && !p.autoencoder() &&
       p.forward->gaussian() != nullptr && !p.forward->HasOffset() &&
@@ -168,6 +170,18 @@ absl::Status ValidateTraining(const Pipeline& p) {
     if (o.condition_dropout() > 0) return bad("condition_dropout: an autoencoder takes no labels");
     return absl::OkStatus();
   }
+  if (p.classifier_description()) {
+    if (o.loss_weighting() != TrainingOptions::PLAIN) {
+      return bad(absl::StrCat("loss_weighting ", TrainingOptions::LossWeighting_Name(o.loss_weighting()),
+                              " weights a diffusion loss; a noisy classifier is trained by "
+                              "cross-entropy (PLAIN)"));
+    }
+    if (o.condition_dropout() > 0) {
+      return bad("condition_dropout: a noisy classifier learns every label, none is dropped");
+    }
+    if (o.latent_kl_weight() > 0) return bad("latent_kl_weight: a noisy classifier has no latent");
+    return absl::OkStatus();
+  }
   if (o.loss_weighting() != TrainingOptions::PLAIN && p.forward->gaussian() == nullptr) {
     return absl::FailedPreconditionError(absl::StrCat(
         "training.loss_weighting ", TrainingOptions::LossWeighting_Name(o.loss_weighting()),
@@ -196,7 +210,7 @@ absl::Status ValidateTraining(const Pipeline& p) {
 // DiffuseVAE: whether each example takes the prior's x_hat, as the predictor's image input
 // (form 1) or the shifted forward's centre (form 2).
 bool TrainsOnPriorImages(const Pipeline& p) {
-  return !p.autoencoder() && p.prior->supplies_training_image() &&
+  return p.predictor != nullptr && p.prior->supplies_training_image() &&
          (p.predictor->conditions().image_channels > 0 || p.forward->HasOffset());
 }
 
@@ -313,8 +327,9 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
               << o.batch_size() << " (" << ranks->ShardSize(o.batch_size()) << " per rank)"
               << std::endl;
   }
-  // Null for an autoencoder, whose loss is the ELBO's reconstruction term.
-  TrainableModel* model = p.autoencoder() ? nullptr : p.predictor->trainable();
+  // Null for an autoencoder, whose loss is the ELBO's reconstruction term, and for a noisy
+  // classifier (cross-entropy).
+  TrainableModel* model = p.predictor != nullptr ? p.predictor->trainable() : nullptr;
   TrainedNetwork network = PrepareTraining(p);
   torch::nn::Module& module = *network.module;
   torch::optim::Optimizer& optimizer = *network.optimizer;
@@ -349,6 +364,8 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
   if (objective.log_reconstruction) {
     term_names.push_back("reconstruction_nll");
     term_names.push_back("reconstruction_mse");
+  } else if (objective.log_accuracy) {
+    term_names.push_back("accuracy");
   } else if (objective.log_kl || objective.log_mmd) {
     term_names.push_back("diffusion_loss");
   }
@@ -376,7 +393,9 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
   const TimeDomain domain = p.autoencoder() ? TimeDomain{} : p.forward->time_domain();
   const int64_t batch = o.batch_size();
   const int64_t shard_begin = ranks->ShardBegin(batch), shard_size = ranks->ShardSize(batch);
-  const int64_t num_classes = p.autoencoder() ? 0 : p.predictor->conditions().num_classes;
+  const int64_t num_classes = p.classifier_description() ? p.classifier->num_classes()
+                              : p.autoencoder()          ? 0
+                                                         : p.predictor->conditions().num_classes;
   const std::vector<at::Tensor> params = module.parameters();
   // DiffuseVAE: every example is conditioned on the prior's x_hat for it (a trained VAE's
   // reconstruction, loaded here); under forward "shifted" x_t is diffused around it.
@@ -384,7 +403,8 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
   if (training_image) ABSL_RETURN_IF_ERROR(p.prior->PrepareForSampling());
   const auto start = std::chrono::steady_clock::now();
   double window_loss = 0;
-  std::vector<double> window_terms(5, 0.0);  // diffusion or reconstruction, KL, MMD, MSE, prior KL
+  // diffusion or reconstruction (or cross-entropy), KL, MMD, MSE, prior KL, accuracy
+  std::vector<double> window_terms(6, 0.0);
   int64_t window_count = 0;
   bool first_window = true;
   for (int64_t step = state.step; step < o.steps();) {
@@ -441,8 +461,13 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
     }
     if (label.defined()) example.condition.label = shard(label);
     // The main term: the (weighted) diffusion loss, or an autoencoder's -log p(x0 | z).
-    at::Tensor main_term, squared_error;
-    if (model == nullptr) {
+    at::Tensor main_term, squared_error, accuracy;
+    if (p.classifier_description()) {
+      const at::Tensor log_p = p.classifier->LogProbabilities(example.x_t, example.t);
+      const at::Tensor y = example.condition.label.view({-1, 1});
+      main_term = -log_p.gather(1, y).mean();
+      accuracy = log_p.detach().argmax(1).eq(y.squeeze(1)).to(log_p.scalar_type()).mean();
+    } else if (model == nullptr) {
       const ObservationModel px = p.decoder->Decode(example.condition.latent);
       main_term = GaussianNegativeLogLikelihood(example.x0, px.mean, px.log_std).mean();
       squared_error = (example.x0 - px.mean).square().mean().detach();
@@ -455,6 +480,7 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
     }
     const at::Tensor zero = torch::zeros({}, main_term.options());
     if (!squared_error.defined()) squared_error = zero;
+    if (!accuracy.defined()) accuracy = zero;
     const at::Tensor mean_kl = kl.defined() ? kl.mean() : zero;
     if (!mmd.defined()) mmd = zero;
     const at::Tensor prior_kl =
@@ -467,7 +493,8 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
         std::vector<double> shared,
         ranks->Mean({loss.item<double>(), stop.requested() != 0 ? 1.0 : 0.0,
                      main_term.item<double>(), mean_kl.item<double>(), mmd.item<double>(),
-                     squared_error.item<double>(), prior_kl.item<double>()}));
+                     squared_error.item<double>(), prior_kl.item<double>(),
+                     accuracy.item<double>()}));
     const double value = shared[0];
     if (!std::isfinite(value)) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -509,6 +536,10 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
         term_values.push_back(absl::StrFormat("%.6f", main));
         term_values.push_back(absl::StrFormat("%.6f", mse));
         term_line = absl::StrFormat(" (reconstruction %.2f nats, MSE %.5f", main, mse);
+      } else if (objective.log_accuracy) {
+        const double accuracy = window_terms[5] / window_count;
+        term_values.push_back(absl::StrFormat("%.6f", accuracy));
+        term_line = absl::StrFormat(" (accuracy %.3f", accuracy);
       } else if (!term_names.empty()) {
         term_values.push_back(absl::StrFormat("%.6f", main));
         term_line = absl::StrFormat(" (diffusion %.4f", main);

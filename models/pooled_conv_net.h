@@ -1,0 +1,58 @@
+// The downsampling half of the U-Net, pooled to one vector per image: DiffAE's semantic
+// encoder (Preechakul et al. 2022, sec. 3.1) and guided-diffusion's noisy classifier
+// (Dhariwal & Nichol 2021, app. C) are both this network with another output width.
+#ifndef DIFFUSE_MODELS_POOLED_CONV_NET_H_
+#define DIFFUSE_MODELS_POOLED_CONV_NET_H_
+
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "absl/status/statusor.h"
+
+namespace diffuse {
+
+struct PooledConvNetConfig {
+  int64_t in_channels = 1;
+  int64_t out_features = 64;
+  int64_t base_channels = 32;
+  std::vector<int64_t> channel_mult = {1, 2, 2};
+  int64_t num_res_blocks = 1;
+  int64_t groups = 8;
+  // Heights at which self-attention follows each residual block.
+  std::vector<int64_t> attention_resolutions;
+  int64_t resolution = 28;  // input height
+  // A time input as in the U-Net: sinusoidal embedding of t on the 0..1000 scale, SiLU MLP,
+  // adaptive GroupNorm in every residual block.
+  bool time_input = false;
+};
+
+// Checks options channel_mult (each in [1, 64]; empty means [1, 2, 2]) and groups (dividing
+// every level's channels) and returns the multipliers; errors name the option.
+absl::StatusOr<std::vector<int64_t>> CheckedChannelMult(
+    std::vector<int64_t> mult, int64_t base_channels,
+    int64_t groups);
+
+// input convolution -> per level: num_res_blocks residual blocks (each with attention at
+// the listed resolutions), a stride-2 convolution except after the last level -> GroupNorm,
+// SiLU, mean over H x W -> linear map to out_features. Submodule names (checkpoint keys):
+// input, blocks.N, norm, out, time1, time2.
+class PooledConvNetImpl : public torch::nn::Module {
+ public:
+  explicit PooledConvNetImpl(const PooledConvNetConfig& config);
+  // x [B, C, H, W]; time [B] on the 0..1000 scale (read only with time_input) -> [B, out].
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& time);
+
+ private:
+  torch::nn::Conv2d input_{nullptr};
+  torch::nn::ModuleList blocks_{nullptr};
+  torch::nn::GroupNorm norm_{nullptr};
+  torch::nn::Linear out_{nullptr};
+  torch::nn::Linear time1_{nullptr}, time2_{nullptr};
+  int64_t time_channels_ = 0;
+};
+TORCH_MODULE(PooledConvNet);
+
+}  // namespace diffuse
+
+#endif  // DIFFUSE_MODELS_POOLED_CONV_NET_H_

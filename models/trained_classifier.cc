@@ -1,0 +1,92 @@
+// Noisy classifier "trained_classifier": see trained_classifier.proto.
+#include <memory>
+
+#include <torch/torch.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "data/dataset.h"
+#include "models/noisy_classifier.h"
+#include "models/trained_classifier.pb.h"
+#include "pipeline/builder.h"
+#include "pipeline/registry.h"
+#include "training/checkpoint.h"
+#include "training/description_identity.h"
+#include "training/trainer.h"
+#include "util/status_macros.h"
+
+namespace diffuse {
+namespace {
+
+// Owns the classifier description it was trained from, rebuilt, with its EMA weights.
+class TrainedClassifier : public NoisyClassifier {
+ public:
+  explicit TrainedClassifier(std::unique_ptr<Pipeline> trained) : trained_(std::move(trained)) {
+    // Guidance differentiates in x_t only.
+    for (at::Tensor& param : module()->parameters()) param.set_requires_grad(false);
+  }
+  int64_t num_classes() const override { return trained_->classifier->num_classes(); }
+  at::Tensor LogProbabilities(const at::Tensor& x_t, const Time& t) override {
+    return trained_->classifier->LogProbabilities(x_t, t);
+  }
+  torch::nn::Module* module() override { return trained_->classifier->module(); }
+
+ private:
+  std::unique_ptr<Pipeline> trained_;
+};
+
+absl::StatusOr<std::unique_ptr<NoisyClassifier>> Load(const std::string& path,
+                                                      const BuildContext& context) {
+  ABSL_ASSIGN_OR_RETURN(std::string text, ReadCheckpointDescription(path));
+  absl::StatusOr<PipelineConfig> config = ParsePipelineText(text, "its stored description");
+  if (!config.ok()) {
+    return absl::DataLossError(absl::StrCat("checkpoint ", path, ": ", config.status().message()));
+  }
+  if (!config->has_classifier()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "checkpoint ", path, " was not trained from a classifier description (it has no "
+        "classifier section)"));
+  }
+  absl::StatusOr<std::unique_ptr<Pipeline>> trained = BuildPipeline(*config);
+  if (!trained.ok()) {
+    return absl::Status(trained.status().code(),
+                        absl::StrCat("checkpoint ", path, ": its description: ",
+                                     trained.status().message()));
+  }
+  // x_t must mean the same noise level for the classifier as for the pipeline it guides.
+  PipelineConfig theirs, ours;
+  *theirs.mutable_forward() = config->forward();
+  *ours.mutable_forward() = context.config->forward();
+  if (const std::string difference = DescriptionDifference(theirs, ours, CheckpointUse::kWeights);
+      !difference.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "checkpoint ", path, " classifies x_t of another forward process: ", difference));
+  }
+  const std::vector<int64_t> shape = (*trained)->data->sample_shape();
+  if (shape != context.data->sample_shape()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "checkpoint ", path, " classifies samples of shape [", absl::StrJoin(shape, ", "),
+        "]; data '", context.config->data().name(), "' has [",
+        absl::StrJoin(context.data->sample_shape(), ", "), "]"));
+  }
+  ABSL_RETURN_IF_ERROR(LoadWeightsForSampling(**trained, path));
+  return std::unique_ptr<NoisyClassifier>(new TrainedClassifier(std::move(trained).value()));
+}
+
+absl::StatusOr<std::unique_ptr<NoisyClassifier>> Make(const TrainedClassifierOptions& o,
+                                                      const BuildContext& context) {
+  if (o.checkpoint().empty()) return absl::InvalidArgumentError("option checkpoint is required");
+  if (context.forward == nullptr) {
+    return absl::FailedPreconditionError("guides a diffusion pipeline; this one has no forward");
+  }
+  absl::StatusOr<std::unique_ptr<NoisyClassifier>> loaded = Load(o.checkpoint(), context);
+  if (loaded.ok()) return loaded;
+  return absl::Status(loaded.status().code(),
+                      absl::StrCat("option checkpoint: ", loaded.status().message()));
+}
+
+}  // namespace
+
+DIFFUSE_REGISTER_COMPONENT(NoisyClassifier, "trained_classifier", TrainedClassifierOptions, Make);
+
+}  // namespace diffuse
