@@ -9,12 +9,14 @@
 #   N=500 STEPS=2100 bash tools/classifier_guidance.sh [OUT_DIR]   (default out/guidance)
 # UNCOND_FROM=DIR reuses an unconditional U-Net trained from fashion_mnist_v.pbtxt
 # (DIR/checkpoint.pt, e.g. tools/diffae_equal_time.sh's OUT/plain) instead of training one.
+# CFG=0 leaves out the class-conditional twin (no second U-Net to train, no w rows).
 # The trainings run side by side, one thread each; everything resumes after a kill.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 OUT="${1:-out/guidance}"
 N="${N:-500}"
 STEPS="${STEPS:-2100}"
+CFG="${CFG:-1}"
 T1="--threads=1 --intra_op_threads=1"
 EX="$PWD/pipeline/examples"
 mkdir -p "$OUT"
@@ -33,10 +35,10 @@ train() {  # train NAME
   tail -n 2 "$OUT/train_$1.log" | head -n 1 >> "$summary"
 }
 train noisy_classifier & a=$!
-train cond & b=$!
+if [[ "$CFG" == 1 ]]; then train cond & b=$!; else b=""; fi
 if [[ -n "${UNCOND_FROM:-}" ]]; then c=""; else train uncond & c=$!; fi
 wait "$a"
-wait "$b"
+[[ -z "$b" ]] || wait "$b"
 [[ -z "$c" ]] || wait "$c"
 if [[ -n "${UNCOND_FROM:-}" && ! -s "$OUT/uncond/checkpoint.pt" ]]; then
   mkdir -p "$OUT/uncond"
@@ -79,7 +81,9 @@ guidance {
 EOF
   sample_and_eval "classifier_s$s" "classifier_s$s" uncond
 done
-for w in 0 1 3; do
-  sample_and_eval "cfg_w$w" cond cond --guidance_scale="$w"
-done
+if [[ "$CFG" == 1 ]]; then
+  for w in 0 1 3; do
+    sample_and_eval "cfg_w$w" cond cond --guidance_scale="$w"
+  done
+fi
 echo "wrote $summary and $OUT/*.png"
