@@ -23,13 +23,16 @@ class TrainedClassifier : public NoisyClassifier {
  public:
   explicit TrainedClassifier(std::unique_ptr<Pipeline> trained) : trained_(std::move(trained)) {
     // Guidance differentiates in x_t only.
-    for (at::Tensor& param : module()->parameters()) param.set_requires_grad(false);
+    for (at::Tensor& param : trained_->classifier->module()->parameters()) {
+      param.set_requires_grad(false);
+    }
   }
   int64_t num_classes() const override { return trained_->classifier->num_classes(); }
   at::Tensor LogProbabilities(const at::Tensor& x_t, const Time& t) override {
     return trained_->classifier->LogProbabilities(x_t, t);
   }
-  torch::nn::Module* module() override { return trained_->classifier->module(); }
+  // No module(): the loaded weights are frozen, not trained again (a classifier description
+  // naming "trained_classifier" is refused as having no network to train).
 
  private:
   std::unique_ptr<Pipeline> trained_;
@@ -46,6 +49,10 @@ absl::StatusOr<std::unique_ptr<NoisyClassifier>> Load(const std::string& path,
     return absl::InvalidArgumentError(absl::StrCat(
         "checkpoint ", path, " was not trained from a classifier description (it has no "
         "classifier section)"));
+  }
+  if (config->classifier().name() == "trained_classifier") {  // would load itself again
+    return absl::InvalidArgumentError(absl::StrCat(
+        "checkpoint ", path, ": its classifier is itself a 'trained_classifier'"));
   }
   absl::StatusOr<std::unique_ptr<Pipeline>> trained = BuildPipeline(*config);
   if (!trained.ok()) {

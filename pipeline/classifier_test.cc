@@ -210,6 +210,16 @@ TEST(NoisyClassifierTest, RefusesMismatchedOrWrongDescriptions) {
       classifier { name: "mixture_oracle" })"),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("classifier 'mixture_oracle' has no network to train")));
+  // A loaded classifier is frozen: a description cannot train it again.
+  EXPECT_THAT(BuildFromText(absl::StrCat(R"(
+      data { name: "fashion_mnist" }
+      forward { name: "gaussian_vp" options { [type.googleapis.com/diffuse.GaussianVpOptions] {
+        schedule: COSINE } } }
+      classifier { name: "trained_classifier" options {
+        [type.googleapis.com/diffuse.TrainedClassifierOptions] { checkpoint: ")", checkpoint,
+                                         R"(" } } })")),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("classifier 'trained_classifier' has no network to train")));
   EXPECT_THAT(BuildFromText(R"(
       data { name: "eight_gaussians" } forward { name: "gaussian_vp" }
       classifier { name: "unet_classifier" })"),

@@ -46,6 +46,10 @@ absl::StatusOr<at::Tensor> BaselineFrames(const at::Tensor& images, const at::Te
   absl::StatusOr<std::unique_ptr<Pipeline>> built = BuildPipeline(config);
   if (!built.ok()) return absl::Status(built.status().code(), absl::StrCat(path, ": ", built.status().message()));
   Pipeline& p = **built;
+  if (p.predictor == nullptr) {  // an autoencoder or a classifier description
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--baseline_pipeline ", path, ": want a diffusion model (this description has no predictor)"));
+  }
   if (p.encoder != nullptr || p.predictor->conditions().num_classes > 0 ||
       p.predictor->conditions().image_channels > 0 || p.forward->HasOffset()) {
     return absl::InvalidArgumentError(absl::StrCat(

@@ -20,11 +20,11 @@ source "$(dirname "$0")/lib.sh"
 OUT="${1:-out/guidance}"
 N="${N:-200}"
 S_BRIGHT="${S_BRIGHT:-1000}"
+[[ -s "$OUT/uncond/checkpoint.pt" && -s "$OUT/uncond.pbtxt" && -s "$OUT/noisy_classifier/checkpoint.pt" ]] ||
+  { echo "$OUT needs uncond/, uncond.pbtxt and noisy_classifier/ (tools/classifier_guidance.sh)"; exit 1; }
 summary="$OUT/summary_loss.txt"
 machine_line >> "$summary"
 ensure_classifier "$OUT/classifier" | tee -a "$summary"
-[[ -s "$OUT/uncond/checkpoint.pt" && -s "$OUT/uncond.pbtxt" && -s "$OUT/noisy_classifier/checkpoint.pt" ]] ||
-  { echo "$OUT needs uncond/, uncond.pbtxt and noisy_classifier/ (tools/classifier_guidance.sh)"; exit 1; }
 
 /usr/bin/python3 - "$OUT" <<'PY'
 import gzip, sys, numpy as np
