@@ -5,6 +5,7 @@
 
 #include "guidance/guidance_options.pb.h"
 #include "guidance/guidance_term.h"
+#include "guidance/step_size.h"
 #include "models/noisy_classifier.h"
 #include "pipeline/option_checks.h"
 #include "pipeline/registry.h"
@@ -26,7 +27,7 @@ class ClassifierGuidance : public GuidanceTerm {
     if (forward.HasOffset()) {
       return absl::FailedPreconditionError("does not support offset forward processes (shifted)");
     }
-    return absl::OkStatus();
+    return CheckAlphaPositive(forward);
   }
 
   ConditionSupport conditions() const override {

@@ -300,6 +300,16 @@ TEST(LossGuidanceTest, BadOptionsAreNamed) {
                                             " holds values outside [0, 1]")));
   EXPECT_THAT(build(LossGuidanceText(1, "X0_ONLY", MaskedL2(reference2 + ".missing", mask2))),
               StatusIs(absl::StatusCode::kNotFound, ::testing::HasSubstr("option reference: ")));
+  {
+    OracleText flow;
+    flow.predictor = kUnconditional;
+    flow.forward = R"(name: "flow")";
+    flow.prior = R"(name: "forward_terminal")";
+    flow.guidance = LossGuidanceText(1, "THROUGH_PREDICTOR", MaskedL2(reference2, mask2));
+    EXPECT_THAT(BuildFromText(flow.Text()),
+                StatusIs(absl::StatusCode::kFailedPrecondition,
+                         ::testing::HasSubstr("guidance[0] 'loss': alpha(t_max = 1) is 0")));
+  }
   EXPECT_THAT(build("guidance { name: \"loss\" }"),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        ::testing::HasSubstr("option loss is required")));

@@ -8,6 +8,7 @@
 #include "guidance/guidance_loss.h"
 #include "guidance/guidance_options.pb.h"
 #include "guidance/guidance_term.h"
+#include "guidance/step_size.h"
 #include "pipeline/option_checks.h"
 #include "pipeline/registry.h"
 #include "util/status_macros.h"
@@ -37,7 +38,7 @@ class LossGuidance : public GuidanceTerm {
       return absl::FailedPreconditionError(
           "gradient THROUGH_PREDICTOR does not support offset forward processes (shifted)");
     }
-    return absl::OkStatus();
+    return CheckAlphaPositive(forward);
   }
 
   ConditionSupport conditions() const override { return loss_->conditions(); }
