@@ -303,34 +303,26 @@ absl::StatusOr<std::unique_ptr<Pipeline>> BuildPipeline(const PipelineConfig& co
   auto p = std::make_unique<Pipeline>();
   p->config = config;
   ABSL_RETURN_IF_ERROR(RequireSection(config, "data", config.has_data()));
-  if (config.has_decoder()) {
-    BuildContext context;
-    context.config = &p->config;
-    ABSL_ASSIGN_OR_RETURN(p->data,
-                          Registry<Dataset>::Global().Create(config.data(), "data", context));
-    context.data = p->data.get();
-    ABSL_RETURN_IF_ERROR(BuildAutoencoder(*p, context));
-    return p;
+  // The other sections are checked before any component is built (data loads files).
+  if (!config.has_decoder() && !config.has_classifier()) {
+    ABSL_RETURN_IF_ERROR(RequireSection(config, "forward", config.has_forward()));
+    ABSL_RETURN_IF_ERROR(RequireSection(config, "predictor", config.has_predictor()));
+    ABSL_RETURN_IF_ERROR(RequireSection(config, "prior", config.has_prior()));
+    ABSL_RETURN_IF_ERROR(RequireSection(config, "reverse", config.has_reverse()));
   }
-  if (config.has_classifier()) {
-    BuildContext context;
-    context.config = &p->config;
-    ABSL_ASSIGN_OR_RETURN(p->data,
-                          Registry<Dataset>::Global().Create(config.data(), "data", context));
-    context.data = p->data.get();
-    ABSL_RETURN_IF_ERROR(BuildClassifierDescription(*p, context));
-    return p;
-  }
-  ABSL_RETURN_IF_ERROR(RequireSection(config, "forward", config.has_forward()));
-  ABSL_RETURN_IF_ERROR(RequireSection(config, "predictor", config.has_predictor()));
-  ABSL_RETURN_IF_ERROR(RequireSection(config, "prior", config.has_prior()));
-  ABSL_RETURN_IF_ERROR(RequireSection(config, "reverse", config.has_reverse()));
-
   BuildContext context;
   context.config = &p->config;
   ABSL_ASSIGN_OR_RETURN(p->data,
                         Registry<Dataset>::Global().Create(config.data(), "data", context));
   context.data = p->data.get();
+  if (config.has_decoder()) {
+    ABSL_RETURN_IF_ERROR(BuildAutoencoder(*p, context));
+    return p;
+  }
+  if (config.has_classifier()) {
+    ABSL_RETURN_IF_ERROR(BuildClassifierDescription(*p, context));
+    return p;
+  }
   ABSL_ASSIGN_OR_RETURN(p->forward, Registry<ForwardProcess>::Global().Create(
                                         config.forward(), "forward", context));
   context.forward = p->forward.get();

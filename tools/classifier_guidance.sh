@@ -47,19 +47,6 @@ if [[ -n "${UNCOND_FROM:-}" && ! -s "$OUT/uncond/checkpoint.pt" ]]; then
   echo "uncond: reused $UNCOND_FROM/checkpoint.pt" >> "$summary"
 fi
 
-sample_and_eval() {  # sample_and_eval NAME PIPELINE CHECKPOINT_DIR [sample flags...]
-  local name=$1 pipeline=$2 checkpoint=$3 start=$SECONDS
-  shift 3
-  if [[ ! -s "$OUT/$name.npy" ]]; then
-    "$DIFFUSE" sample --pipeline="$OUT/$pipeline.pbtxt" --checkpoint="$OUT/$checkpoint/checkpoint.pt" \
-      --num="$N" --out="$OUT/$name.npy" --png="$OUT/$name.png" --threads=1 --intra_op_threads=2 \
-      "$@" > /dev/null
-    echo "== $name: $N samples in $((SECONDS - start)) s" | tee -a "$summary"
-  fi
-  echo "== $name" >> "$summary"
-  "$DIFFUSE" eval --classifier="$OUT/classifier/classifier.pt" --samples="$OUT/$name.npy" \
-    --threads=1 --intra_op_threads=2 | tee -a "$summary"
-}
 for s in 0 1 3 10; do
   cat "$OUT/uncond.pbtxt" - > "$OUT/classifier_s$s.pbtxt" <<EOF
 guidance {

@@ -53,18 +53,6 @@ stream_plain & b=$!
 wait "$a"
 wait "$b"
 
-sample_and_eval() {  # sample_and_eval NAME PIPELINE CHECKPOINT_DIR
-  local name=$1 pipeline=$2 checkpoint=$3 start=$SECONDS
-  if [[ ! -s "$OUT/$name.npy" ]]; then
-    "$DIFFUSE" sample --pipeline="$OUT/$pipeline.pbtxt" --checkpoint="$OUT/$checkpoint/checkpoint.pt" \
-      --num="$N" --out="$OUT/$name.npy" --png="$OUT/$name.png" --threads=1 --intra_op_threads=2 \
-      > /dev/null
-    echo "== $name: $N samples in $((SECONDS - start)) s" | tee -a "$summary"
-  fi
-  echo "== $name" >> "$summary"
-  "$DIFFUSE" eval --classifier="$OUT/classifier/classifier.pt" --samples="$OUT/$name.npy" \
-    --threads=1 --intra_op_threads=2 | tee -a "$summary"
-}
 sample_and_eval diffae_ddim100 diffae diffae
 sample_and_eval diffae_ddim100_clip diffae_clip diffae
 sample_and_eval plain_ddim50_clip plain plain

@@ -4,6 +4,10 @@
 #   DIFFUSE        the built CLI
 #   machine_line   "machine: N cores, CPU model", the first line of every summary
 #   ensure_classifier DIR   trains the evaluation classifier into DIR unless DIR has one
+#   sample_and_eval NAME PIPELINE CHECKPOINT_DIR [sample flags...]
+#                  N samples of OUT/PIPELINE.pbtxt with OUT/CHECKPOINT_DIR/checkpoint.pt into
+#                  OUT/NAME.npy (kept if present) and .png, scored by OUT/classifier, both
+#                  appended to $summary (the script sets OUT, N and summary)
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash tools/install_deps.sh
 bazel build //tools:diffuse
@@ -16,4 +20,18 @@ machine_line() {
 ensure_classifier() {
   [[ -s "$1/classifier.pt" ]] ||
     "$DIFFUSE" train-classifier --out="$1" --threads=1 --intra_op_threads=2
+}
+
+sample_and_eval() {
+  local name=$1 pipeline=$2 checkpoint=$3 start=$SECONDS
+  shift 3
+  if [[ ! -s "$OUT/$name.npy" ]]; then
+    "$DIFFUSE" sample --pipeline="$OUT/$pipeline.pbtxt" --checkpoint="$OUT/$checkpoint/checkpoint.pt" \
+      --num="$N" --out="$OUT/$name.npy" --png="$OUT/$name.png" --threads=1 --intra_op_threads=2 \
+      "$@" > /dev/null
+    echo "== $name: $N samples in $((SECONDS - start)) s" | tee -a "$summary"
+  fi
+  echo "== $name" >> "$summary"
+  "$DIFFUSE" eval --classifier="$OUT/classifier/classifier.pt" --samples="$OUT/$name.npy" \
+    --threads=1 --intra_op_threads=2 | tee -a "$summary"
 }
