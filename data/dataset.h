@@ -12,6 +12,7 @@
 
 namespace diffuse {
 
+class Captioner;
 class GaussianMixture;
 class TokenMixture;
 
@@ -32,6 +33,8 @@ class Dataset {
   // What generated samples stand for, as written to files and pictures: themselves, except
   // for data that encodes values as tokens (fashion_mnist's grey levels: images in [-1, 1]).
   virtual at::Tensor Decode(const at::Tensor& samples) const { return samples; }
+  // Captions of examples (text-image models, text-conditioned diffusion), else nullptr.
+  virtual const Captioner* captioner() const { return nullptr; }
   // The exact data distribution when it is a Gaussian mixture, else nullptr.
   virtual const GaussianMixture* mixture() const { return nullptr; }
   // The exact distribution of token data when it is a TokenMixture, else nullptr.

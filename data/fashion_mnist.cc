@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include "data/dataset.h"
+#include "data/fashion_captions.h"
 #include "data/fashion_mnist_files.h"
 #include "data/toy_data.pb.h"
 #include "pipeline/option_checks.h"
@@ -35,6 +36,11 @@ class FashionMnist : public Dataset {
     return {x, labels_.index_select(0, index)};
   }
 
+  // Captions are measured on real values; grey-level tokens have none.
+  const Captioner* captioner() const override {
+    return grey_levels_ > 0 ? nullptr : &captioner_;
+  }
+
   at::Tensor Decode(const at::Tensor& samples) const override {
     return grey_levels_ > 0 ? GreyLevelsToFloat(samples, grey_levels_) : samples;
   }
@@ -44,6 +50,7 @@ class FashionMnist : public Dataset {
   at::Tensor labels_;  // [N] int64
   bool flip_;
   int64_t grey_levels_;  // 0: real-valued
+  FashionCaptioner captioner_;
 };
 
 absl::StatusOr<std::unique_ptr<Dataset>> Make(const FashionMnistOptions& o, const BuildContext&) {

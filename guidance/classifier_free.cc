@@ -22,13 +22,26 @@ at::Tensor SampleStd(const at::Tensor& x) {
 
 class ClassifierFree : public GuidanceTerm {
  public:
-  explicit ClassifierFree(const ClassifierFreeGuidanceOptions& options) : options_(options) {}
+  // text: the predictor is conditioned on prompt embeddings (a text_encoder section); the
+  // negative condition is then the negative prompt's embedding, or the null (zero) one.
+  ClassifierFree(const ClassifierFreeGuidanceOptions& options, bool text)
+      : options_(options), text_(text) {}
 
   absl::Status CheckCompatible(const ForwardProcess& forward,
                                const X0Predictor& predictor) const override {
     const ConditionSupport support = predictor.conditions();
+    if (text_) {
+      if (options_.has_negative_label()) {
+        return absl::InvalidArgumentError(
+            "option negative_label: this predictor is conditioned on text; its negative "
+            "condition is sampler.negative_prompt (or --negative_prompt)");
+      }
+      return CheckRescale(forward);
+    }
     if (support.num_classes == 0) {
-      return absl::FailedPreconditionError("needs a class-conditional predictor");
+      return absl::FailedPreconditionError(
+          "needs a class-conditional predictor, or one conditioned on text (a text_encoder "
+          "section)");
     }
     const int neg = options_.negative_label();
     if (neg == Condition::kNullLabel && !support.null_label) {
@@ -43,18 +56,20 @@ class ClassifierFree : public GuidanceTerm {
     if (forward.data_kind() == DataKind::kTokens && !predictor.predicts_logits()) {
       return absl::FailedPreconditionError("token data needs a predictor of logits");
     }
-    if (options_.rescale() > 0 && (forward.gaussian() == nullptr || forward.HasOffset())) {
-      return absl::FailedPreconditionError(
-          "rescale > 0 needs Gaussian coefficients and no offset (shifted)");
-    }
-    return absl::OkStatus();
+    return CheckRescale(forward);
   }
 
   X0Prediction Guide(const GuidanceInput& in, X0Prediction x0_hat) override {
-    TORCH_CHECK(in.condition.label.defined(), "classifier-free guidance needs labels");
     if (options_.scale() == 0 && options_.rescale() == 0) return x0_hat;  // w = 0: x0(c)
     Condition negative = in.condition;
-    negative.label = torch::full_like(in.condition.label, options_.negative_label());
+    if (text_) {
+      TORCH_CHECK(in.condition.negative_latent.defined(),
+                  "classifier-free guidance on text needs the negative latent");
+      negative.latent = in.condition.negative_latent;
+    } else {
+      TORCH_CHECK(in.condition.label.defined(), "classifier-free guidance needs labels");
+      negative.label = torch::full_like(in.condition.label, options_.negative_label());
+    }
     const X0Prediction neg = in.predictor->Predict(in.x_t, in.t, negative);
     const double w = options_.scale();
     if (x0_hat.logits.defined()) {
@@ -69,6 +84,14 @@ class ClassifierFree : public GuidanceTerm {
   }
 
  private:
+  absl::Status CheckRescale(const ForwardProcess& forward) const {
+    if (options_.rescale() > 0 && (forward.gaussian() == nullptr || forward.HasOffset())) {
+      return absl::FailedPreconditionError(
+          "rescale > 0 needs Gaussian coefficients and no offset (shifted)");
+    }
+    return absl::OkStatus();
+  }
+
   // Lin et al. eq. 15-16 in eps space: eps_r = eps_cfg * std(eps_pos) / std(eps_cfg),
   // eps = phi eps_r + (1 - phi) eps_cfg; then back to x0 at the same x_t.
   at::Tensor Rescale(const GuidanceInput& in, const at::Tensor& x0_pos,
@@ -83,13 +106,15 @@ class ClassifierFree : public GuidanceTerm {
   }
 
   ClassifierFreeGuidanceOptions options_;
+  bool text_;
 };
 
 absl::StatusOr<std::unique_ptr<GuidanceTerm>> Make(const ClassifierFreeGuidanceOptions& options,
-                                                   const BuildContext&) {
+                                                   const BuildContext& context) {
   ABSL_RETURN_IF_ERROR(CheckInRange("scale", options.scale(), -1, 100));
   ABSL_RETURN_IF_ERROR(CheckInRange("rescale", options.rescale(), 0, 1));
-  return std::unique_ptr<GuidanceTerm>(new ClassifierFree(options));
+  const bool text = context.config != nullptr && context.config->has_text_encoder();
+  return std::unique_ptr<GuidanceTerm>(new ClassifierFree(options, text));
 }
 
 }  // namespace

@@ -28,6 +28,12 @@ struct Condition {
   at::Tensor label;   // [B] int64 class ids, or kNullLabel.
   at::Tensor latent;  // [B, D] latent z (Diffusion Autoencoders, LRDM, ES-DDPM).
   at::Tensor image;   // [B, C, H, W] image condition (DiffuseVAE).
+  // [B] int64: the index of each sample's prompt in sampler.prompts (CLIP guidance reads it;
+  // a text-conditioned predictor reads the prompt's embedding in `latent`).
+  at::Tensor prompt;
+  // [B, D]: the latent of the negative condition of classifier-free guidance on a
+  // text-conditioned predictor (the negative prompt's embedding, or zeros, the null one).
+  at::Tensor negative_latent;
 };
 
 // The conditions a predictor accepts; the builder checks these against guidance and data.
@@ -36,6 +42,7 @@ struct ConditionSupport {
   bool null_label = false;   // accepts kNullLabel (trained with condition dropout).
   int64_t latent_dim = 0;    // > 0: accepts Condition::latent of this width.
   int64_t image_channels = 0;  // > 0: accepts Condition::image with this many channels.
+  bool prompts = false;        // reads Condition::prompt (sampler.prompts).
 };
 
 struct X0Prediction {

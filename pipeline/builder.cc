@@ -8,6 +8,8 @@
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
 #include "models/noisy_classifier.h"
+#include "models/prompts.h"
+#include "data/captioner.h"
 #include "pipeline/registry.h"
 #include "reverse/time_grid.h"
 #include "util/atomic_file.h"
@@ -94,6 +96,13 @@ absl::Status CheckSampler(const Pipeline& p) {
         "data; data '", p.config.data().name(), "' is tokens"));
   }
   const ConditionSupport support = p.label_support();
+  if ((s.prompts_size() > 0 || s.has_negative_prompt()) && !support.prompts &&
+      !p.text_conditioned()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "sampler.", s.prompts_size() > 0 ? "prompts" : "negative_prompt",
+        ": nothing in this pipeline reads prompts (a text_encoder section conditions the "
+        "predictor on them; guidance \"clip\" steers toward them)"));
+  }
   for (int i = 0; i < s.labels_size(); ++i) {
     const int label = s.labels(i);
     if (label == Condition::kNullLabel ? !support.null_label
@@ -117,7 +126,7 @@ absl::Status BuildEncoder(Pipeline& p, const BuildContext& context) {
   TrainableModel* model = p.predictor->trainable();
   const int64_t latent_dim = p.predictor->conditions().latent_dim;
   if (!p.config.has_encoder()) {
-    if (latent_dim > 0) {
+    if (latent_dim > 0 && !p.text_conditioned()) {
       return absl::InvalidArgumentError(absl::StrCat(
           "predictor '", p.config.predictor().name(), "' is conditioned on a latent of width ",
           latent_dim, "; add an encoder section that produces it"));
@@ -159,7 +168,7 @@ absl::Status BuildAutoencoder(Pipeline& p, BuildContext& context) {
   const std::pair<const char*, bool> diffusion_sections[] = {
       {"forward", c.has_forward()}, {"predictor", c.has_predictor()},
       {"reverse", c.has_reverse()}, {"guidance", c.guidance_size() > 0},
-      {"classifier", c.has_classifier()}};
+      {"classifier", c.has_classifier()}, {"text_encoder", c.has_text_encoder()}};
   for (const auto& [section, present] : diffusion_sections) {
     if (present) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -222,7 +231,8 @@ absl::Status BuildClassifierDescription(Pipeline& p, BuildContext& context) {
   const std::pair<const char*, bool> other_sections[] = {
       {"predictor", c.has_predictor()}, {"prior", c.has_prior()},
       {"reverse", c.has_reverse()},     {"guidance", c.guidance_size() > 0},
-      {"encoder", c.has_encoder()},     {"decoder", c.has_decoder()}};
+      {"encoder", c.has_encoder()},     {"decoder", c.has_decoder()},
+      {"text_encoder", c.has_text_encoder()}};
   for (const auto& [section, present] : other_sections) {
     if (present) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -251,6 +261,130 @@ absl::Status BuildClassifierDescription(Pipeline& p, BuildContext& context) {
         absl::StrCat(classifier, " has no network to train (it is analytic)"));
   }
   p.trained_module_ = Unowned(*p.classifier->module());
+  return absl::OkStatus();
+}
+
+// Data with captions, and a text encoder of the given width.
+absl::Status BuildTextEncoder(Pipeline& p, const BuildContext& context) {
+  const PipelineConfig& c = p.config;
+  if (p.data->captioner() == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "text_encoder '", c.text_encoder().name(), "' is trained on captions; data '",
+        c.data().name(), "' has none"));
+  }
+  ABSL_ASSIGN_OR_RETURN(p.text_encoder, Registry<TextEncoder>::Global().Create(
+                                            c.text_encoder(), "text_encoder", context));
+  return absl::OkStatus();
+}
+
+// A text-image description: captioned data, an image encoder and a text encoder of one
+// width, trained together by the contrastive loss; with a forward process the image
+// encoder reads x_t at t.
+absl::Status BuildTextImageDescription(Pipeline& p, BuildContext& context) {
+  const PipelineConfig& c = p.config;
+  const std::string text = absl::StrCat("text_encoder '", c.text_encoder().name(), "'");
+  const std::pair<const char*, bool> other_sections[] = {
+      {"prior", c.has_prior()},           {"reverse", c.has_reverse()},
+      {"guidance", c.guidance_size() > 0}, {"decoder", c.has_decoder()},
+      {"classifier", c.has_classifier()}};
+  for (const auto& [section, present] : other_sections) {
+    if (present) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          text, ": a description with a text encoder and no predictor trains a text-image "
+          "model and has no '", section, "' section (a diffusion pipeline reads the trained "
+          "model through guidance \"clip\" or text_encoder \"trained_text_encoder\")"));
+    }
+  }
+  if (!c.has_encoder()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        text, ": a text-image description needs an encoder section (the image encoder)"));
+  }
+  if (c.has_forward()) {
+    ABSL_ASSIGN_OR_RETURN(p.forward, Registry<ForwardProcess>::Global().Create(
+                                         c.forward(), "forward", context));
+    context.forward = p.forward.get();
+    ABSL_RETURN_IF_ERROR(Prefixed(
+        absl::StrCat("forward '", c.forward().name(), "' on data '", c.data().name(), "'"),
+        p.forward->CheckSampleShape(p.data->sample_shape())));
+    ABSL_RETURN_IF_ERROR(CheckDataKind(p));
+    if (p.forward->HasOffset()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          text, ": forward '", c.forward().name(), "' offsets x_t by an x_hat that a "
+          "text-image description does not supply"));
+    }
+  }
+  ABSL_RETURN_IF_ERROR(BuildTextEncoder(p, context));
+  if (p.text_encoder->module() == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(text, " has no network to train (it is loaded frozen)"));
+  }
+  ABSL_ASSIGN_OR_RETURN(p.encoder,
+                        Registry<Encoder>::Global().Create(c.encoder(), "encoder", context));
+  const std::string encoder = absl::StrCat("encoder '", c.encoder().name(), "'");
+  if (p.encoder->gaussian()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(encoder, ": a text-image model's image encoder is deterministic (gaussian: false)"));
+  }
+  if (p.encoder->latent_dim() != p.text_encoder->embedding_dim()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        encoder, " embeds images in width ", p.encoder->latent_dim(), " but ", text,
+        " embeds text in width ", p.text_encoder->embedding_dim()));
+  }
+  if (c.has_forward() != p.encoder->takes_time()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        encoder, c.has_forward()
+                     ? ": with a forward process the image encoder sees x_t and must read t "
+                       "(set its time_input)"
+                     : ": takes a time input, but without a forward process it sees clean "
+                       "images (add a forward section for a noise-aware encoder)"));
+  }
+  auto group = std::make_shared<torch::nn::Module>("TextImage");
+  group->register_module("encoder", Unowned(p.encoder->module()));
+  group->register_module("text_encoder", Unowned(*p.text_encoder->module()));
+  // CLIP's learned temperature, initialized to 1 / 0.07.
+  p.logit_scale = group->register_parameter("logit_scale",
+                                            torch::full({}, std::log(1 / 0.07), torch::kFloat32));
+  p.trained_module_ = std::move(group);
+  return absl::OkStatus();
+}
+
+// A diffusion description with a text encoder: the predictor is conditioned on prompt
+// embeddings as its latent.
+absl::Status BuildTextConditioning(Pipeline& p, const BuildContext& context) {
+  const PipelineConfig& c = p.config;
+  const std::string text = absl::StrCat("text_encoder '", c.text_encoder().name(), "'");
+  ABSL_RETURN_IF_ERROR(BuildTextEncoder(p, context));
+  if (p.text_encoder->module() != nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        text, ": a text-conditioned predictor reads a text encoder trained before, in a "
+        "text-image description (text_encoder \"trained_text_encoder\" with its checkpoint)"));
+  }
+  if (c.has_encoder()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        text, " and encoder '", c.encoder().name(), "' would both condition the predictor's "
+        "latent; keep one"));
+  }
+  const int64_t latent_dim = p.predictor->conditions().latent_dim;
+  if (latent_dim != p.text_encoder->embedding_dim()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        text, " embeds prompts in width ", p.text_encoder->embedding_dim(), " but predictor '",
+        c.predictor().name(), "' takes latent_dim = ", latent_dim));
+  }
+  if (p.prior->latent_dim() > 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "prior '", c.prior().name(), "' draws a latent that ", text, " already supplies"));
+  }
+  const SamplerOptions& s = c.sampler();
+  ABSL_ASSIGN_OR_RETURN(p.prompt_embeddings,
+                        EmbedPrompts(*p.text_encoder, {s.prompts().begin(), s.prompts().end()},
+                                     "sampler.prompts"));
+  if (s.has_negative_prompt()) {
+    ABSL_ASSIGN_OR_RETURN(p.negative_prompt_embedding,
+                          EmbedPrompts(*p.text_encoder, {s.negative_prompt()},
+                                       "sampler.negative_prompt"));
+  } else {
+    p.negative_prompt_embedding = torch::zeros({1, latent_dim}, torch::kFloat32);
+  }
   return absl::OkStatus();
 }
 
@@ -284,6 +418,7 @@ ConditionSupport Pipeline::label_support() const {
   ConditionSupport support = predictor->conditions();
   for (const auto& term : guidance) {
     support.num_classes = std::max(support.num_classes, term->conditions().num_classes);
+    support.prompts = support.prompts || term->conditions().prompts;
   }
   return support;
 }
@@ -299,12 +434,19 @@ at::Tensor Pipeline::LabelsFor(int64_t first, int64_t count) const {
   return k > 0 ? index.remainder(k) : at::Tensor();
 }
 
+at::Tensor Pipeline::PromptsFor(int64_t first, int64_t count) const {
+  const int64_t n = config.sampler().prompts_size();
+  if (n == 0) return at::Tensor();
+  return torch::arange(first, first + count, torch::kLong).remainder(n);
+}
+
 absl::StatusOr<std::unique_ptr<Pipeline>> BuildPipeline(const PipelineConfig& config) {
   auto p = std::make_unique<Pipeline>();
   p->config = config;
   ABSL_RETURN_IF_ERROR(RequireSection(config, "data", config.has_data()));
   // The other sections are checked before any component is built (data loads files).
-  if (!config.has_decoder() && !config.has_classifier()) {
+  const bool text_image = config.has_text_encoder() && !config.has_predictor();
+  if (!config.has_decoder() && !config.has_classifier() && !text_image) {
     ABSL_RETURN_IF_ERROR(RequireSection(config, "forward", config.has_forward()));
     ABSL_RETURN_IF_ERROR(RequireSection(config, "predictor", config.has_predictor()));
     ABSL_RETURN_IF_ERROR(RequireSection(config, "prior", config.has_prior()));
@@ -321,6 +463,10 @@ absl::StatusOr<std::unique_ptr<Pipeline>> BuildPipeline(const PipelineConfig& co
   }
   if (config.has_classifier()) {
     ABSL_RETURN_IF_ERROR(BuildClassifierDescription(*p, context));
+    return p;
+  }
+  if (text_image) {
+    ABSL_RETURN_IF_ERROR(BuildTextImageDescription(*p, context));
     return p;
   }
   ABSL_ASSIGN_OR_RETURN(p->forward, Registry<ForwardProcess>::Global().Create(
@@ -344,6 +490,7 @@ absl::StatusOr<std::unique_ptr<Pipeline>> BuildPipeline(const PipelineConfig& co
         "prior '", config.prior().name(), "' draws z of width ", z, " but predictor '",
         config.predictor().name(), "' takes latent_dim = ", p->predictor->conditions().latent_dim));
   }
+  if (config.has_text_encoder()) ABSL_RETURN_IF_ERROR(BuildTextConditioning(*p, context));
   ABSL_ASSIGN_OR_RETURN(p->reverse, Registry<ReverseConditional>::Global().Create(
                                         config.reverse(), "reverse", context));
   ABSL_RETURN_IF_ERROR(Prefixed(

@@ -19,6 +19,7 @@
 #include "models/encoder.h"
 #include "models/latent_prior.h"
 #include "models/noisy_classifier.h"
+#include "models/text_encoder.h"
 #include "models/x0_predictor.h"
 #include "pipeline/pipeline.pb.h"
 #include "reverse/reverse_conditional.h"
@@ -42,9 +43,21 @@ struct Pipeline {
   // A classifier description (PipelineConfig.classifier) has data, forward and the noisy
   // classifier it trains; predictor, prior and reverse are null and there is no grid.
   std::unique_ptr<NoisyClassifier> classifier;
+  // A text-image description (PipelineConfig.text_encoder without a predictor) has data,
+  // the image encoder (`encoder`), the text encoder, and optionally a forward process
+  // (a noise-aware image encoder); its trained module holds both encoders and CLIP's
+  // learned temperature, logit_scale. In a diffusion description the text encoder
+  // conditions the predictor (text_conditioned()).
+  std::unique_ptr<TextEncoder> text_encoder;
+  at::Tensor logit_scale;  // log of the contrastive logits' scale (a text-image description)
+  // A text-conditioned predictor's embeddings of sampler.prompts [P, D] and of
+  // sampler.negative_prompt [1, D] (zeros, the null condition, when it is unset).
+  at::Tensor prompt_embeddings, negative_prompt_embedding;
   std::vector<double> times;  // the sampler's grid
   bool autoencoder() const { return decoder != nullptr; }
   bool classifier_description() const { return classifier != nullptr; }
+  bool text_image_description() const { return text_encoder != nullptr && predictor == nullptr; }
+  bool text_conditioned() const { return text_encoder != nullptr && predictor != nullptr; }
 
   // What training optimizes, averages and checkpoints: the predictor's network, or, with an
   // encoder, a module holding both as "predictor" and "encoder" (an autoencoder's:
@@ -59,6 +72,9 @@ struct Pipeline {
   // Labels for samples first .. first + count - 1 (sampler.labels round-robin, or every
   // class in turn for a class-conditional predictor); undefined when unconditional.
   at::Tensor LabelsFor(int64_t first, int64_t count) const;
+  // Indices into sampler.prompts for samples first .. first + count - 1 (round-robin);
+  // undefined when there are none.
+  at::Tensor PromptsFor(int64_t first, int64_t count) const;
 };
 
 // Builds and checks `config`. The returned pipeline owns everything; components refer to

@@ -112,7 +112,16 @@ absl::StatusOr<Generated> Generate(Pipeline& p, const GenerateRequest& request) 
   const int64_t latent_dim = p.predictor->conditions().latent_dim;
   const bool prior_latent = latent_dim > 0 && !request.latent.defined() &&
                             p.prior->latent_dim() == latent_dim;
-  if (latent_dim > 0 && !prior_latent &&
+  // A text-conditioned predictor's latent is the embedding of each sample's prompt.
+  const bool text = p.text_conditioned();
+  if (text && (request.latent.defined() || p.config.sampler().prompts_size() == 0)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "predictor '", p.config.predictor().name(), "' is conditioned on text (text_encoder '",
+        p.config.text_encoder().name(), "'): ",
+        request.latent.defined() ? "its latent comes from the prompts, not from a given z"
+                                 : "set sampler.prompts (or --prompt)"));
+  }
+  if (latent_dim > 0 && !prior_latent && !text &&
       (!request.latent.defined() || request.latent.sizes() != at::IntArrayRef({request.num, latent_dim}))) {
     return absl::InvalidArgumentError(absl::StrCat(
         "predictor '", p.config.predictor().name(), "' is conditioned on a latent: want z of "
@@ -152,7 +161,12 @@ absl::StatusOr<Generated> Generate(Pipeline& p, const GenerateRequest& request) 
         prior.condition.label = p.LabelsFor(request.first_index + first, count);
       }
       if (prior.condition.label.defined()) labels.push_back(prior.condition.label);
-      if (latent_dim > 0) {
+      prior.condition.prompt = p.PromptsFor(request.first_index + first, count);
+      if (text) {
+        prior.condition.latent = p.prompt_embeddings.index_select(0, prior.condition.prompt).to(type);
+        prior.condition.negative_latent =
+            p.negative_prompt_embedding.expand({count, latent_dim}).to(type);
+      } else if (latent_dim > 0) {
         prior.condition.latent =
             (prior_latent ? prior.condition.latent
                           : request.latent.slice(0, first, first + count)).to(type);

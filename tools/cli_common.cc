@@ -40,6 +40,12 @@ ABSL_FLAG(double, guidance_scale, std::nan(""),
 ABSL_FLAG(int, negative_class, -2,
           "sample: the negative class of classifier-free guidance (-1: the null class; "
           "default: the description's).");
+ABSL_FLAG(std::string, prompt, "",
+          "sample: text prompts, ';'-separated, assigned round-robin (replaces "
+          "sampler.prompts), e.g. \"dark sandal;light sandal\".");
+ABSL_FLAG(std::string, negative_prompt, "",
+          "sample: what classifier-free guidance on text and CLIP guidance steer away from "
+          "(replaces sampler.negative_prompt).");
 ABSL_FLAG(std::string, data_dir, diffuse::kFashionMnistDir,
           "train-classifier, eval --classifier, encode --split: the Fashion-MNIST IDX files.");
 
@@ -52,8 +58,18 @@ ABSL_FLAG(std::string, indices, "0:64", "--split: the images first:end of the sp
 namespace diffuse {
 namespace {
 
-// --labels, --guidance_scale and --negative_class replace the description's values.
+// --labels, --prompt, --negative_prompt, --guidance_scale and --negative_class replace the
+// description's values.
 absl::Status ApplySamplingFlags(PipelineConfig& config) {
+  if (!absl::GetFlag(FLAGS_prompt).empty()) {
+    config.mutable_sampler()->clear_prompts();
+    for (absl::string_view prompt : absl::StrSplit(absl::GetFlag(FLAGS_prompt), ';')) {
+      config.mutable_sampler()->add_prompts(std::string(prompt));
+    }
+  }
+  if (!absl::GetFlag(FLAGS_negative_prompt).empty()) {
+    config.mutable_sampler()->set_negative_prompt(absl::GetFlag(FLAGS_negative_prompt));
+  }
   if (!absl::GetFlag(FLAGS_labels).empty()) {
     config.mutable_sampler()->clear_labels();
     for (absl::string_view item : absl::StrSplit(absl::GetFlag(FLAGS_labels), ',')) {
@@ -109,6 +125,12 @@ absl::StatusOr<std::unique_ptr<Pipeline>> LoadPipeline(bool autoencoder_ok, bool
         path, ": classifier '", config.classifier().name(), "': a classifier description is "
         "trained by `train` and read by guidance \"classifier\" (classifier "
         "\"trained_classifier\" with its checkpoint); this verb needs a diffusion model"));
+  }
+  if ((*pipeline)->text_image_description() && !classifier_ok) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        path, ": text_encoder '", config.text_encoder().name(), "': a text-image description "
+        "is trained by `train` and read by guidance \"clip\" and text_encoder "
+        "\"trained_text_encoder\" (with its checkpoint); this verb needs a diffusion model"));
   }
   return pipeline;
 }
@@ -193,6 +215,13 @@ std::string LabelsPath(const std::string& samples_path) {
                                ? samples_path.substr(0, samples_path.size() - 4)
                                : samples_path;
   return stem + "_labels.npy";
+}
+
+std::string PromptsPath(const std::string& samples_path) {
+  const std::string stem = absl::EndsWith(samples_path, ".npy")
+                               ? samples_path.substr(0, samples_path.size() - 4)
+                               : samples_path;
+  return stem + "_prompts.txt";
 }
 
 at::Tensor ExactSamples(const Pipeline& p, int64_t n, uint64_t seed) {

@@ -36,7 +36,8 @@ namespace diffuse {
 // --pipeline, with --labels / --guidance_scale / --negative_class applied; errors are
 // prefixed with the file. Verbs other than train, train-latent-prior and sample refuse an
 // autoencoder description (PipelineConfig.decoder), and verbs other than train a classifier
-// description (PipelineConfig.classifier): they need a diffusion model.
+// description (PipelineConfig.classifier) or a text-image description (a text_encoder
+// without a predictor): they need a diffusion model.
 absl::StatusOr<std::unique_ptr<Pipeline>> LoadPipeline(bool autoencoder_ok = false,
                                                      bool classifier_ok = false);
 
@@ -78,6 +79,8 @@ absl::Status CheckOutputFolders(
 
 // FILE.npy -> FILE_labels.npy, where `sample` writes labels and `eval` looks for them.
 std::string LabelsPath(const std::string& samples_path);
+// FILE.npy -> FILE_prompts.txt (one prompt per sample, one per line).
+std::string PromptsPath(const std::string& samples_path);
 
 // n exact samples of the data's mixture (which must exist) from `seed`.
 at::Tensor ExactSamples(const Pipeline& p, int64_t n, uint64_t seed);

@@ -472,5 +472,49 @@ assert np.array_equal(g0, plain)            # s = 0: the unguided samples
 assert np.abs(g30 - plain).max() > 1e-3     # s = 30 moves them
 PY
 
+# 17. Text: a text-image model trained from its description (captions measured from the
+# pixels), CLIP guidance toward a prompt with it, and a U-Net conditioned on its prompt
+# embeddings, sampled with --prompt and --negative_prompt.
+sed -e 's/latent_dim: 64/latent_dim: 16 base_channels: 8 channel_mult: [1, 2] groups: 4/' \
+  -e 's/embedding_dim: 64/embedding_dim: 16 hidden_dim: 16/' \
+  -e 's/^  steps: [0-9]*/  steps: 4/' -e 's/batch_size: 128/batch_size: 16/' \
+  -e 's/checkpoint_every: 250/checkpoint_every: 4/' \
+  "$EXAMPLES/fashion_mnist_text_image.pbtxt" > "$TMP/text_image.pbtxt"
+"$DIFFUSE" train --pipeline="$TMP/text_image.pbtxt" --out="$TMP/text_image" > "$TMP/text_image.log" 2>&1
+{ cat "$TMP/small_unet.pbtxt"
+  echo "guidance { name: \"clip\" options { [type.googleapis.com/diffuse.ClipGuidanceOptions] { checkpoint: \"$TMP/text_image/checkpoint.pt\" scale: 1000 } } }"
+} > "$TMP/clip.pbtxt"
+"$DIFFUSE" sample --pipeline="$TMP/clip.pbtxt" --checkpoint="$TMP/small_unet/checkpoint.pt" \
+  --num=4 --prompt="dark sandal;light bag" --out="$TMP/clip.npy" > /dev/null 2>&1
+sed -e 's/base_channels: 8 channel_mult/latent_dim: 16 base_channels: 8 channel_mult/' \
+  -e 's/^training {.*/training { steps: 2 batch_size: 8 checkpoint_every: 2 condition_dropout: 0.2 }/' \
+  "$TMP/small_unet.pbtxt" > "$TMP/text_unet.pbtxt"
+echo "text_encoder { name: \"trained_text_encoder\" options { [type.googleapis.com/diffuse.TrainedTextEncoderOptions] { checkpoint: \"$TMP/text_image/checkpoint.pt\" } } }" >> "$TMP/text_unet.pbtxt"
+"$DIFFUSE" train --pipeline="$TMP/text_unet.pbtxt" --out="$TMP/text_unet" > /dev/null 2>&1
+"$DIFFUSE" sample --pipeline="$TMP/text_unet.pbtxt" --checkpoint="$TMP/text_unet/checkpoint.pt" \
+  --num=4 --prompt="dark sandal;bag" --negative_prompt="light" --guidance_scale=2 \
+  --out="$TMP/text.npy" > /dev/null 2>&1
+expect_error "sample from a text-image description" "a text-image description is trained by" \
+  "$TMP/o23.npy" -- "$DIFFUSE" sample --pipeline="$TMP/text_image.pbtxt" \
+  --checkpoint="$TMP/text_image/checkpoint.pt" --num=2 --out="$TMP/o23.npy"
+expect_error "a prompt word outside the vocabulary" "unknown word 'boat'" "$TMP/o24.npy" -- \
+  "$DIFFUSE" sample --pipeline="$TMP/text_unet.pbtxt" --checkpoint="$TMP/text_unet/checkpoint.pt" \
+  --num=2 --prompt="dark boat" --out="$TMP/o24.npy"
+expect_error "a text-conditioned U-Net without a prompt" "set sampler.prompts (or --prompt)" \
+  "$TMP/o25.npy" -- "$DIFFUSE" sample --pipeline="$TMP/text_unet.pbtxt" \
+  --checkpoint="$TMP/text_unet/checkpoint.pt" --num=2 --out="$TMP/o25.npy"
+/usr/bin/python3 - "$TMP" <<'PY' && pass "text: train a text-image model, CLIP guidance, a text-conditioned U-Net" \
+  || fail "text: train a text-image model, CLIP guidance, a text-conditioned U-Net"
+import sys, numpy as np
+d = sys.argv[1]
+log = open(d + "/text_image.log").read()
+assert "accuracy" in log, log
+clip, text, plain = (np.load(d + f) for f in ("/clip.npy", "/text.npy", "/unguided.npy"))
+assert clip.shape == text.shape == (4, 1, 28, 28) and np.isfinite(clip).all() and np.isfinite(text).all()
+assert np.abs(clip - plain).max() > 1e-3     # the prompt moves the unguided samples
+prompts = open(d + "/text_prompts.txt").read().split("\n")
+assert prompts[:4] == ["dark sandal", "bag", "dark sandal", "bag"], prompts
+PY
+
 echo "$passed passed, $failures failed"
 [[ $failures -eq 0 ]]

@@ -10,6 +10,8 @@
 #include "absl/strings/str_cat.h"
 #include "eval/fashion_classifier.h"
 #include "eval/image_quality.h"
+#include "eval/prompt_adherence.h"
+#include "absl/strings/str_split.h"
 #include "tools/cli_common.h"
 #include "tools/commands.h"
 #include "util/atomic_file.h"
@@ -46,6 +48,22 @@ absl::Status EvalImages() {
                         absl::StrCat(path, ": ", report.status().message()));
   }
   std::cout << *report;
+  // Samples of prompts (`sample --prompt`): how often each word holds.
+  if (const std::string prompts_path = PromptsPath(path); FileExists(prompts_path)) {
+    ABSL_ASSIGN_OR_RETURN(const std::string text, ReadFile(prompts_path));
+    std::vector<std::string> prompts = absl::StrSplit(text, '\n');
+    if (!prompts.empty() && prompts.back().empty()) prompts.pop_back();
+    const ClassifierOutputs outputs = Classify(classifier, images.to(torch::kFloat32));
+    absl::StatusOr<std::map<std::string, WordAdherence>> adherence =
+        FashionPromptAdherence(images, prompts, outputs.logits.argmax(1));
+    if (!adherence.ok()) {
+      return absl::Status(adherence.status().code(),
+                          absl::StrCat(prompts_path, ": ", adherence.status().message()));
+    }
+    std::cout << "prompt adherence (" << prompts_path << "): the fraction of images whose "
+              << "prompt word holds\n"
+              << AdherenceReport(*adherence);
+  }
   if (const std::string features = absl::GetFlag(FLAGS_features_out); !features.empty()) {
     // The report has checked the shape.
     const ClassifierOutputs outputs = Classify(classifier, images.to(torch::kFloat32));

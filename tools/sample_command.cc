@@ -15,6 +15,7 @@
 #include "eval/scatter_plot.h"
 #include "pipeline/generate.h"
 #include "tools/cli_common.h"
+#include "util/atomic_file.h"
 #include "tools/commands.h"
 #include "training/data_parallel.h"
 #include "util/npy.h"
@@ -123,6 +124,14 @@ absl::Status SampleCommand() {
   if (generated->labels.defined()) {
     ABSL_RETURN_IF_ERROR(WriteNpy(LabelsPath(out), ToNpy(generated->labels)));
     std::cout << "wrote " << LabelsPath(out) << "\n";
+  }
+  if (const auto& prompts = p->config.sampler().prompts(); !prompts.empty()) {
+    std::string lines;
+    for (int64_t i = 0; i < generated->samples.size(0); ++i) {
+      absl::StrAppend(&lines, prompts[i % prompts.size()], "\n");
+    }
+    ABSL_RETURN_IF_ERROR(WriteFileAtomically(PromptsPath(out), lines));
+    std::cout << "wrote " << PromptsPath(out) << "\n";
   }
   if (!absl::GetFlag(FLAGS_png).empty()) {
     if (generated->samples.dim() == 4) {

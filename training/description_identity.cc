@@ -39,6 +39,8 @@ PipelineConfig Bound(const PipelineConfig& config, CheckpointUse use) {
   if (config.has_encoder()) *c.mutable_encoder() = config.encoder();
   if (config.has_decoder()) *c.mutable_decoder() = config.decoder();
   if (config.has_classifier()) *c.mutable_classifier() = config.classifier();
+  // The embeddings a text-conditioned predictor was trained on.
+  if (config.has_text_encoder()) *c.mutable_text_encoder() = config.text_encoder();
   return c;
 }
 

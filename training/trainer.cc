@@ -23,6 +23,8 @@
 #include "models/decoder.h"
 #include "models/gaussian_latent.h"
 #include "models/mmd.h"
+#include "models/prompts.h"
+#include "data/captioner.h"
 #include "models/trainable_model.h"
 #include "random/noise_source.h"
 #include "training/checkpoint.h"
@@ -91,7 +93,7 @@ LatentObjective LatentObjectiveOf(const Pipeline& p) {
   }
   objective.log_kl = p.encoder != nullptr && p.encoder->gaussian();
   objective.log_reconstruction = p.autoencoder();
-  objective.log_accuracy = p.classifier_description();
+  objective.log_accuracy = p.classifier_description() || p.text_image_description();
   objective.log_mmd = objective.mmd > 0;
   if ((objective.log_kl || objective.log_mmd) && !p.autoencoder() &&
       p.forward->gaussian() != nullptr && !p.forward->HasOffset() &&
@@ -118,6 +120,10 @@ absl::Status ValidateTraining(const Pipeline& p) {
     return bad("condition_dropout must be in [0, 1]");
   }
   if (o.log_every() < 1) return bad("log_every must be >= 1");
+  if (!(o.caption_word_dropout() >= 0 && o.caption_word_dropout() <= 1)) {
+    return bad(absl::StrCat("caption_word_dropout = ", o.caption_word_dropout(),
+                            " must be in [0, 1]"));
+  }
   if (!(o.latent_kl_weight() >= 0 && o.latent_kl_weight() <= 1e6)) {
     return bad(absl::StrCat("latent_kl_weight = ", o.latent_kl_weight(), " must be in [0, 1e6]"));
   }
@@ -168,6 +174,21 @@ absl::Status ValidateTraining(const Pipeline& p) {
                               " weights a diffusion loss; an autoencoder has none (PLAIN)"));
     }
     if (o.condition_dropout() > 0) return bad("condition_dropout: an autoencoder takes no labels");
+    return absl::OkStatus();
+  }
+  if (p.text_image_description()) {
+    if (o.loss_weighting() != TrainingOptions::PLAIN) {
+      return bad(absl::StrCat("loss_weighting ", TrainingOptions::LossWeighting_Name(o.loss_weighting()),
+                              " weights a diffusion loss; a text-image model is trained by "
+                              "the contrastive loss (PLAIN)"));
+    }
+    if (o.condition_dropout() > 0) {
+      return bad("condition_dropout: a text-image model takes no labels (caption_word_dropout "
+                 "drops caption words)");
+    }
+    if (o.latent_kl_weight() > 0 || o.has_info_diffusion()) {
+      return bad("latent_kl_weight, info_diffusion: a text-image model's embeddings have no prior");
+    }
     return absl::OkStatus();
   }
   if (p.classifier_description()) {
@@ -377,6 +398,12 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
                    "steps_per_second,elapsed_seconds\n");
   std::vector<std::string> rows = ReadMetricRows(
       metrics_path, state.step, metrics_header.substr(0, metrics_header.size() - 1), &dropped);
+  if (p.text_image_description() && ranks->world_size() > 1) {
+    return absl::FailedPreconditionError(
+        "a text-image description: the contrastive loss compares every image with every "
+        "caption of the whole batch, which a data-parallel run would split; run it in one "
+        "process");
+  }
   if (objective.mmd > 0 && ranks->world_size() > 1) {
     return absl::FailedPreconditionError(
         "training.info_diffusion: the MMD term is a statistic of the whole batch, which a "
@@ -390,11 +417,11 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
   TrainingSummary summary;
   summary.first_step = state.step;
   summary.wrote_checkpoint = ranks->is_main();
-  const TimeDomain domain = p.autoencoder() ? TimeDomain{} : p.forward->time_domain();
+  const TimeDomain domain = p.forward == nullptr ? TimeDomain{} : p.forward->time_domain();
   const int64_t batch = o.batch_size();
   const int64_t shard_begin = ranks->ShardBegin(batch), shard_size = ranks->ShardSize(batch);
   const int64_t num_classes = p.classifier_description() ? p.classifier->num_classes()
-                              : p.autoencoder()          ? 0
+                              : p.predictor == nullptr   ? 0
                                                          : p.predictor->conditions().num_classes;
   const std::vector<at::Tensor> params = module.parameters();
   // DiffuseVAE: every example is conditioned on the prior's x_hat for it (a trained VAE's
@@ -415,7 +442,7 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
     const at::Tensor x0 = at::isFloatingType(data.x.scalar_type()) ? data.x.to(type) : data.x;
     example.x0 = shard(x0);
     at::Tensor label;
-    if (!p.autoencoder()) {
+    if (p.forward != nullptr) {
       const at::Tensor t = domain.discrete
           ? torch::randint(1, domain.num_steps + 1, {batch}, generator, torch::kLong)
                 .to(torch::kFloat64)
@@ -445,7 +472,31 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
     // A Gaussian q(z | x0) is sampled by reparameterization, eps_z drawn for the whole batch
     // so that every rank's shard matches a single process's.
     at::Tensor kl, mmd;
-    if (p.encoder != nullptr) {
+    // Captions (text-image models, text-conditioned predictors): each example's, with words
+    // dropped, drawn for the whole batch.
+    std::vector<std::string> captions;
+    std::vector<std::vector<int64_t>> caption_tokens;
+    if (p.text_encoder != nullptr) {
+      captions = DropWords(p.data->captioner()->Caption(data.x, data.label),
+                           o.caption_word_dropout(), generator);
+      captions.assign(captions.begin() + shard_begin,
+                      captions.begin() + shard_begin + shard_size);
+      for (const std::string& caption : captions) {
+        caption_tokens.push_back(p.text_encoder->Tokenize(caption).value());
+      }
+    }
+    if (p.text_conditioned()) {
+      // The frozen text encoder's embedding; zero (the null condition) for dropped examples.
+      at::Tensor keep = torch::ones({batch}, torch::kBool);
+      if (o.condition_dropout() > 0) {
+        keep = torch::rand({batch}, generator).ge(o.condition_dropout());
+      }
+      torch::NoGradGuard no_grad;
+      example.condition.latent =
+          (p.text_encoder->Embed(caption_tokens).to(type) *
+           shard(keep).to(type).view({-1, 1}));
+    }
+    if (p.encoder != nullptr && !p.text_image_description()) {
       const LatentPosterior q = p.encoder->Encode(example.x0, example.t);
       const int64_t width = q.mean.size(1);
       at::Tensor eps_z;
@@ -462,7 +513,26 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
     if (label.defined()) example.condition.label = shard(label);
     // The main term: the (weighted) diffusion loss, or an autoencoder's -log p(x0 | z).
     at::Tensor main_term, squared_error, accuracy;
-    if (p.classifier_description()) {
+    if (p.text_image_description()) {
+      // CLIP's symmetric cross-entropy over the batch's image-caption similarities, with
+      // every example of an identical caption a positive (short captions repeat).
+      const at::Tensor image = p.forward != nullptr ? example.x_t : example.x0;
+      const at::Tensor e_image = p.encoder->Encode(image, p.forward != nullptr ? example.t : Time(0.0)).mean;
+      const at::Tensor e_text = p.text_encoder->Embed(caption_tokens);
+      const at::Tensor logits =
+          p.logit_scale.exp().clamp_max(100) *
+          (e_image / e_image.norm(2, 1, true).clamp_min(1e-12)).matmul(e_text.t());
+      std::vector<float> equal(shard_size * shard_size);
+      for (int64_t i = 0; i < shard_size; ++i) {
+        for (int64_t j = 0; j < shard_size; ++j) equal[i * shard_size + j] = captions[i] == captions[j];
+      }
+      const at::Tensor same =
+          torch::tensor(equal).view({shard_size, shard_size}).to(logits.scalar_type());
+      const at::Tensor targets = same / same.sum(1, true);  // symmetric: rows = columns
+      main_term = -0.5 * ((targets * torch::log_softmax(logits, 1)).sum(1).mean() +
+                          (targets * torch::log_softmax(logits, 0)).sum(0).mean());
+      accuracy = same.gather(1, logits.detach().argmax(1, true)).mean();
+    } else if (p.classifier_description()) {
       const at::Tensor log_p = p.classifier->LogProbabilities(example.x_t, example.t);
       const at::Tensor y = example.condition.label.view({-1, 1});
       main_term = -log_p.gather(1, y).mean();
