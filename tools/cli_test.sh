@@ -503,6 +503,8 @@ expect_error "a prompt word outside the vocabulary" "unknown word 'boat'" "$TMP/
 expect_error "a text-conditioned U-Net without a prompt" "set sampler.prompts (or --prompt)" \
   "$TMP/o25.npy" -- "$DIFFUSE" sample --pipeline="$TMP/text_unet.pbtxt" \
   --checkpoint="$TMP/text_unet/checkpoint.pt" --num=2 --out="$TMP/o25.npy"
+"$DIFFUSE" zero-shot --checkpoint="$TMP/text_image/checkpoint.pt" --split=test --indices=0:50 \
+  > "$TMP/zero_shot.txt" 2>&1
 /usr/bin/python3 - "$TMP" <<'PY' && pass "text: train a text-image model, CLIP guidance, a text-conditioned U-Net" \
   || fail "text: train a text-image model, CLIP guidance, a text-conditioned U-Net"
 import sys, numpy as np
@@ -512,6 +514,8 @@ assert "accuracy" in log, log
 clip, text, plain = (np.load(d + f) for f in ("/clip.npy", "/text.npy", "/unguided.npy"))
 assert clip.shape == text.shape == (4, 1, 28, 28) and np.isfinite(clip).all() and np.isfinite(text).all()
 assert np.abs(clip - plain).max() > 1e-3     # the prompt moves the unguided samples
+zero_shot = open(d + "/zero_shot.txt").read()
+assert "(clean images), 50 images" in zero_shot and "clean " in zero_shot, zero_shot
 prompts = open(d + "/text_prompts.txt").read().split("\n")
 assert prompts[:4] == ["dark sandal", "bag", "dark sandal", "bag"], prompts
 PY

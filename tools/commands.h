@@ -20,6 +20,7 @@ absl::Status InterpolateCommand();
 absl::Status ManipulateCommand();
 absl::Status TrainLatentPriorCommand();
 absl::Status UpgradeCheckpointCommand();
+absl::Status ZeroShotCommand();
 
 }  // namespace diffuse
 

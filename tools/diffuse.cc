@@ -5,6 +5,7 @@
 //   diffuse sample --pipeline=P [--checkpoint=C] --num=N [--seed=S] --out=FILE.npy
 //                  [--x_T=FILE.npy] [--png=FILE.png] [--labels=0,3,..]
 //                  [--guidance_scale=W] [--negative_class=K] [--noise=Z.npy]
+//                  [--prompt="dark sandal;light bag"] [--negative_prompt="small"]
 //                  [--trajectory=X.npy] [--x0_trajectory=X0.npy]
 //   diffuse encode --pipeline=P --checkpoint=C (--images=X.npy | --split=test --indices=0:64)
 //                  --out=Z.npy [--x_T_out=XT.npy] [--png=FILE.png]   Diffusion Autoencoders'
@@ -27,9 +28,11 @@
 //   diffuse train-classifier --out=DIR [--epochs=E]   the evaluation classifier
 //   diffuse export --pipeline=P --checkpoint=C --out=W.safetensors   EMA weights for Python
 //   diffuse upgrade-checkpoint --checkpoint=C [--out=C3]   a pre-v3 checkpoint to v3
+//   diffuse zero-shot --checkpoint=C --split=test --indices=0:10000 [--times=1,250]
+//                  a text-image model's zero-shot class and attribute accuracy
 // `sample --checkpoint` also takes a .safetensors file (weights only). `sample` writes the
-// samples' labels (conditional pipelines) beside them as FILE_labels.npy, where `eval`
-// finds them.
+// samples' labels (conditional pipelines) beside them as FILE_labels.npy and their prompts
+// as FILE_prompts.txt, where `eval` finds them (prompts: each word's adherence).
 //
 // Each verb lives in tools/<verb>_command.cc; this file only dispatches.
 //
@@ -81,6 +84,7 @@ constexpr Verb kVerbs[] = {
     {"train-classifier", diffuse::TrainClassifierCommand, true},
     {"import-scheduler", diffuse::ImportSchedulerCommand, false},
     {"upgrade-checkpoint", diffuse::UpgradeCheckpointCommand, false},
+    {"zero-shot", diffuse::ZeroShotCommand, false},
 };
 
 std::string VerbNames(const char* separator) {

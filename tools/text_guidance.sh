@@ -12,13 +12,14 @@
 #   N=300 STEPS=2100 bash tools/text_guidance.sh [OUT_DIR]   (default out/text_guidance)
 # UNCOND_FROM=DIR reuses an unconditional U-Net trained from fashion_mnist_v.pbtxt
 # (DIR/checkpoint.pt, e.g. tools/classifier_guidance.sh's OUT/uncond) instead of training one.
-# The trainings run side by side, one thread each; everything resumes after a kill.
+# Trainings run side by side (one thread each), CLIP sampling beside the U-Net twin's
+# training; everything resumes after a kill.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 OUT="${1:-out/text_guidance}"
 N="${N:-300}"
 STEPS="${STEPS:-2100}"
-CLIP_SCALES="${CLIP_SCALES:-0 100 300 1000}"
+CLIP_SCALES="${CLIP_SCALES:-0 300 1000 3000}"
 PROMPTS="${PROMPTS:-dark tshirt;light trouser;small pullover;large dress;plain coat;dark sandal;patterned shirt;light sneaker;small bag;large boot}"
 CLASSES="tshirt;trouser;pullover;dress;coat;sandal;shirt;sneaker;bag;boot"
 T1="--threads=1 --intra_op_threads=1"
@@ -57,11 +58,18 @@ train() {  # train NAME
   echo "$1: $(grep "^trained" "$OUT/train_$1.log" | paste -sd ";")" >> "$summary"
   tail -n 2 "$OUT/train_$1.log" | head -n 1 >> "$summary"
 }
-{ train text_image; train text_unet; } & a=$!
+# The text-image models first (the U-Net twin reads the clean one's text encoder); then the
+# twin trains while CLIP guidance samples beside it.
+train text_image & a=$!
 train text_image_noisy & b=$!
-if [[ -n "${UNCOND_FROM:-}" ]]; then c=""; else train uncond & c=$!; fi
 wait "$a" "$b"
-[[ -z "$c" ]] || wait "$c"
+# Zero-shot: held-out images matched to class words and attribute words.
+for model in text_image text_image_noisy; do
+  "$DIFFUSE" zero-shot --checkpoint="$OUT/$model/checkpoint.pt" --split=test --indices=0:10000 \
+    --threads=1 | tee -a "$summary"
+done
+train text_unet & a=$!
+if [[ -z "${UNCOND_FROM:-}" ]]; then train uncond; fi
 if [[ -n "${UNCOND_FROM:-}" && ! -s "$OUT/uncond/checkpoint.pt" ]]; then
   mkdir -p "$OUT/uncond"
   flock "$UNCOND_FROM/.lock" cp "$UNCOND_FROM/checkpoint.pt" "$OUT/uncond/checkpoint.pt"
@@ -87,6 +95,7 @@ EOT
     sample_and_eval "$name" "$name" uncond --prompt="$PROMPTS"
   done
 done
+wait "$a"
 # The text-conditioned U-Net with classifier-free guidance.
 for w in 0 1 3; do
   sample_and_eval "text_w$w" text_unet text_unet --prompt="$PROMPTS" --guidance_scale="$w"
