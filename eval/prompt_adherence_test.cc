@@ -46,7 +46,24 @@ TEST(PromptAdherenceTest, OwnCaptionsHoldAndOppositeWordsDoNot) {
   }
   // A wrong classification counts against the class word only.
   auto misread = FashionPromptAdherence(images, own, (labels + 1).remainder(10));
+  ASSERT_TRUE(misread.ok());
   EXPECT_EQ(misread->at("class").held, 0);
+}
+
+// Attribute words are measured relative to the class the prompt names, not the classified
+// one: a bright square is light for a coat (median ink brightness 0.724) whatever it looks
+// like to the classifier, and not a coat when classified a sandal.
+TEST(PromptAdherenceTest, AttributesAreRelativeToThePromptsClass) {
+  at::Tensor p = torch::zeros({1, 1, 28, 28});
+  p.slice(2, 4, 24).slice(3, 4, 24).fill_(0.9);  // brightness 0.9, area 400 / 784
+  const at::Tensor images = (p * 2 - 1).repeat({2, 1, 1, 1});
+  auto result = FashionPromptAdherence(images, {"light coat", "dark coat"},
+                                       torch::tensor({5, 4}, torch::kLong));
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->at("class").held, 1);  // the second is classified a coat
+  EXPECT_EQ(result->at("light").held, 1);
+  EXPECT_EQ(result->at("dark").held, 0);
+  EXPECT_EQ(result->count("small"), 0u);
 }
 
 TEST(PromptAdherenceTest, UnknownWordNamesThePrompt) {

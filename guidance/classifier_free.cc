@@ -114,6 +114,13 @@ absl::StatusOr<std::unique_ptr<GuidanceTerm>> Make(const ClassifierFreeGuidanceO
   ABSL_RETURN_IF_ERROR(CheckInRange("scale", options.scale(), -1, 100));
   ABSL_RETURN_IF_ERROR(CheckInRange("rescale", options.rescale(), 0, 1));
   const bool text = context.config != nullptr && context.config->has_text_encoder();
+  // On text the null condition is the zero embedding, which only condition dropout trains.
+  if (text && options.scale() != 0 && !context.config->sampler().has_negative_prompt() &&
+      !(context.config->training().condition_dropout() > 0)) {
+    return absl::FailedPreconditionError(
+        "guides a text-conditioned predictor away from the null (zero) embedding, which "
+        "only training.condition_dropout > 0 trains; set it, or give sampler.negative_prompt");
+  }
   return std::unique_ptr<GuidanceTerm>(new ClassifierFree(options, text));
 }
 

@@ -4,7 +4,9 @@
 
 #include <torch/torch.h>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "data/tensor_file.pb.h"
 #include "models/encoder.h"
@@ -15,6 +17,7 @@
 #include "reverse/sampler.h"
 #include "training/trainer.h"
 #include "util/atomic_file.h"
+#include "util/checksummed.h"
 #include "util/npy.h"
 #include "util/status_macros.h"
 
@@ -22,6 +25,33 @@ namespace diffuse {
 
 std::string LatentsPath(const std::string& dir) { return dir + "/latents.npy"; }
 std::string LatentStatsPath(const std::string& dir) { return dir + "/latent_stats.npy"; }
+
+std::string LatentSourcePath(const std::string& dir) { return dir + "/latent_source.txt"; }
+
+namespace {
+
+absl::StatusOr<std::string> CheckpointFingerprint(const std::string& path) {
+  ABSL_ASSIGN_OR_RETURN(const std::string bytes, ReadFile(path));
+  return absl::StrFormat("crc32=%08x bytes=%d", Crc32(bytes), bytes.size());
+}
+
+}  // namespace
+
+absl::Status RecordLatentSource(const std::string& dir, const std::string& checkpoint) {
+  ABSL_ASSIGN_OR_RETURN(const std::string source, CheckpointFingerprint(checkpoint));
+  return WriteFileAtomically(LatentSourcePath(dir), source + "\n");
+}
+
+absl::Status CheckLatentSource(const std::string& dir, const std::string& checkpoint) {
+  if (!FileExists(LatentSourcePath(dir)) || checkpoint.empty()) return absl::OkStatus();
+  ABSL_ASSIGN_OR_RETURN(std::string recorded, ReadFile(LatentSourcePath(dir)));
+  ABSL_ASSIGN_OR_RETURN(const std::string now, CheckpointFingerprint(checkpoint));
+  if (absl::StripAsciiWhitespace(recorded) == now) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      LatentsPath(dir), " was encoded with another checkpoint (", LatentSourcePath(dir), ": ",
+      absl::StripAsciiWhitespace(recorded), "; ", checkpoint, ": ", now, "); remove ", dir,
+      " and run train-latent-prior again"));
+}
 
 absl::StatusOr<at::Tensor> WriteNormalizedLatents(const at::Tensor& z, const std::string& dir) {
   const at::Tensor codes = z.to(torch::kFloat64);

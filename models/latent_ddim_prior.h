@@ -16,6 +16,15 @@ namespace diffuse {
 // dir/latents.npy, dir/latent_stats.npy.
 std::string LatentsPath(const std::string& dir);
 std::string LatentStatsPath(const std::string& dir);
+// dir/latent_source.txt: which checkpoint the codes were encoded with (its CRC-32 and size).
+std::string LatentSourcePath(const std::string& dir);
+
+// Records `checkpoint` as the source of dir's codes.
+absl::Status RecordLatentSource(const std::string& dir, const std::string& checkpoint);
+// OK when dir's codes were encoded with `checkpoint` (or no source is recorded: codes of an
+// older release); FAILED_PRECONDITION naming both otherwise: a model of the codes of another
+// state of the autoencoder would train on, or sample, the wrong z.
+absl::Status CheckLatentSource(const std::string& dir, const std::string& checkpoint);
 
 // The second stage's training set: codes z [N, D] normalized per dimension, written to
 // dir/latents.npy (dir created if missing), with their mean and std (clamped at 1e-8) in dir/latent_stats.npy, which

@@ -25,6 +25,7 @@ TextImageModel::~TextImageModel() = default;
 int64_t TextImageModel::embedding_dim() const { return trained_->text_encoder->embedding_dim(); }
 bool TextImageModel::noise_aware() const { return trained_->forward != nullptr; }
 TextEncoder& TextImageModel::text_encoder() { return *trained_->text_encoder; }
+const ForwardProcess* TextImageModel::forward() const { return trained_->forward.get(); }
 
 at::Tensor TextImageModel::EmbedImages(const at::Tensor& x, const Time& t) {
   const at::ScalarType type = trained_->trained_module()->parameters().front().scalar_type();

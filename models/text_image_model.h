@@ -10,6 +10,7 @@
 #include <ATen/core/Tensor.h>
 
 #include "absl/status/statusor.h"
+#include "forward/forward_process.h"
 #include "forward/time.h"
 #include "models/text_encoder.h"
 #include "pipeline/build_context.h"
@@ -27,6 +28,8 @@ class TextImageModel {
   // images.
   bool noise_aware() const;
   TextEncoder& text_encoder();
+  // The forward process whose x_t a noise-aware model reads; null for a clean model.
+  const ForwardProcess* forward() const;
   // Unit-norm image embeddings [B, D] of x [B, C, H, W] (at t when noise-aware),
   // differentiable in x; computed in the weights' type, returned in x's.
   at::Tensor EmbedImages(const at::Tensor& x, const Time& t);

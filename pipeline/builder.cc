@@ -96,11 +96,16 @@ absl::Status CheckSampler(const Pipeline& p) {
         "data; data '", p.config.data().name(), "' is tokens"));
   }
   const ConditionSupport support = p.label_support();
-  if ((s.prompts_size() > 0 || s.has_negative_prompt()) && !support.prompts &&
-      !p.text_conditioned()) {
+  bool classifier_free = false;
+  for (const ComponentSpec& g : p.config.guidance()) classifier_free |= g.name() == "classifier_free";
+  if (s.has_negative_prompt() && !support.prompts && !(p.text_conditioned() && classifier_free)) {
+    return absl::InvalidArgumentError(
+        "sampler.negative_prompt: nothing in this pipeline reads it (guidance \"clip\", or "
+        "\"classifier_free\" on a text-conditioned predictor)");
+  }
+  if (s.prompts_size() > 0 && !support.prompts && !p.text_conditioned()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "sampler.", s.prompts_size() > 0 ? "prompts" : "negative_prompt",
-        ": nothing in this pipeline reads prompts (a text_encoder section conditions the "
+        "sampler.prompts: nothing in this pipeline reads prompts (a text_encoder section conditions the "
         "predictor on them; guidance \"clip\" steers toward them)"));
   }
   for (int i = 0; i < s.labels_size(); ++i) {
@@ -184,6 +189,11 @@ absl::Status BuildAutoencoder(Pipeline& p, BuildContext& context) {
   }
   if (c.sampler().labels_size() > 0) {
     return absl::InvalidArgumentError("sampler.labels: an autoencoder takes no class labels");
+  }
+  if (c.sampler().prompts_size() > 0 || c.sampler().has_negative_prompt()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "sampler.", c.sampler().prompts_size() > 0 ? "prompts" : "negative_prompt",
+        ": an autoencoder takes no prompts"));
   }
   if (c.sampler().batch_size() < 1) {
     return absl::InvalidArgumentError(
@@ -269,8 +279,8 @@ absl::Status BuildTextEncoder(Pipeline& p, const BuildContext& context) {
   const PipelineConfig& c = p.config;
   if (p.data->captioner() == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "text_encoder '", c.text_encoder().name(), "' is trained on captions; data '",
-        c.data().name(), "' has none"));
+        "text_encoder '", c.text_encoder().name(), "': training reads the data's captions; "
+        "data '", c.data().name(), "' has none (fashion_mnist has them unless grey_levels > 0)"));
   }
   ABSL_ASSIGN_OR_RETURN(p.text_encoder, Registry<TextEncoder>::Global().Create(
                                             c.text_encoder(), "text_encoder", context));
@@ -373,6 +383,13 @@ absl::Status BuildTextConditioning(Pipeline& p, const BuildContext& context) {
   if (p.prior->latent_dim() > 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "prior '", c.prior().name(), "' draws a latent that ", text, " already supplies"));
+  }
+  // Training embeds every caption: each word of the data's must be the encoder's.
+  for (const std::string& word : p.data->captioner()->vocabulary()) {
+    if (!p.text_encoder->Tokenize(word).ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          text, " does not know the caption word '", word, "' of data '", c.data().name(), "'"));
+    }
   }
   const SamplerOptions& s = c.sampler();
   ABSL_ASSIGN_OR_RETURN(p.prompt_embeddings,

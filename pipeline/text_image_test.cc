@@ -250,6 +250,28 @@ TEST(TextConditionedTest, TrainsOnCaptionsAndGuidesAgainstTheNegativePrompt) {
                                  "set sampler.prompts (or --prompt)")));
 }
 
+// Caption word drops and condition dropout draw from the training generator: 3 + 3 steps
+// resume to the 6-step weights bit for bit.
+TEST(TextConditionedTest, ResumesExactly) {
+  const std::string encoder = TrainedTextEncoder(Trained(20, false));
+  auto text = [&](int steps) {
+    return absl::StrCat(UNetText(encoder, "", 16), " training { steps: ", steps,
+                        " batch_size: 8 condition_dropout: 0.3 checkpoint_every: 3 }");
+  };
+  const std::string tmp = getenv("TEST_TMPDIR");
+  std::unique_ptr<Pipeline> straight = BuildOrFail(text(6));
+  ASSERT_NE(straight, nullptr);
+  ASSERT_THAT(Train(*straight, tmp + "/text_straight", nullptr), IsOk());
+  std::unique_ptr<Pipeline> first = BuildOrFail(text(3));
+  ASSERT_THAT(Train(*first, tmp + "/text_resumed", nullptr), IsOk());
+  std::unique_ptr<Pipeline> second = BuildOrFail(text(6));
+  ASSERT_THAT(Train(*second, tmp + "/text_resumed", nullptr), IsOk());
+  const std::vector<at::Tensor> a = straight->trained_module()->parameters(),
+                                b = second->trained_module()->parameters();
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << i;
+}
+
 TEST(TextImageTest, RefusesWrongDescriptions) {
   const std::string checkpoint = Trained(20, false);
   auto refused = [](const std::string& text, absl::StatusCode code, const std::string& message) {
@@ -270,7 +292,8 @@ TEST(TextImageTest, RefusesWrongDescriptions) {
              encoder { name: "semantic_encoder" }
              text_encoder { name: "bag_of_words" })",
           absl::StatusCode::kInvalidArgument,
-          "text_encoder 'bag_of_words' is trained on captions; data 'eight_gaussians' has none");
+          "text_encoder 'bag_of_words': training reads the data's captions; data "
+          "'eight_gaussians' has none");
   refused(absl::StrCat(R"(data { name: "fashion_mnist" }
              encoder { name: "semantic_encoder" options { [type.googleapis.com/diffuse.SemanticEncoderOptions] {
                latent_dim: 16 } } })", TrainedTextEncoder(checkpoint)),
@@ -297,9 +320,26 @@ TEST(TextImageTest, RefusesWrongDescriptions) {
           absl::StatusCode::kFailedPrecondition, "embeds x_t of another forward process");
   refused(UNetText(TrainedTextEncoder(checkpoint) + R"(guidance { name: "classifier_free" options {
              [type.googleapis.com/diffuse.ClassifierFreeGuidanceOptions] { negative_label: 3 } } })",
-                   R"(prompts: ["sandal"])", 16),
+                   R"(prompts: ["sandal"] negative_prompt: "dark")", 16),
           absl::StatusCode::kInvalidArgument,
           "its negative condition is sampler.negative_prompt");
+  // Classifier-free guidance away from the null embedding needs condition dropout (or a
+  // negative prompt); a negative prompt needs a term that reads it.
+  const std::string cfg = R"(guidance { name: "classifier_free" options {
+      [type.googleapis.com/diffuse.ClassifierFreeGuidanceOptions] { scale: 1 } } })";
+  refused(UNetText(TrainedTextEncoder(checkpoint) + cfg, R"(prompts: ["sandal"])", 16),
+          absl::StatusCode::kFailedPrecondition, "only training.condition_dropout > 0 trains");
+  EXPECT_THAT(BuildFromText(UNetText(TrainedTextEncoder(checkpoint) + cfg,
+                                     R"(prompts: ["sandal"] negative_prompt: "dark")", 16)),
+              IsOk());
+  refused(UNetText(TrainedTextEncoder(checkpoint), R"(prompts: ["sandal"] negative_prompt: "dark")", 16),
+          absl::StatusCode::kInvalidArgument, "sampler.negative_prompt: nothing in this pipeline reads it");
+  std::unique_ptr<Pipeline> single = BuildOrFail(
+      absl::StrReplaceAll(TextImageText(5, false), {{"batch_size: 64", "batch_size: 1"}}));
+  ASSERT_NE(single, nullptr);
+  EXPECT_THAT(Train(*single, std::string(getenv("TEST_TMPDIR")) + "/single", nullptr),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("training.batch_size = 1: the contrastive loss")));
   std::unique_ptr<Pipeline> dropped = BuildOrFail(
       absl::StrReplaceAll(TextImageText(5, false), {{"caption_word_dropout: 0.3", "caption_word_dropout: 1.5"}}));
   ASSERT_NE(dropped, nullptr);

@@ -414,6 +414,9 @@ sed 's/steps: 3 /steps: 6 /' "$TMP/vae.pbtxt" > "$TMP/vae_more.pbtxt"
 expect_error "train-latent-prior with codes of an earlier checkpoint" "was encoded with another checkpoint" \
   "$TMP/o20.npy" -- "$DIFFUSE" train-latent-prior --pipeline="$TMP/latent_diffusion.pbtxt" \
   --checkpoint="$TMP/vae_more/checkpoint.pt" --split=train --indices=0:128
+expect_error "sample through a model of an earlier checkpoint's codes" "was encoded with another checkpoint" \
+  "$TMP/o20b.npy" -- "$DIFFUSE" sample --pipeline="$TMP/latent_diffusion.pbtxt" \
+  --checkpoint="$TMP/vae_more/checkpoint.pt" --num=2 --out="$TMP/o20b.npy"
 /usr/bin/python3 - "$TMP" <<'PY' && pass "latent diffusion: train, train-latent-prior, sample" \
   || fail "latent diffusion: train, train-latent-prior, sample"
 import sys, numpy as np
@@ -494,6 +497,8 @@ echo "text_encoder { name: \"trained_text_encoder\" options { [type.googleapis.c
 "$DIFFUSE" sample --pipeline="$TMP/text_unet.pbtxt" --checkpoint="$TMP/text_unet/checkpoint.pt" \
   --num=4 --prompt="dark sandal;bag" --negative_prompt="light" --guidance_scale=2 \
   --out="$TMP/text.npy" > /dev/null 2>&1
+"$DIFFUSE" sample --pipeline="$TMP/text_unet.pbtxt" --checkpoint="$TMP/text_unet/checkpoint.pt" \
+  --num=4 --prompt="dark sandal;bag" --guidance_scale=2 --out="$TMP/text_null.npy" > /dev/null 2>&1
 expect_error "sample from a text-image description" "a text-image description is trained by" \
   "$TMP/o23.npy" -- "$DIFFUSE" sample --pipeline="$TMP/text_image.pbtxt" \
   --checkpoint="$TMP/text_image/checkpoint.pt" --num=2 --out="$TMP/o23.npy"
@@ -511,7 +516,8 @@ import sys, numpy as np
 d = sys.argv[1]
 log = open(d + "/text_image.log").read()
 assert "accuracy" in log, log
-clip, text, plain = (np.load(d + f) for f in ("/clip.npy", "/text.npy", "/unguided.npy"))
+clip, text, plain, null = (np.load(d + f) for f in ("/clip.npy", "/text.npy", "/unguided.npy", "/text_null.npy"))
+assert np.abs(text - null).max() > 1e-4     # --negative_prompt replaces the null embedding
 assert clip.shape == text.shape == (4, 1, 28, 28) and np.isfinite(clip).all() and np.isfinite(text).all()
 assert np.abs(clip - plain).max() > 1e-3     # the prompt moves the unguided samples
 zero_shot = open(d + "/zero_shot.txt").read()

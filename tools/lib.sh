@@ -7,7 +7,9 @@
 #   sample_and_eval NAME PIPELINE CHECKPOINT_DIR [sample flags...]
 #                  N samples of OUT/PIPELINE.pbtxt with OUT/CHECKPOINT_DIR/checkpoint.pt into
 #                  OUT/NAME.npy (kept if present) and .png, scored by OUT/classifier, both
-#                  appended to $summary (the script sets OUT, N and summary)
+#                  appended to $summary (the script sets OUT, N and summary); it samples
+#                  with SAMPLE_THREADS intra-op threads (default 2; 1 beside a training run,
+#                  where 2 would oversubscribe the 2 cores)
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash tools/install_deps.sh
 bazel build //tools:diffuse
@@ -27,7 +29,8 @@ sample_and_eval() {
   shift 3
   if [[ ! -s "$OUT/$name.npy" ]]; then
     "$DIFFUSE" sample --pipeline="$OUT/$pipeline.pbtxt" --checkpoint="$OUT/$checkpoint/checkpoint.pt" \
-      --num="$N" --out="$OUT/$name.npy" --png="$OUT/$name.png" --threads=1 --intra_op_threads=2 \
+      --num="$N" --out="$OUT/$name.npy" --png="$OUT/$name.png" --threads=1 \
+      --intra_op_threads="${SAMPLE_THREADS:-2}" \
       "$@" > /dev/null
     echo "== $name: $N samples in $((SECONDS - start)) s" | tee -a "$summary"
   fi

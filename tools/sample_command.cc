@@ -2,6 +2,7 @@
 // per-step noise and the recorded trajectory; samples as .npy and a PNG. Under WORLD_SIZE > 1
 // (tools/launch.sh) the ranks split the batches and rank 0 writes the gathered samples.
 #include <algorithm>
+#include <cstdio>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -10,10 +11,12 @@
 
 #include "absl/flags/flag.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_cat.h"
 #include "eval/image_grid.h"
 #include "eval/scatter_plot.h"
 #include "pipeline/generate.h"
+#include "models/latent_ddim_prior.h"
 #include "tools/cli_common.h"
 #include "util/atomic_file.h"
 #include "tools/commands.h"
@@ -76,6 +79,13 @@ absl::Status SampleCommand() {
                                           "--num"));
   }
   ABSL_RETURN_IF_ERROR(LoadTrainedWeights(*p));
+  // A model of the codes of another state of the autoencoder would sample the wrong z
+  // (weights exported to .safetensors carry no record to compare).
+  if (LatentDdimPriorOptions z; p->config.prior().name() == "latent_ddim" &&
+                                p->config.prior().options().UnpackTo(&z) &&
+                                !absl::EndsWith(absl::GetFlag(FLAGS_checkpoint), ".safetensors")) {
+    ABSL_RETURN_IF_ERROR(CheckLatentSource(z.dir(), absl::GetFlag(FLAGS_checkpoint)));
+  }
   ABSL_ASSIGN_OR_RETURN(std::unique_ptr<DataParallel> ranks, DataParallel::FromEnvironment());
   GenerateRequest request;
   request.num = absl::GetFlag(FLAGS_num);
@@ -125,13 +135,18 @@ absl::Status SampleCommand() {
     ABSL_RETURN_IF_ERROR(WriteNpy(LabelsPath(out), ToNpy(generated->labels)));
     std::cout << "wrote " << LabelsPath(out) << "\n";
   }
+  // One line per sample (newlines inside a prompt become spaces); a file of an earlier run
+  // goes, so that `eval` never scores these samples against other prompts.
   if (const auto& prompts = p->config.sampler().prompts(); !prompts.empty()) {
     std::string lines;
     for (int64_t i = 0; i < generated->samples.size(0); ++i) {
-      absl::StrAppend(&lines, prompts[i % prompts.size()], "\n");
+      absl::StrAppend(&lines, absl::StrReplaceAll(prompts[i % prompts.size()], {{"\n", " "}}),
+                      "\n");
     }
     ABSL_RETURN_IF_ERROR(WriteFileAtomically(PromptsPath(out), lines));
     std::cout << "wrote " << PromptsPath(out) << "\n";
+  } else if (FileExists(PromptsPath(out))) {
+    std::remove(PromptsPath(out).c_str());
   }
   if (!absl::GetFlag(FLAGS_png).empty()) {
     if (generated->samples.dim() == 4) {

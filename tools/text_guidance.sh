@@ -19,7 +19,7 @@ source "$(dirname "$0")/lib.sh"
 OUT="${1:-out/text_guidance}"
 N="${N:-300}"
 STEPS="${STEPS:-2100}"
-CLIP_SCALES="${CLIP_SCALES:-0 300 1000 3000}"
+CLIP_SCALES="${CLIP_SCALES:-300 1000 3000}"
 PROMPTS="${PROMPTS:-dark tshirt;light trouser;small pullover;large dress;plain coat;dark sandal;patterned shirt;light sneaker;small bag;large boot}"
 CLASSES="tshirt;trouser;pullover;dress;coat;sandal;shirt;sneaker;bag;boot"
 T1="--threads=1 --intra_op_threads=1"
@@ -77,9 +77,10 @@ if [[ -n "${UNCOND_FROM:-}" && ! -s "$OUT/uncond/checkpoint.pt" ]]; then
 fi
 
 # CLIP guidance of the unconditional U-Net, clean model (through the predictor) and
-# noise-aware model (on x_t).
+# noise-aware model (on x_t); s = 0 is the unguided U-Net. One thread beside the training.
+SAMPLE_THREADS=1
 for model in text_image text_image_noisy; do
-  for s in $CLIP_SCALES; do
+  for s in $([[ $model == text_image ]] && echo 0) $CLIP_SCALES; do
     name="clip_${model#text_image}_s$s"; name="${name/clip__/clip_}"
     cat "$OUT/uncond.pbtxt" - > "$OUT/$name.pbtxt" <<EOT
 guidance {
@@ -96,6 +97,7 @@ EOT
   done
 done
 wait "$a"
+SAMPLE_THREADS=2
 # The text-conditioned U-Net with classifier-free guidance.
 for w in 0 1 3; do
   sample_and_eval "text_w$w" text_unet text_unet --prompt="$PROMPTS" --guidance_scale="$w"

@@ -19,22 +19,9 @@
 #include "tools/commands.h"
 #include "training/trainer.h"
 #include "util/atomic_file.h"
-#include "util/checksummed.h"
 #include "util/status_macros.h"
 
 namespace diffuse {
-namespace {
-
-// Which checkpoint the codes in dir/latents.npy were encoded with (its CRC-32 and size), so
-// that codes of an earlier state of the autoencoder are not reused after it trained further.
-absl::StatusOr<std::string> CheckpointFingerprint(const std::string& path) {
-  ABSL_ASSIGN_OR_RETURN(const std::string bytes, ReadFile(path));
-  return absl::StrFormat("crc32=%08x bytes=%d", Crc32(bytes), bytes.size());
-}
-
-std::string LatentSourcePath(const std::string& dir) { return dir + "/latent_source.txt"; }
-
-}  // namespace
 
 absl::Status TrainLatentPriorCommand() {
   ABSL_ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> p, LoadPipeline(/*autoencoder_ok=*/true));
@@ -57,9 +44,7 @@ absl::Status TrainLatentPriorCommand() {
     const auto start = std::chrono::steady_clock::now();
     ABSL_ASSIGN_OR_RETURN(Encoded encoded, EncodeImages(*p, images, /*with_x_T=*/false));
     ABSL_ASSIGN_OR_RETURN(const at::Tensor std, WriteNormalizedLatents(encoded.latent, dir));
-    ABSL_ASSIGN_OR_RETURN(const std::string source,
-                          CheckpointFingerprint(absl::GetFlag(FLAGS_checkpoint)));
-    ABSL_RETURN_IF_ERROR(WriteFileAtomically(LatentSourcePath(dir), source + "\n"));
+    ABSL_RETURN_IF_ERROR(RecordLatentSource(dir, absl::GetFlag(FLAGS_checkpoint)));
     std::cerr << absl::StrFormat(
                      "encoded in %.1f s; z std per dimension: min %.3g, median %.3g, max %.3g",
                      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
@@ -67,17 +52,7 @@ absl::Status TrainLatentPriorCommand() {
               << std::endl;
   } else {
     // Codes of another state of the autoencoder would train a model of the wrong z.
-    if (FileExists(LatentSourcePath(dir)) && !absl::GetFlag(FLAGS_checkpoint).empty()) {
-      ABSL_ASSIGN_OR_RETURN(std::string recorded, ReadFile(LatentSourcePath(dir)));
-      ABSL_ASSIGN_OR_RETURN(const std::string now,
-                            CheckpointFingerprint(absl::GetFlag(FLAGS_checkpoint)));
-      if (absl::StripAsciiWhitespace(recorded) != now) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            LatentsPath(dir), " was encoded with another checkpoint (", LatentSourcePath(dir),
-            ": ", absl::StripAsciiWhitespace(recorded), "; --checkpoint=",
-            absl::GetFlag(FLAGS_checkpoint), ": ", now, "); remove ", dir, " to encode again"));
-      }
-    }
+    ABSL_RETURN_IF_ERROR(CheckLatentSource(dir, absl::GetFlag(FLAGS_checkpoint)));
     std::cerr << "reusing " << LatentsPath(dir) << " (remove " << dir << " to encode again)"
               << std::endl;
   }

@@ -32,7 +32,7 @@ struct Scores {
   double attribute_accuracy[3] = {0, 0, 0};
 };
 
-Scores Score(TextImageModel& model, const at::Tensor& x, const Time& t, const at::Tensor& labels,
+absl::StatusOr<Scores> Score(TextImageModel& model, const at::Tensor& x, const Time& t, const at::Tensor& labels,
              const std::vector<std::vector<std::string>>& captions) {
   static const char* const kWords[3][2] = {
       {"small", "large"}, {"dark", "light"}, {"plain", "patterned"}};
@@ -48,7 +48,7 @@ Scores Score(TextImageModel& model, const at::Tensor& x, const Time& t, const at
       for (const char* w : pair) texts.push_back(absl::StrCat(c, " ", w));
     }
   }
-  const at::Tensor e = EmbedPrompts(model.text_encoder(), texts, "prompts").value();
+  ABSL_ASSIGN_OR_RETURN(const at::Tensor e, EmbedPrompts(model.text_encoder(), texts, "prompts"));
   const at::Tensor similarity = image.matmul(e.t().to(image.scalar_type()));  // [N, 70]
   Scores s;
   s.class_accuracy =
@@ -103,7 +103,7 @@ absl::Status ZeroShotCommand() {
       const at::Tensor eps = torch::randn(x.sizes(), generator);
       x = model->forward()->Apply(x, Time(t), eps);
     }
-    const Scores s = Score(*model, x, Time(t), slice.labels, captions);
+    ABSL_ASSIGN_OR_RETURN(const Scores s, Score(*model, x, Time(t), slice.labels, captions));
     std::cout << absl::StrFormat("%-8s %7.3f %7.3f %11.3f %8.3f\n",
                                  model->noise_aware() ? absl::StrCat(t) : std::string("clean"),
                                  s.class_accuracy, s.attribute_accuracy[0],

@@ -177,6 +177,10 @@ absl::Status ValidateTraining(const Pipeline& p) {
     return absl::OkStatus();
   }
   if (p.text_image_description()) {
+    if (o.batch_size() < 2) {
+      return bad(absl::StrCat("batch_size = ", o.batch_size(), ": the contrastive loss compares "
+                              "each image with the batch's other captions (at least 2)"));
+    }
     if (o.loss_weighting() != TrainingOptions::PLAIN) {
       return bad(absl::StrCat("loss_weighting ", TrainingOptions::LossWeighting_Name(o.loss_weighting()),
                               " weights a diffusion loss; a text-image model is trained by "
