@@ -19,7 +19,7 @@ source "$(dirname "$0")/lib.sh"
 OUT="${1:-out/text_guidance}"
 N="${N:-300}"
 STEPS="${STEPS:-2100}"
-CLIP_SCALES="${CLIP_SCALES:-300 1000 3000}"
+CLIP_SCALES="${CLIP_SCALES:-30 100 300 1000 3000}"
 PROMPTS="${PROMPTS:-dark tshirt;light trouser;small pullover;large dress;plain coat;dark sandal;patterned shirt;light sneaker;small bag;large boot}"
 CLASSES="tshirt;trouser;pullover;dress;coat;sandal;shirt;sneaker;bag;boot"
 T1="--threads=1 --intra_op_threads=1"
@@ -102,6 +102,21 @@ SAMPLE_THREADS=2
 for w in 0 1 3; do
   sample_and_eval "text_w$w" text_unet text_unet --prompt="$PROMPTS" --guidance_scale="$w"
 done
+# Composition: the description's terms apply in order, here classifier-free guidance of the
+# text-conditioned U-Net (w = 1), then CLIP guidance with the noise-aware model (s = 100).
+cat "$OUT/text_unet.pbtxt" - > "$OUT/text_w1_clip_noisy_s100.pbtxt" <<EOT
+guidance {
+  name: "clip"
+  options {
+    [type.googleapis.com/diffuse.ClipGuidanceOptions] {
+      checkpoint: "$OUT/text_image_noisy/checkpoint.pt"
+      scale: 100
+    }
+  }
+}
+EOT
+sample_and_eval text_w1_clip_noisy_s100 text_w1_clip_noisy_s100 text_unet --prompt="$PROMPTS" \
+  --guidance_scale=1
 # Negative prompts: class words alone, without and with --negative_prompt=dark (the null
 # condition replaced by "dark"), both scored as "light CLASS" (how many come out light).
 for negative in "" dark; do
