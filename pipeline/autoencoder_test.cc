@@ -516,6 +516,13 @@ TEST(AutoencoderTest, DiffuseVaeShiftedFormTrainsAroundTheReconstruction) {
   ASSERT_THAT(g, IsOk());
   EXPECT_EQ(g->samples.sizes(), at::IntArrayRef({2, 3, 9, 9}));
   EXPECT_TRUE(torch::isfinite(g->samples).all().item<bool>());
+  // The x_hat each sample was refined from comes back beside it: the VAE's own sample of
+  // the same per-sample stream.
+  ASSERT_TRUE(g->condition_images.defined());
+  ASSERT_THAT(LoadWeightsForSampling(*vae, Tmp("dv2_vae/checkpoint.pt")), IsOk());
+  absl::StatusOr<Generated> vae_samples = Generate(*vae, request);
+  ASSERT_THAT(vae_samples, IsOk());
+  EXPECT_TRUE(torch::allclose(g->condition_images, vae_samples->samples, 1e-5, 1e-6));
 }
 
 }  // namespace

@@ -144,7 +144,7 @@ absl::StatusOr<Generated> Generate(Pipeline& p, const GenerateRequest& request) 
       p.config.sampler().dtype() == FLOAT64 ? torch::kFloat64 : torch::kFloat32;
   if (torch::nn::Module* module = p.trained_module(); module != nullptr) module->to(type);
   const int64_t chunk = p.config.sampler().batch_size();
-  std::vector<at::Tensor> parts, labels, trajectories, x0_trajectories;
+  std::vector<at::Tensor> parts, labels, images, trajectories, x0_trajectories;
   const auto start = std::chrono::steady_clock::now();
   try {
     for (int64_t first = 0; first < request.num; first += chunk) {
@@ -161,6 +161,7 @@ absl::StatusOr<Generated> Generate(Pipeline& p, const GenerateRequest& request) 
         prior.condition.label = p.LabelsFor(request.first_index + first, count);
       }
       if (prior.condition.label.defined()) labels.push_back(prior.condition.label);
+      if (prior.condition.image.defined()) images.push_back(prior.condition.image);
       prior.condition.prompt = p.PromptsFor(request.first_index + first, count);
       if (text) {
         prior.condition.latent = p.prompt_embeddings.index_select(0, prior.condition.prompt).to(type);
@@ -204,6 +205,7 @@ absl::StatusOr<Generated> Generate(Pipeline& p, const GenerateRequest& request) 
     return absl::InternalError(absl::StrCat("sampling failed: ", e.what_without_backtrace()));
   }
   Generated out{torch::cat(parts, 0), labels.empty() ? at::Tensor() : torch::cat(labels, 0)};
+  if (!images.empty()) out.condition_images = torch::cat(images, 0);
   if (request.record_trajectory) {
     out.trajectory = torch::cat(trajectories, 1);
     out.x0_trajectory = torch::cat(x0_trajectories, 1);

@@ -50,6 +50,9 @@ absl::Status CheckSampleCount(const Pipeline& p, int64_t num, bool record_trajec
 struct Generated {
   at::Tensor samples;  // [num, ...sample_shape] in sampler.dtype (or int64 tokens)
   at::Tensor labels;   // [num] int64, undefined for unconditional pipelines
+  // The image condition each sample was refined from (DiffuseVAE's x_hat, from the prior),
+  // [num, ...sample_shape]; undefined when the prior supplies none.
+  at::Tensor condition_images;
   // With record_trajectory: [S + 1, num, ...], row 0 the start, row i + 1 the state after
   // step i (what step i + 1's prediction sees, after any churn); and [S, num, ...], the
   // x0_hat of each step (after guidance and clipping).

@@ -5,7 +5,9 @@
 # STEPS steps on the reconstructions of the VAE that tools/latent_diffusion.sh trained in
 # LD_DIR, then N samples of each from two starts: the VAE alone (z ~ N(0, I)) and latent
 # diffusion (z from the model of the codes), DDIM 50 steps, scored by LD_DIR's evaluation
-# classifier (Frechet distance) and timed (2 intra-op threads).
+# classifier (Frechet distance) and timed (2 intra-op threads). Controllability: how often
+# the classifier gives a refined sample the class of the x_hat it was refined from
+# (`sample` writes x_hat beside the samples as NAME_x_hat.npy; eval --same_class_as).
 #   N=500 STEPS=1400 bash tools/diffusevae.sh [LD_DIR] [OUT_DIR]
 # LD_DIR default out/latent_diffusion, OUT_DIR default out/diffusevae. Resumes after a kill.
 set -euo pipefail
@@ -38,14 +40,14 @@ for form in 1 2; do
   echo "form $form: $(grep "^trained" "$OUT/train_form$form.log" | paste -sd ";")" | tee -a "$summary"
   for start in "form$form" "form${form}_latent"; do
     begin=$SECONDS
-    if [[ ! -s "$OUT/$start.npy" ]]; then
+    if [[ ! -s "$OUT/$start.npy" || ! -s "$OUT/${start}_x_hat.npy" ]]; then
       "$DIFFUSE" sample --pipeline="$OUT/$start.pbtxt" --checkpoint="$OUT/form$form/checkpoint.pt" \
         --num="$N" --out="$OUT/$start.npy" --png="$OUT/$start.png" "${threads[@]}" > /dev/null
       echo "== $start: $N samples in $((SECONDS - begin)) s" | tee -a "$summary"
     fi
     echo "== $start" >> "$summary"
     "$DIFFUSE" eval --classifier="$LD/classifier/classifier.pt" --samples="$OUT/$start.npy" \
-      "${threads[@]}" | tee -a "$summary"
+      --same_class_as="$OUT/${start}_x_hat.npy" "${threads[@]}" | tee -a "$summary"
   done
 done
 echo "wrote $summary and $OUT/*.png"

@@ -8,6 +8,8 @@
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "eval/fashion_classifier.h"
 #include "eval/image_quality.h"
 #include "eval/prompt_adherence.h"
@@ -21,6 +23,10 @@
 ABSL_FLAG(std::string, samples, "", "eval: samples to evaluate (.npy).");
 ABSL_FLAG(std::string, classifier, "",
           "eval: the evaluation classifier checkpoint (from train-classifier) for images.");
+ABSL_FLAG(std::string, same_class_as, "",
+          "eval --classifier: also the fraction of images the classifier puts in the class "
+          "of the same row of these images (.npy of the same shape), e.g. DiffuseVAE's "
+          "refined samples against their x_hat (FILE_x_hat.npy).");
 ABSL_FLAG(std::string, features_out, "",
           "eval --classifier: also write each image's classifier features (.npy, [N, 128]), "
           "the space the Frechet distance is measured in.");
@@ -48,6 +54,19 @@ absl::Status EvalImages() {
                         absl::StrCat(path, ": ", report.status().message()));
   }
   std::cout << *report;
+  if (const std::string other_path = absl::GetFlag(FLAGS_same_class_as); !other_path.empty()) {
+    ABSL_ASSIGN_OR_RETURN(const at::Tensor other, ReadTensor(other_path));
+    if (other.sizes() != images.sizes()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--same_class_as: ", other_path, " has shape [", absl::StrJoin(other.sizes(), ", "),
+          "], the samples [", absl::StrJoin(images.sizes(), ", "), "]"));
+    }
+    const at::Tensor a = Classify(classifier, images.to(torch::kFloat32)).logits.argmax(1);
+    const at::Tensor b = Classify(classifier, other.to(torch::kFloat32)).logits.argmax(1);
+    std::cout << absl::StrFormat("same class as %s: %.3f (%d / %d)\n", other_path,
+                                 a.eq(b).to(torch::kFloat64).mean().item<double>(),
+                                 a.eq(b).sum().item<int64_t>(), a.size(0));
+  }
   // Samples of prompts (`sample --prompt`): how often each word holds.
   if (const std::string prompts_path = PromptsPath(path); FileExists(prompts_path)) {
     ABSL_ASSIGN_OR_RETURN(const std::string text, ReadFile(prompts_path));

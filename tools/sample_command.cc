@@ -131,6 +131,13 @@ absl::Status SampleCommand() {
     ABSL_RETURN_IF_ERROR(WriteNpy(x0_trajectory, ToNpy(generated->x0_trajectory)));
     std::cout << "wrote " << x0_trajectory << " " << generated->x0_trajectory.sizes() << "\n";
   }
+  // DiffuseVAE: the x_hat each sample was refined from, beside it (eval --same_class_as).
+  if (generated->condition_images.defined() && ranks->world_size() == 1) {
+    const std::string x_hat = absl::StrCat(out.substr(0, out.size() - (absl::EndsWith(out, ".npy") ? 4 : 0)),
+                                           "_x_hat.npy");
+    ABSL_RETURN_IF_ERROR(WriteNpy(x_hat, ToNpy(generated->condition_images)));
+    std::cout << "wrote " << x_hat << "\n";
+  }
   if (generated->labels.defined()) {
     ABSL_RETURN_IF_ERROR(WriteNpy(LabelsPath(out), ToNpy(generated->labels)));
     std::cout << "wrote " << LabelsPath(out) << "\n";
