@@ -32,7 +32,9 @@
 //                  a text-image model's zero-shot class and attribute accuracy
 // `sample --checkpoint` also takes a .safetensors file (weights only). `sample` writes the
 // samples' labels (conditional pipelines) beside them as FILE_labels.npy and their prompts
-// as FILE_prompts.txt, where `eval` finds them (prompts: each word's adherence).
+// as FILE_prompts.txt, where `eval` finds them (prompts: each word's adherence); a prior that
+// refines an image condition (DiffuseVAE) also gets its x_hat written as FILE_x_hat.npy,
+// which `eval --classifier --same_class_as=FILE_x_hat.npy` compares the samples' classes with.
 //
 // Each verb lives in tools/<verb>_command.cc; this file only dispatches.
 //
