@@ -29,6 +29,9 @@ rows=(
   "  + min-SNR weighting, gamma 5 (the demo now)|"
   "    same, lr 4e-3|s/learning_rate: 0.002/learning_rate: 0.004/"
   "    same, EMA decay 0.999|s/ema_decay: 0.995/ema_decay: 0.999/"
+  "    same, 10,000 steps|s/steps: 6000/steps: 10000/"
+  "    the demo, training seed 2|s/^  seed: 1$/  seed: 2/"
+  "    the demo, training seed 3|s/^  seed: 1$/  seed: 3/"
 )
 summary="$OUT/summary.txt"
 {
