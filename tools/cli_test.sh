@@ -510,6 +510,14 @@ expect_error "a text-conditioned U-Net without a prompt" "set sampler.prompts (o
   --checkpoint="$TMP/text_unet/checkpoint.pt" --num=2 --out="$TMP/o25.npy"
 "$DIFFUSE" zero-shot --checkpoint="$TMP/text_image/checkpoint.pt" --split=test --indices=0:50 \
   > "$TMP/zero_shot.txt" 2>&1
+# eval reads FILE_prompts.txt (each prompt word's adherence) with an evaluation classifier
+# of one epoch, and refuses a --same_class_as file of another shape.
+"$DIFFUSE" train-classifier --out="$TMP/eval_classifier" --epochs=1 > /dev/null 2>&1
+"$DIFFUSE" eval --classifier="$TMP/eval_classifier/classifier.pt" --samples="$TMP/text.npy" \
+  --same_class_as="$TMP/text_null.npy" > "$TMP/text_eval.txt" 2>&1
+expect_error "eval --same_class_as of another shape" "--same_class_as: " "$TMP/o26.npy" -- \
+  "$DIFFUSE" eval --classifier="$TMP/eval_classifier/classifier.pt" --samples="$TMP/text.npy" \
+  --same_class_as="$TMP/wide.npy"
 /usr/bin/python3 - "$TMP" <<'PY' && pass "text: train a text-image model, CLIP guidance, a text-conditioned U-Net" \
   || fail "text: train a text-image model, CLIP guidance, a text-conditioned U-Net"
 import sys, numpy as np
@@ -520,6 +528,10 @@ clip, text, plain, null = (np.load(d + f) for f in ("/clip.npy", "/text.npy", "/
 assert np.abs(text - null).max() > 1e-4     # --negative_prompt replaces the null embedding
 assert clip.shape == text.shape == (4, 1, 28, 28) and np.isfinite(clip).all() and np.isfinite(text).all()
 assert np.abs(clip - plain).max() > 1e-3     # the prompt moves the unguided samples
+report = open(d + "/text_eval.txt").read()
+import re
+assert re.search(r"^same class as .*text_null\.npy: [01]\.\d{3} \(\d / 4\)$", report, re.M), report
+assert "prompt adherence" in report and "class " in report and "dark " in report, report
 zero_shot = open(d + "/zero_shot.txt").read()
 assert "(clean images), 50 images" in zero_shot and "clean " in zero_shot, zero_shot
 prompts = open(d + "/text_prompts.txt").read().split("\n")
