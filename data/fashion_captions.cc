@@ -30,9 +30,7 @@ at::Tensor FashionAttributes(const at::Tensor& x) {
 
 std::vector<std::string> FashionCaptioner::vocabulary() const {
   std::vector<std::string> words(kFashionClassWords.begin(), kFashionClassWords.end());
-  for (const char* word : {"small", "large", "dark", "light", "plain", "patterned"}) {
-    words.push_back(word);
-  }
+  for (const auto& pair : kFashionAttributeWords) words.insert(words.end(), pair.begin(), pair.end());
   return words;
 }
 
@@ -42,14 +40,13 @@ std::vector<std::vector<std::string>> FashionCaptioner::Caption(const at::Tensor
   const at::Tensor labels = label.to(torch::kLong).contiguous();
   const double* s = stats.data_ptr<double>();
   const int64_t* y = labels.data_ptr<int64_t>();
-  static const char* const kWords[3][2] = {
-      {"small", "large"}, {"dark", "light"}, {"plain", "patterned"}};
   std::vector<std::vector<std::string>> captions(labels.size(0));
   for (int64_t i = 0; i < labels.size(0); ++i) {
     TORCH_CHECK(y[i] >= 0 && y[i] < 10, "Fashion-MNIST label ", y[i], " is not in [0, 10)");
     captions[i].push_back(kFashionClassWords[y[i]]);
     for (int a = 0; a < 3; ++a) {
-      captions[i].push_back(kWords[a][s[3 * i + a] > kFashionAttributeMedians[y[i]][a]]);
+      captions[i].push_back(
+          kFashionAttributeWords[a][s[3 * i + a] > kFashionAttributeMedians[y[i]][a]]);
     }
   }
   return captions;

@@ -23,6 +23,11 @@ inline const std::array<const char*, 10> kFashionClassWords = {
     "tshirt", "trouser", "pullover", "dress", "coat",
     "sandal", "shirt",   "sneaker",  "bag",   "boot"};
 
+// The attribute words in FashionAttributes' column order: {at or below the class median,
+// above it}.
+inline const std::array<std::array<const char*, 2>, 3> kFashionAttributeWords = {
+    {{"small", "large"}, {"dark", "light"}, {"plain", "patterned"}}};
+
 // The three attribute statistics of images x [B, 1, H, W] in [-1, 1]: [B, 3] float64
 // columns area, brightness, texture.
 at::Tensor FashionAttributes(const at::Tensor& x);

@@ -4,15 +4,11 @@
 #include <torch/torch.h>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
-#include "data/dataset.h"
 #include "models/noisy_classifier.h"
 #include "models/trained_classifier.pb.h"
 #include "pipeline/builder.h"
 #include "pipeline/registry.h"
-#include "training/checkpoint.h"
-#include "training/description_identity.h"
-#include "training/trainer.h"
+#include "training/trained_pipeline.h"
 #include "util/status_macros.h"
 
 namespace diffuse {
@@ -40,44 +36,22 @@ class TrainedClassifier : public NoisyClassifier {
 
 absl::StatusOr<std::unique_ptr<NoisyClassifier>> Load(const std::string& path,
                                                       const BuildContext& context) {
-  ABSL_ASSIGN_OR_RETURN(std::string text, ReadCheckpointDescription(path));
-  absl::StatusOr<PipelineConfig> config = ParsePipelineText(text, "its stored description");
-  if (!config.ok()) {
-    return absl::DataLossError(absl::StrCat("checkpoint ", path, ": ", config.status().message()));
-  }
-  if (!config->has_classifier()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "checkpoint ", path, " was not trained from a classifier description (it has no "
-        "classifier section)"));
-  }
-  if (config->classifier().name() == "trained_classifier") {  // would load itself again
-    return absl::InvalidArgumentError(absl::StrCat(
-        "checkpoint ", path, ": its classifier is itself a 'trained_classifier'"));
-  }
-  absl::StatusOr<std::unique_ptr<Pipeline>> trained = BuildPipeline(*config);
-  if (!trained.ok()) {
-    return absl::Status(trained.status().code(),
-                        absl::StrCat("checkpoint ", path, ": its description: ",
-                                     trained.status().message()));
-  }
-  // x_t must mean the same noise level for the classifier as for the pipeline it guides.
-  PipelineConfig theirs, ours;
-  *theirs.mutable_forward() = config->forward();
-  *ours.mutable_forward() = context.config->forward();
-  if (const std::string difference = DescriptionDifference(theirs, ours, CheckpointUse::kWeights);
-      !difference.empty()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "checkpoint ", path, " classifies x_t of another forward process: ", difference));
-  }
-  const std::vector<int64_t> shape = (*trained)->data->sample_shape();
-  if (shape != context.data->sample_shape()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "checkpoint ", path, " classifies samples of shape [", absl::StrJoin(shape, ", "),
-        "]; data '", context.config->data().name(), "' has [",
-        absl::StrJoin(context.data->sample_shape(), ", "), "]"));
-  }
-  ABSL_RETURN_IF_ERROR(LoadWeightsForSampling(**trained, path));
-  return std::unique_ptr<NoisyClassifier>(new TrainedClassifier(std::move(trained).value()));
+  ABSL_ASSIGN_OR_RETURN(
+      std::unique_ptr<Pipeline> trained,
+      LoadTrainedPipeline(path, [&](const PipelineConfig& config) -> absl::Status {
+        if (!config.has_classifier()) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "checkpoint ", path, " was not trained from a classifier description (it has "
+              "no classifier section)"));
+        }
+        if (config.classifier().name() == "trained_classifier") {  // would load itself again
+          return absl::InvalidArgumentError(absl::StrCat(
+              "checkpoint ", path, ": its classifier is itself a 'trained_classifier'"));
+        }
+        return absl::OkStatus();
+      }));
+  ABSL_RETURN_IF_ERROR(CheckReadsThisPipeline(path, "classifies", *trained, context));
+  return std::unique_ptr<NoisyClassifier>(new TrainedClassifier(std::move(trained)));
 }
 
 absl::StatusOr<std::unique_ptr<NoisyClassifier>> Make(const TrainedClassifierOptions& o,

@@ -29,6 +29,15 @@ absl::Status RequireSection(const PipelineConfig& config, const char* field, boo
       absl::StrCat("pipeline has no '", field, "' section (required)"));
 }
 
+// The first of `sections` (name, present) that is present, or nullptr: what a description
+// kind without such sections refuses.
+const char* FirstPresent(std::initializer_list<std::pair<const char*, bool>> sections) {
+  for (const auto& [section, present] : sections) {
+    if (present) return section;
+  }
+  return nullptr;
+}
+
 // Token data needs a token forward process with the same K.
 absl::Status CheckDataKind(const Pipeline& p) {
   const PipelineConfig& c = p.config;
@@ -47,6 +56,28 @@ absl::Status CheckDataKind(const Pipeline& p) {
     return absl::FailedPreconditionError(absl::StrCat(
         "forward '", c.forward().name(), "' has num_classes = ", forward_k, " but data '",
         c.data().name(), "' has ", data_k, " token classes"));
+  }
+  return absl::OkStatus();
+}
+
+// The forward process, checked against the data. `kind` names a description kind that
+// supplies no x_hat (a classifier or text-image description), which then refuses an offset
+// process (forward "shifted") in an error starting with `owner`; empty for a diffusion
+// description.
+absl::Status BuildForward(Pipeline& p, BuildContext& context, const std::string& owner = "",
+                          const std::string& kind = "") {
+  const PipelineConfig& c = p.config;
+  ABSL_ASSIGN_OR_RETURN(p.forward,
+                        Registry<ForwardProcess>::Global().Create(c.forward(), "forward", context));
+  context.forward = p.forward.get();
+  ABSL_RETURN_IF_ERROR(Prefixed(
+      absl::StrCat("forward '", c.forward().name(), "' on data '", c.data().name(), "'"),
+      p.forward->CheckSampleShape(p.data->sample_shape())));
+  ABSL_RETURN_IF_ERROR(CheckDataKind(p));
+  if (!kind.empty() && p.forward->HasOffset()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        owner, ": forward '", c.forward().name(), "' offsets x_t by an x_hat that a ", kind,
+        " description does not supply"));
   }
   return absl::OkStatus();
 }
@@ -170,18 +201,15 @@ absl::Status BuildEncoder(Pipeline& p, const BuildContext& context) {
 absl::Status BuildAutoencoder(Pipeline& p, BuildContext& context) {
   const PipelineConfig& c = p.config;
   const std::string decoder = absl::StrCat("decoder '", c.decoder().name(), "'");
-  const std::pair<const char*, bool> diffusion_sections[] = {
-      {"forward", c.has_forward()}, {"predictor", c.has_predictor()},
-      {"reverse", c.has_reverse()}, {"guidance", c.guidance_size() > 0},
-      {"classifier", c.has_classifier()}, {"text_encoder", c.has_text_encoder()}};
-  for (const auto& [section, present] : diffusion_sections) {
-    if (present) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          decoder, ": a description with a decoder is an autoencoder and has no '", section,
-          "' section (train the VAE in a description of its own; diffusion pipelines use "
-          "it through prior \"diffused_estimate\"; a diffusion model of its codes is its "
-          "prior, e.g. \"latent_ddim\")"));
-    }
+  if (const char* section = FirstPresent(
+          {{"forward", c.has_forward()}, {"predictor", c.has_predictor()},
+           {"reverse", c.has_reverse()}, {"guidance", c.guidance_size() > 0},
+           {"classifier", c.has_classifier()}, {"text_encoder", c.has_text_encoder()}})) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        decoder, ": a description with a decoder is an autoencoder and has no '", section,
+        "' section (train the VAE in a description of its own; diffusion pipelines use "
+        "it through prior \"diffused_estimate\"; a diffusion model of its codes is its "
+        "prior, e.g. \"latent_ddim\")"));
   }
   if (!c.has_encoder()) {
     return absl::InvalidArgumentError(
@@ -238,32 +266,18 @@ absl::Status BuildAutoencoder(Pipeline& p, BuildContext& context) {
 absl::Status BuildClassifierDescription(Pipeline& p, BuildContext& context) {
   const PipelineConfig& c = p.config;
   const std::string classifier = absl::StrCat("classifier '", c.classifier().name(), "'");
-  const std::pair<const char*, bool> other_sections[] = {
-      {"predictor", c.has_predictor()}, {"prior", c.has_prior()},
-      {"reverse", c.has_reverse()},     {"guidance", c.guidance_size() > 0},
-      {"encoder", c.has_encoder()},     {"decoder", c.has_decoder()},
-      {"text_encoder", c.has_text_encoder()}};
-  for (const auto& [section, present] : other_sections) {
-    if (present) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          classifier, ": a description with a classifier trains a noisy classifier and has "
-          "no '", section, "' section (a diffusion pipeline uses the trained classifier "
-          "through guidance \"classifier\" with classifier \"trained_classifier\")"));
-    }
+  if (const char* section = FirstPresent(
+          {{"predictor", c.has_predictor()}, {"prior", c.has_prior()},
+           {"reverse", c.has_reverse()}, {"guidance", c.guidance_size() > 0},
+           {"encoder", c.has_encoder()}, {"decoder", c.has_decoder()},
+           {"text_encoder", c.has_text_encoder()}})) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        classifier, ": a description with a classifier trains a noisy classifier and has "
+        "no '", section, "' section (a diffusion pipeline uses the trained classifier "
+        "through guidance \"classifier\" with classifier \"trained_classifier\")"));
   }
   ABSL_RETURN_IF_ERROR(RequireSection(c, "forward", c.has_forward()));
-  ABSL_ASSIGN_OR_RETURN(p.forward,
-                        Registry<ForwardProcess>::Global().Create(c.forward(), "forward", context));
-  context.forward = p.forward.get();
-  ABSL_RETURN_IF_ERROR(Prefixed(
-      absl::StrCat("forward '", c.forward().name(), "' on data '", c.data().name(), "'"),
-      p.forward->CheckSampleShape(p.data->sample_shape())));
-  ABSL_RETURN_IF_ERROR(CheckDataKind(p));
-  if (p.forward->HasOffset()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        classifier, ": forward '", c.forward().name(), "' offsets x_t by an x_hat that a "
-        "classifier description does not supply"));
-  }
+  ABSL_RETURN_IF_ERROR(BuildForward(p, context, classifier, "classifier"));
   ABSL_ASSIGN_OR_RETURN(p.classifier, Registry<NoisyClassifier>::Global().Create(
                                           c.classifier(), "classifier", context));
   if (p.classifier->module() == nullptr) {
@@ -293,36 +307,20 @@ absl::Status BuildTextEncoder(Pipeline& p, const BuildContext& context) {
 absl::Status BuildTextImageDescription(Pipeline& p, BuildContext& context) {
   const PipelineConfig& c = p.config;
   const std::string text = absl::StrCat("text_encoder '", c.text_encoder().name(), "'");
-  const std::pair<const char*, bool> other_sections[] = {
-      {"prior", c.has_prior()},           {"reverse", c.has_reverse()},
-      {"guidance", c.guidance_size() > 0}, {"decoder", c.has_decoder()},
-      {"classifier", c.has_classifier()}};
-  for (const auto& [section, present] : other_sections) {
-    if (present) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          text, ": a description with a text encoder and no predictor trains a text-image "
-          "model and has no '", section, "' section (a diffusion pipeline reads the trained "
-          "model through guidance \"clip\" or text_encoder \"trained_text_encoder\")"));
-    }
+  if (const char* section = FirstPresent(
+          {{"prior", c.has_prior()}, {"reverse", c.has_reverse()},
+           {"guidance", c.guidance_size() > 0}, {"decoder", c.has_decoder()},
+           {"classifier", c.has_classifier()}})) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        text, ": a description with a text encoder and no predictor trains a text-image "
+        "model and has no '", section, "' section (a diffusion pipeline reads the trained "
+        "model through guidance \"clip\" or text_encoder \"trained_text_encoder\")"));
   }
   if (!c.has_encoder()) {
     return absl::InvalidArgumentError(absl::StrCat(
         text, ": a text-image description needs an encoder section (the image encoder)"));
   }
-  if (c.has_forward()) {
-    ABSL_ASSIGN_OR_RETURN(p.forward, Registry<ForwardProcess>::Global().Create(
-                                         c.forward(), "forward", context));
-    context.forward = p.forward.get();
-    ABSL_RETURN_IF_ERROR(Prefixed(
-        absl::StrCat("forward '", c.forward().name(), "' on data '", c.data().name(), "'"),
-        p.forward->CheckSampleShape(p.data->sample_shape())));
-    ABSL_RETURN_IF_ERROR(CheckDataKind(p));
-    if (p.forward->HasOffset()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          text, ": forward '", c.forward().name(), "' offsets x_t by an x_hat that a "
-          "text-image description does not supply"));
-    }
-  }
+  if (c.has_forward()) ABSL_RETURN_IF_ERROR(BuildForward(p, context, text, "text-image"));
   ABSL_RETURN_IF_ERROR(BuildTextEncoder(p, context));
   if (p.text_encoder->module() == nullptr) {
     return absl::InvalidArgumentError(
@@ -486,13 +484,7 @@ absl::StatusOr<std::unique_ptr<Pipeline>> BuildPipeline(const PipelineConfig& co
     ABSL_RETURN_IF_ERROR(BuildTextImageDescription(*p, context));
     return p;
   }
-  ABSL_ASSIGN_OR_RETURN(p->forward, Registry<ForwardProcess>::Global().Create(
-                                        config.forward(), "forward", context));
-  context.forward = p->forward.get();
-  ABSL_RETURN_IF_ERROR(Prefixed(
-      absl::StrCat("forward '", config.forward().name(), "' on data '", config.data().name(), "'"),
-      p->forward->CheckSampleShape(p->data->sample_shape())));
-  ABSL_RETURN_IF_ERROR(CheckDataKind(*p));
+  ABSL_RETURN_IF_ERROR(BuildForward(*p, context));
   ABSL_ASSIGN_OR_RETURN(p->predictor, Registry<X0Predictor>::Global().Create(
                                           config.predictor(), "predictor", context));
   context.predictor = p->predictor.get();

@@ -209,20 +209,25 @@ absl::StatusOr<at::Tensor> ImagesFromFlags() {
   return slice.images;
 }
 
-// FILE.npy -> FILE_labels.npy
-std::string LabelsPath(const std::string& samples_path) {
+namespace {
+
+// FILE.npy -> FILE + suffix.
+std::string Beside(const std::string& samples_path, absl::string_view suffix) {
   const std::string stem = absl::EndsWith(samples_path, ".npy")
                                ? samples_path.substr(0, samples_path.size() - 4)
                                : samples_path;
-  return stem + "_labels.npy";
+  return absl::StrCat(stem, suffix);
 }
 
-std::string PromptsPath(const std::string& samples_path) {
-  const std::string stem = absl::EndsWith(samples_path, ".npy")
-                               ? samples_path.substr(0, samples_path.size() - 4)
-                               : samples_path;
-  return stem + "_prompts.txt";
+}  // namespace
+
+std::string LabelsPath(const std::string& samples_path) {
+  return Beside(samples_path, "_labels.npy");
 }
+std::string PromptsPath(const std::string& samples_path) {
+  return Beside(samples_path, "_prompts.txt");
+}
+std::string XHatPath(const std::string& samples_path) { return Beside(samples_path, "_x_hat.npy"); }
 
 at::Tensor ExactSamples(const Pipeline& p, int64_t n, uint64_t seed) {
   at::Generator gen = at::detail::createCPUGenerator(seed);

@@ -81,6 +81,8 @@ absl::Status CheckOutputFolders(
 std::string LabelsPath(const std::string& samples_path);
 // FILE.npy -> FILE_prompts.txt (one prompt per sample, one per line).
 std::string PromptsPath(const std::string& samples_path);
+// FILE.npy -> FILE_x_hat.npy (the image condition each sample was refined from).
+std::string XHatPath(const std::string& samples_path);
 
 // n exact samples of the data's mixture (which must exist) from `seed`.
 at::Tensor ExactSamples(const Pipeline& p, int64_t n, uint64_t seed);

@@ -133,8 +133,7 @@ absl::Status SampleCommand() {
   }
   // DiffuseVAE: the x_hat each sample was refined from, beside it (eval --same_class_as).
   if (generated->condition_images.defined() && ranks->world_size() == 1) {
-    const std::string x_hat = absl::StrCat(out.substr(0, out.size() - (absl::EndsWith(out, ".npy") ? 4 : 0)),
-                                           "_x_hat.npy");
+    const std::string x_hat = XHatPath(out);
     ABSL_RETURN_IF_ERROR(WriteNpy(x_hat, ToNpy(generated->condition_images)));
     std::cout << "wrote " << x_hat << "\n";
   }

@@ -76,23 +76,27 @@ if [[ -n "${UNCOND_FROM:-}" && ! -s "$OUT/uncond/checkpoint.pt" ]]; then
   echo "uncond: reused $UNCOND_FROM/checkpoint.pt" >> "$summary"
 fi
 
+clip_guidance() {  # clip_guidance MODEL SCALE: the guidance section
+  cat <<EOT
+guidance {
+  name: "clip"
+  options {
+    [type.googleapis.com/diffuse.ClipGuidanceOptions] {
+      checkpoint: "$OUT/$1/checkpoint.pt"
+      scale: $2
+    }
+  }
+}
+EOT
+}
+
 # CLIP guidance of the unconditional U-Net, clean model (through the predictor) and
 # noise-aware model (on x_t); s = 0 is the unguided U-Net. One thread beside the training.
 SAMPLE_THREADS=1
 for model in text_image text_image_noisy; do
   for s in $([[ $model == text_image ]] && echo 0) $CLIP_SCALES; do
     name="clip_${model#text_image}_s$s"; name="${name/clip__/clip_}"
-    cat "$OUT/uncond.pbtxt" - > "$OUT/$name.pbtxt" <<EOT
-guidance {
-  name: "clip"
-  options {
-    [type.googleapis.com/diffuse.ClipGuidanceOptions] {
-      checkpoint: "$OUT/$model/checkpoint.pt"
-      scale: $s
-    }
-  }
-}
-EOT
+    { cat "$OUT/uncond.pbtxt"; clip_guidance "$model" "$s"; } > "$OUT/$name.pbtxt"
     sample_and_eval "$name" "$name" uncond --prompt="$PROMPTS"
   done
 done
@@ -104,17 +108,8 @@ for w in 0 1 3; do
 done
 # Composition: the description's terms apply in order, here classifier-free guidance of the
 # text-conditioned U-Net (w = 1), then CLIP guidance with the noise-aware model (s = 100).
-cat "$OUT/text_unet.pbtxt" - > "$OUT/text_w1_clip_noisy_s100.pbtxt" <<EOT
-guidance {
-  name: "clip"
-  options {
-    [type.googleapis.com/diffuse.ClipGuidanceOptions] {
-      checkpoint: "$OUT/text_image_noisy/checkpoint.pt"
-      scale: 100
-    }
-  }
-}
-EOT
+{ cat "$OUT/text_unet.pbtxt"; clip_guidance text_image_noisy 100; } \
+  > "$OUT/text_w1_clip_noisy_s100.pbtxt"
 sample_and_eval text_w1_clip_noisy_s100 text_w1_clip_noisy_s100 text_unet --prompt="$PROMPTS" \
   --guidance_scale=1
 # Negative prompts: class words alone, without and with --negative_prompt=dark (the null

@@ -34,8 +34,6 @@ struct Scores {
 
 absl::StatusOr<Scores> Score(TextImageModel& model, const at::Tensor& x, const Time& t, const at::Tensor& labels,
              const std::vector<std::vector<std::string>>& captions) {
-  static const char* const kWords[3][2] = {
-      {"small", "large"}, {"dark", "light"}, {"plain", "patterned"}};
   torch::NoGradGuard no_grad;
   std::vector<at::Tensor> parts;
   for (int64_t first = 0; first < x.size(0); first += 500) {
@@ -44,7 +42,7 @@ absl::StatusOr<Scores> Score(TextImageModel& model, const at::Tensor& x, const T
   const at::Tensor image = torch::cat(parts);
   std::vector<std::string> texts(kFashionClassWords.begin(), kFashionClassWords.end());
   for (const char* c : kFashionClassWords) {
-    for (const auto& pair : kWords) {
+    for (const auto& pair : kFashionAttributeWords) {
       for (const char* w : pair) texts.push_back(absl::StrCat(c, " ", w));
     }
   }
@@ -60,7 +58,7 @@ absl::StatusOr<Scores> Score(TextImageModel& model, const at::Tensor& x, const T
       const int64_t y = labels[i].item<int64_t>();
       const int64_t column = 10 + 6 * y + 2 * a;
       const bool second = similarity[i][column + 1].item<double>() > similarity[i][column].item<double>();
-      right += (captions[i][1 + a] == kWords[a][1]) == second;
+      right += (captions[i][1 + a] == kFashionAttributeWords[a][1]) == second;
     }
     s.attribute_accuracy[a] = static_cast<double>(right) / n;
   }
