@@ -228,6 +228,9 @@ std::string PromptsPath(const std::string& samples_path) {
   return Beside(samples_path, "_prompts.txt");
 }
 std::string XHatPath(const std::string& samples_path) { return Beside(samples_path, "_x_hat.npy"); }
+std::string OriginalsPath(const std::string& edited_path) {
+  return Beside(edited_path, "_original.npy");
+}
 
 at::Tensor ExactSamples(const Pipeline& p, int64_t n, uint64_t seed) {
   at::Generator gen = at::detail::createCPUGenerator(seed);

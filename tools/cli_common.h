@@ -83,6 +83,8 @@ std::string LabelsPath(const std::string& samples_path);
 std::string PromptsPath(const std::string& samples_path);
 // FILE.npy -> FILE_x_hat.npy (the image condition each sample was refined from).
 std::string XHatPath(const std::string& samples_path);
+// FILE.npy -> FILE_original.npy (the images `edit` edited into FILE.npy).
+std::string OriginalsPath(const std::string& edited_path);
 
 // n exact samples of the data's mixture (which must exist) from `seed`.
 at::Tensor ExactSamples(const Pipeline& p, int64_t n, uint64_t seed);

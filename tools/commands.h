@@ -21,6 +21,7 @@ absl::Status ManipulateCommand();
 absl::Status TrainLatentPriorCommand();
 absl::Status UpgradeCheckpointCommand();
 absl::Status ZeroShotCommand();
+absl::Status EditCommand();
 
 }  // namespace diffuse
 

@@ -30,6 +30,10 @@
 //   diffuse upgrade-checkpoint --checkpoint=C [--out=C3]   a pre-v3 checkpoint to v3
 //   diffuse zero-shot --checkpoint=C --split=test --indices=0:10000 [--times=1,250]
 //                  a text-image model's zero-shot class and attribute accuracy
+//   diffuse edit   --pipeline=P --checkpoint=C (--learn_images=L.npy | --learned=F.pt)
+//                  [--save_learned=F.pt] [--shift_scale=S] (--images | --split --indices)
+//                  --out=E.npy [--png]   real images edited by the description's edit
+//                  section (Asyrp, DiffusionCLIP); writes E_original.npy, E_prompts.txt
 // `sample --checkpoint` also takes a .safetensors file (weights only). `sample` writes the
 // samples' labels (conditional pipelines) beside them as FILE_labels.npy and their prompts
 // as FILE_prompts.txt, where `eval` finds them (prompts: each word's adherence); a prior that
@@ -87,6 +91,7 @@ constexpr Verb kVerbs[] = {
     {"import-scheduler", diffuse::ImportSchedulerCommand, false},
     {"upgrade-checkpoint", diffuse::UpgradeCheckpointCommand, false},
     {"zero-shot", diffuse::ZeroShotCommand, false},
+    {"edit", diffuse::EditCommand, false},
 };
 
 std::string VerbNames(const char* separator) {

@@ -61,11 +61,22 @@ absl::Status EvalImages() {
           "--same_class_as: ", other_path, " has shape [", absl::StrJoin(other.sizes(), ", "),
           "], the samples [", absl::StrJoin(images.sizes(), ", "), "]"));
     }
-    const at::Tensor a = Classify(classifier, images.to(torch::kFloat32)).logits.argmax(1);
-    const at::Tensor b = Classify(classifier, other.to(torch::kFloat32)).logits.argmax(1);
+    const ClassifierOutputs mine = Classify(classifier, images.to(torch::kFloat32));
+    const ClassifierOutputs theirs = Classify(classifier, other.to(torch::kFloat32));
+    const at::Tensor a = mine.logits.argmax(1), b = theirs.logits.argmax(1);
     std::cout << absl::StrFormat("same class as %s: %.3f (%d / %d)\n", other_path,
                                  a.eq(b).to(torch::kFloat64).mean().item<double>(),
                                  a.eq(b).sum().item<int64_t>(), a.size(0));
+    // Identity (edits): the feature distance of each image to its own counterpart, against
+    // that to another's (the next one), and the mean absolute pixel change.
+    const at::Tensor fa = mine.features.to(torch::kFloat64), fb = theirs.features.to(torch::kFloat64);
+    const double paired = (fa - fb).norm(2, 1).mean().item<double>();
+    const double unpaired = (fa - fb.roll(1, 0)).norm(2, 1).mean().item<double>();
+    std::cout << absl::StrFormat(
+        "identity to %s: feature distance %.3f (to another image: %.3f; ratio %.3f), mean "
+        "|pixel change| %.4f\n",
+        other_path, paired, unpaired, paired / unpaired,
+        (images.to(torch::kFloat64) - other.to(torch::kFloat64)).abs().mean().item<double>());
   }
   // Samples of prompts (`sample --prompt`): how often each word holds.
   if (const std::string prompts_path = PromptsPath(path); FileExists(prompts_path)) {

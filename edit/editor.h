@@ -1,0 +1,82 @@
+// Editing real images with a trained diffusion model: the `edit` section of a description
+// (EditOptions in pipeline/pipeline.proto), run by `diffuse edit`. An Editor learns an edit
+// from training images (Learn), then edits other images (Apply); every method inverts an
+// image x0 by DDIM to x_start at edit.start_time and regenerates it over edit.num_steps
+// steps (edit/asyrp.cc, edit/diffusion_clip.cc).
+#ifndef DIFFUSE_EDIT_EDITOR_H_
+#define DIFFUSE_EDIT_EDITOR_H_
+
+#include <memory>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "absl/status/statusor.h"
+#include "edit/edit_loss.h"
+#include "pipeline/builder.h"
+
+namespace diffuse {
+
+// What every method reads; built and checked once by BuildEditor.
+struct EditContext {
+  Pipeline* pipeline = nullptr;
+  EditOptions options;
+  std::unique_ptr<EditLoss> loss;
+  // The predictor alone (no guidance, no clamp): inversion and the edit's own steps.
+  SamplingComponents plain;
+  std::vector<double> inversion_times;  // descending, inversion_times[0] = start
+  std::vector<double> times;            // the edit's reverse steps, times[0] = start
+  double t_max = 1;
+
+  // x_start [N, ...] of images x0 [N, ...] (DDIM inversion, sampler.batch_size chunks).
+  at::Tensor Invert(const at::Tensor& x0) const;
+  // One deterministic step from x at t to t_prev with the x0 estimate x0_edit and the noise
+  // direction of x0_orig: F_{t_prev}(x0_edit, F_t^{-1}(x0_orig, x)) (DDIM when they are
+  // equal; Asyrp's asymmetric step when not); x0_edit at t_prev = 0.
+  at::Tensor Step(const at::Tensor& x, double t, double t_prev, const at::Tensor& x0_orig,
+                  const at::Tensor& x0_edit) const;
+  // The edit's deterministic chain from x_start down to 0 (differentiable in x_start and
+  // the predictor's weights when autograd is on).
+  at::Tensor Regenerate(const at::Tensor& x_start) const;
+  // loss(x_edit, x_orig).mean() + reconstruction_weight * mean |x_edit - x_orig|.
+  at::Tensor Objective(const at::Tensor& x_edit, const at::Tensor& x_orig) const;
+};
+
+class Editor {
+ public:
+  virtual ~Editor() = default;
+  // Learns the edit from training images [N, ...sample_shape] (ASYRP: f_t; FINETUNE_MODEL:
+  // the model's weights; OPTIMIZE_NOISE: nothing, it optimizes per image in Apply).
+  // `progress`: a line per optimizer step batch.
+  virtual absl::Status Learn(const at::Tensor& images, std::ostream* progress) = 0;
+  // The edits of images [N, ...]; image i's stochastic steps draw Philox stream
+  // (edit.seed, first_index + i).
+  virtual at::Tensor Apply(const at::Tensor& images, int64_t first_index,
+                           std::ostream* progress) = 0;
+  // What Learn learns, for saving and loading (null: nothing to keep).
+  virtual torch::nn::Module* learned() = 0;
+  EditContext& context() { return context_; }
+
+ protected:
+  explicit Editor(EditContext context) : context_(std::move(context)) {}
+  EditContext context_;
+};
+
+// Checks the edit section against the pipeline (which must have its trained weights
+// loaded before Learn or Apply) and builds its editor. Errors name the field, e.g.
+// "edit.edit_until = 0.9 must be <= edit.start_time = 0.5".
+absl::StatusOr<std::unique_ptr<Editor>> BuildEditor(Pipeline& pipeline);
+
+// The methods (BuildEditor picks one by edit.method).
+std::unique_ptr<Editor> MakeAsyrpEditor(EditContext context);
+std::unique_ptr<Editor> MakeDiffusionClipEditor(EditContext context);
+
+// Saves / loads an editor's learned module (atomic write; errors name the file).
+absl::Status SaveLearned(Editor& editor, const std::string& path);
+absl::Status LoadLearned(Editor& editor, const std::string& path);
+
+}  // namespace diffuse
+
+#endif  // DIFFUSE_EDIT_EDITOR_H_

@@ -1,0 +1,125 @@
+// `diffuse edit`: real images edited by the description's edit section (edit/editor.h):
+// Asyrp's learned h-space shift or DiffusionCLIP's fine-tuned model / optimized noise.
+// Learns the edit from --learn_images (or loads it, --learned), then edits the images of
+// --images or --split/--indices into --out, writing beside it the originals
+// (OUT_original.npy, for `eval --same_class_as`) and the target prompt of each image
+// (OUT_prompts.txt, for `eval`'s prompt adherence).
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <limits>
+#include <string>
+
+#include <torch/torch.h>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "edit/editor.h"
+#include "eval/image_grid.h"
+#include "tools/cli_common.h"
+#include "tools/commands.h"
+#include "util/atomic_file.h"
+#include "util/npy.h"
+#include "util/status_macros.h"
+
+ABSL_FLAG(std::string, learn_images, "",
+          "edit: the training images of the edit (.npy [N, 1, 28, 28] in [-1, 1]).");
+ABSL_FLAG(std::string, learned, "",
+          "edit: load the learned edit (Asyrp's f_t, a fine-tuned model) instead of learning.");
+ABSL_FLAG(std::string, save_learned, "", "edit: write the learned edit here (.pt).");
+ABSL_FLAG(double, shift_scale, std::numeric_limits<double>::quiet_NaN(),
+          "edit: overrides edit.shift_scale (Asyrp's linearity: 0 is the unedited sampler).");
+
+namespace diffuse {
+namespace {
+
+// Rows of ten: originals, then their edits, for the first 50 images.
+at::Tensor PairedGrid(const at::Tensor& original, const at::Tensor& edited) {
+  std::vector<at::Tensor> rows;
+  for (int64_t i = 0; i < std::min<int64_t>(original.size(0), 50); i += 10) {
+    rows.push_back(original.slice(0, i, i + 10));
+    rows.push_back(edited.slice(0, i, i + 10));
+  }
+  return torch::cat(rows).to(torch::kFloat32);
+}
+
+}  // namespace
+
+absl::Status EditCommand() {
+  const std::string out = absl::GetFlag(FLAGS_out), png = absl::GetFlag(FLAGS_png);
+  const std::string learn = absl::GetFlag(FLAGS_learn_images);
+  const std::string learned = absl::GetFlag(FLAGS_learned);
+  const std::string save = absl::GetFlag(FLAGS_save_learned);
+  if (out.empty()) return absl::InvalidArgumentError("--out (the edited images, .npy) is required");
+  ABSL_RETURN_IF_ERROR(CheckOutputFolders({{"--out", out}, {"--png", png}, {"--save_learned", save}}));
+  if (!learn.empty() && !learned.empty()) {
+    return absl::InvalidArgumentError("--learn_images and --learned: give one (learn, or load)");
+  }
+  ABSL_ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> p, LoadPipeline());
+  if (!p->config.has_edit()) {
+    return absl::InvalidArgumentError(absl::StrCat("--pipeline ", absl::GetFlag(FLAGS_pipeline),
+                                                   ": no edit section (EditOptions)"));
+  }
+  if (const double scale = absl::GetFlag(FLAGS_shift_scale); !std::isnan(scale)) {
+    p->config.mutable_edit()->set_shift_scale(scale);
+  }
+  ABSL_RETURN_IF_ERROR(LoadTrainedWeights(*p));
+  absl::StatusOr<std::unique_ptr<Editor>> built = BuildEditor(*p);
+  if (!built.ok()) {
+    return absl::Status(built.status().code(), absl::StrCat("--pipeline ", absl::GetFlag(FLAGS_pipeline),
+                                                            ": ", built.status().message()));
+  }
+  Editor& editor = **built;
+  const bool learns = p->config.edit().method() != EditOptions::OPTIMIZE_NOISE;
+  if (learns && learn.empty() && learned.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "edit.method ", EditOptions::Method_Name(p->config.edit().method()),
+        " learns the edit: give --learn_images (or --learned, an edit learned before)"));
+  }
+  ABSL_ASSIGN_OR_RETURN(const at::Tensor images, ImagesFromFlags());
+  const auto sample_shape = p->data->sample_shape();
+  auto check_shape = [&](const at::Tensor& x, const std::string& source) -> absl::Status {
+    if (x.dim() != 4 || x.sizes().slice(1) != at::IntArrayRef(sample_shape)) {
+      return absl::InvalidArgumentError(absl::StrCat(source, ": images of shape [",
+                                                     absl::StrJoin(x.sizes(), ", "),
+                                                     "]; the data's are [N, ",
+                                                     absl::StrJoin(sample_shape, ", "), "]"));
+    }
+    return absl::OkStatus();
+  };
+  ABSL_RETURN_IF_ERROR(check_shape(
+      images, absl::GetFlag(FLAGS_images).empty() ? "--split" : absl::GetFlag(FLAGS_images)));
+  if (!learned.empty()) {
+    ABSL_RETURN_IF_ERROR(LoadLearned(editor, learned));
+    std::cout << "loaded the learned edit " << learned << "\n";
+  } else if (learns) {
+    ABSL_ASSIGN_OR_RETURN(const at::Tensor train, ReadTensor(learn));
+    ABSL_RETURN_IF_ERROR(check_shape(train, "--learn_images " + learn));
+    ABSL_RETURN_IF_ERROR(editor.Learn(train.to(torch::kFloat32), &std::cerr));
+    if (!save.empty()) {
+      ABSL_RETURN_IF_ERROR(SaveLearned(editor, save));
+      std::cout << "wrote " << save << "\n";
+    }
+  }
+  const at::Tensor edited = editor.Apply(images.to(torch::kFloat32), 0, &std::cerr).detach();
+  ABSL_RETURN_IF_ERROR(WriteNpy(out, ToNpy(edited)));
+  const std::string original = OriginalsPath(out);
+  ABSL_RETURN_IF_ERROR(WriteNpy(original, ToNpy(images.to(torch::kFloat32))));
+  std::cout << "wrote " << out << " " << edited.sizes() << " and " << original << "\n";
+  const std::string prompts = PromptsPath(out);
+  if (const std::string target = editor.context().loss->target_prompt(); !target.empty()) {
+    std::string lines;
+    for (int64_t i = 0; i < edited.size(0); ++i) absl::StrAppend(&lines, target, "\n");
+    ABSL_RETURN_IF_ERROR(WriteFileAtomically(prompts, lines));
+  } else if (FileExists(prompts)) {
+    std::remove(prompts.c_str());  // a stale file would be read as these images' prompts
+  }
+  if (!png.empty()) {
+    ABSL_RETURN_IF_ERROR(WriteImageGridPng(png, PairedGrid(images, edited)));
+    std::cout << "wrote " << png << " (rows of ten: originals, then their edits)\n";
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace diffuse
