@@ -104,13 +104,21 @@ class AsyrpEditor : public Editor {
   }
 
   at::Tensor Apply(const at::Tensor& images, int64_t first_index, std::ostream* progress) override {
+    return Run(images, first_index, context_.options.shift_scale(), progress);
+  }
+
+  at::Tensor Reconstruct(const at::Tensor& images, int64_t first_index) override {
+    return Run(images, first_index, 0.0, nullptr);
+  }
+
+  at::Tensor Run(const at::Tensor& images, int64_t first_index, double scale,
+                 std::ostream* progress) {
     torch::NoGradGuard no_grad;
-    const EditOptions& o = context_.options;
     const int64_t chunk = context_.pipeline->config.sampler().batch_size();
     std::vector<at::Tensor> parts;
     for (int64_t i = 0; i < images.size(0); i += chunk) {
       const at::Tensor x0 = images.slice(0, i, i + chunk);
-      parts.push_back(Sample(context_.Invert(x0), first_index + i, o.shift_scale()));
+      parts.push_back(Sample(context_.Invert(x0), first_index + i, scale));
       if (progress != nullptr) {
         *progress << "edit asyrp: " << i + x0.size(0) << "/" << images.size(0) << " images\n";
       }

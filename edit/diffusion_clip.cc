@@ -30,17 +30,24 @@ class DiffusionClipEditor : public Editor {
     return context_.plain.predictor->trainable()->module().parameters();
   }
 
-  // x_start with the original weights (the fine-tuned ones are put back after).
-  at::Tensor InvertWithOriginalWeights(const at::Tensor& x0) {
+  // f() with the original weights in place, without autograd (the fine-tuned ones are put
+  // back after).
+  template <typename F>
+  at::Tensor WithOriginalWeights(F f) {
     torch::NoGradGuard no_grad;
     std::vector<at::Tensor> weights = Weights(), tuned;
     for (size_t i = 0; i < weights.size(); ++i) {
       tuned.push_back(weights[i].clone());
       weights[i].copy_(original_[i]);
     }
-    at::Tensor x_start = context_.Invert(x0);
+    const at::Tensor result = f();
     for (size_t i = 0; i < weights.size(); ++i) weights[i].copy_(tuned[i]);
-    return x_start;
+    return result;
+  }
+
+  // x_start of images x0 (inverted with the original weights, as DiffusionCLIP does).
+  at::Tensor InvertWithOriginalWeights(const at::Tensor& x0) {
+    return WithOriginalWeights([&] { return context_.Invert(x0); });
   }
 
   absl::Status Learn(const at::Tensor& images, std::ostream* progress) override {
@@ -77,6 +84,10 @@ class DiffusionClipEditor : public Editor {
       }
     }
     return absl::OkStatus();
+  }
+
+  at::Tensor Reconstruct(const at::Tensor& images, int64_t) override {
+    return WithOriginalWeights([&] { return context_.Regenerate(context_.Invert(images)); });
   }
 
   at::Tensor Apply(const at::Tensor& images, int64_t, std::ostream* progress) override {

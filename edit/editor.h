@@ -55,6 +55,10 @@ class Editor {
   // (edit.seed, first_index + i).
   virtual at::Tensor Apply(const at::Tensor& images, int64_t first_index,
                            std::ostream* progress) = 0;
+  // The same chain without the edit (the baseline an edit's identity is measured against):
+  // Asyrp's sampler with shift_scale 0; DiffusionCLIP's DDIM round trip with the original
+  // weights.
+  virtual at::Tensor Reconstruct(const at::Tensor& images, int64_t first_index) = 0;
   // What Learn learns, for saving and loading (null: nothing to keep).
   virtual torch::nn::Module* learned() = 0;
   EditContext& context() { return context_; }

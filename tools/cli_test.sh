@@ -538,5 +538,56 @@ prompts = open(d + "/text_prompts.txt").read().split("\n")
 assert prompts[:4] == ["dark sandal", "bag", "dark sandal", "bag"], prompts
 PY
 
+# 18. Editing real images: Asyrp learns its h-space shift from --learn_images, saves it, and
+# edits test images; with the shift loaded at scale 0 the edits are the reconstruction bit for
+# bit; DiffusionCLIP fine-tunes the model or optimizes the noise; eval scores identity.
+/usr/bin/python3 -c "
+import numpy as np, sys
+np.save(sys.argv[1], np.random.default_rng(0).uniform(-1, 1, (8, 1, 28, 28)).astype(np.float32))
+" "$TMP/learn.npy"
+edit_pbtxt() {  # edit_pbtxt FIELDS...
+  cat "$TMP/small_unet.pbtxt"
+  echo "edit { loss { name: \"clip_direction\" options { [type.googleapis.com/diffuse.ClipDirectionOptions] { checkpoint: \"$TMP/text_image/checkpoint.pt\" source_prompt: \"dark\" target_prompt: \"light\" } } } $* }"
+}
+edit_pbtxt num_steps: 4 inversion_steps: 4 edit_until: 0.5 boost_below: 0.25 batch_size: 4 > "$TMP/asyrp.pbtxt"
+edit_pbtxt method: FINETUNE_MODEL start_time: 0.5 num_steps: 2 inversion_steps: 4 batch_size: 4 learning_rate: 0.0001 > "$TMP/finetune.pbtxt"
+edit_pbtxt method: OPTIMIZE_NOISE start_time: 0.5 num_steps: 2 inversion_steps: 4 noise_iterations: 2 > "$TMP/noise.pbtxt"
+edit_pbtxt edit_until: 0.2 boost_below: 0.4 > "$TMP/phases.pbtxt"
+E=("$DIFFUSE" edit --checkpoint="$TMP/small_unet/checkpoint.pt" --split=test --indices=0:6)
+"${E[@]}" --pipeline="$TMP/asyrp.pbtxt" --learn_images="$TMP/learn.npy" \
+  --save_learned="$TMP/shift.pt" --out="$TMP/asyrp.npy" --png="$TMP/asyrp.png" > "$TMP/asyrp.txt" 2> "$TMP/asyrp.log"
+"${E[@]}" --pipeline="$TMP/asyrp.pbtxt" --learned="$TMP/shift.pt" --shift_scale=0 \
+  --out="$TMP/asyrp_s0.npy" > /dev/null 2>&1
+"${E[@]}" --pipeline="$TMP/asyrp.pbtxt" --reconstruct --out="$TMP/asyrp_rec.npy" > /dev/null 2>&1
+"${E[@]}" --pipeline="$TMP/finetune.pbtxt" --learn_images="$TMP/learn.npy" --out="$TMP/finetune.npy" > /dev/null 2>&1
+"${E[@]}" --pipeline="$TMP/noise.pbtxt" --out="$TMP/noise.npy" > /dev/null 2>&1
+"$DIFFUSE" eval --classifier="$TMP/eval_classifier/classifier.pt" --samples="$TMP/asyrp.npy" \
+  --same_class_as="$TMP/asyrp_original.npy" > "$TMP/asyrp_eval.txt" 2>&1
+expect_error "edit: phases out of order" "edit.boost_below = 0.4 must be <= edit.edit_until = 0.2" \
+  "$TMP/o27.npy" -- "${E[@]}" --pipeline="$TMP/phases.pbtxt" --learn_images="$TMP/learn.npy" --out="$TMP/o27.npy"
+expect_error "edit: a description without an edit section" "no edit section" "$TMP/o28.npy" -- \
+  "${E[@]}" --pipeline="$TMP/small_unet.pbtxt" --out="$TMP/o28.npy"
+expect_error "edit: Asyrp with nothing to learn from" "give --learn_images" "$TMP/o29.npy" -- \
+  "${E[@]}" --pipeline="$TMP/asyrp.pbtxt" --out="$TMP/o29.npy"
+expect_error "edit: a learned shift that is not one" "$TMP/learn.npy: not the learned weights" \
+  "$TMP/o30.npy" -- "${E[@]}" --pipeline="$TMP/asyrp.pbtxt" --learned="$TMP/learn.npy" --out="$TMP/o30.npy"
+/usr/bin/python3 - "$TMP" <<'PY' && pass "edit: Asyrp, DiffusionCLIP fine-tuning and noise optimization" \
+  || fail "edit: Asyrp, DiffusionCLIP fine-tuning and noise optimization"
+import sys, numpy as np
+d = sys.argv[1]
+edited, s0, rec, ft, noise, orig = (np.load(d + f) for f in (
+    "/asyrp.npy", "/asyrp_s0.npy", "/asyrp_rec.npy", "/finetune.npy", "/noise.npy", "/asyrp_original.npy"))
+assert edited.shape == ft.shape == noise.shape == orig.shape == (6, 1, 28, 28)
+assert np.array_equal(s0, rec)               # a loaded shift at scale 0 is the reconstruction
+assert all(np.isfinite(x).all() for x in (edited, ft, noise))
+assert open(d + "/asyrp_prompts.txt").read() == "light\n" * 6
+assert "edit asyrp: epoch 1  images 8/8" in open(d + "/asyrp.log").read()
+assert "edit loss of the edits against the originals: mean" in open(d + "/asyrp.txt").read()
+report = open(d + "/asyrp_eval.txt").read()
+assert "identity to " in report and "light " in report, report
+import os
+assert os.path.getsize(d + "/asyrp.png") > 0 and os.path.getsize(d + "/shift.pt") > 0
+PY
+
 echo "$passed passed, $failures failed"
 [[ $failures -eq 0 ]]

@@ -14,6 +14,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "edit/editor.h"
 #include "eval/image_grid.h"
@@ -28,6 +29,9 @@ ABSL_FLAG(std::string, learn_images, "",
 ABSL_FLAG(std::string, learned, "",
           "edit: load the learned edit (Asyrp's f_t, a fine-tuned model) instead of learning.");
 ABSL_FLAG(std::string, save_learned, "", "edit: write the learned edit here (.pt).");
+ABSL_FLAG(bool, reconstruct, false,
+          "edit: write the same chain without the edit instead (the baseline of identity: "
+          "Asyrp with shift_scale 0, DiffusionCLIP's DDIM round trip); learns nothing.");
 ABSL_FLAG(double, shift_scale, std::numeric_limits<double>::quiet_NaN(),
           "edit: overrides edit.shift_scale (Asyrp's linearity: 0 is the unedited sampler).");
 
@@ -71,7 +75,8 @@ absl::Status EditCommand() {
                                                             ": ", built.status().message()));
   }
   Editor& editor = **built;
-  const bool learns = p->config.edit().method() != EditOptions::OPTIMIZE_NOISE;
+  const bool reconstruct = absl::GetFlag(FLAGS_reconstruct);
+  const bool learns = p->config.edit().method() != EditOptions::OPTIMIZE_NOISE && !reconstruct;
   if (learns && learn.empty() && learned.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "edit.method ", EditOptions::Method_Name(p->config.edit().method()),
@@ -90,6 +95,9 @@ absl::Status EditCommand() {
   };
   ABSL_RETURN_IF_ERROR(check_shape(
       images, absl::GetFlag(FLAGS_images).empty() ? "--split" : absl::GetFlag(FLAGS_images)));
+  if (reconstruct && !(learn.empty() && learned.empty())) {
+    return absl::InvalidArgumentError("--reconstruct learns nothing: drop --learn_images / --learned");
+  }
   if (!learned.empty()) {
     ABSL_RETURN_IF_ERROR(LoadLearned(editor, learned));
     std::cout << "loaded the learned edit " << learned << "\n";
@@ -102,7 +110,21 @@ absl::Status EditCommand() {
       std::cout << "wrote " << save << "\n";
     }
   }
-  const at::Tensor edited = editor.Apply(images.to(torch::kFloat32), 0, &std::cerr).detach();
+  const at::Tensor x0 = images.to(torch::kFloat32);
+  const at::Tensor edited =
+      (reconstruct ? editor.Reconstruct(x0, 0) : editor.Apply(x0, 0, &std::cerr)).detach();
+  {
+    // Homogeneity: how the edit loss (e.g. 1 - the cosine of each image's change with the
+    // text direction) spreads over the images.
+    torch::NoGradGuard no_grad;
+    const at::Tensor loss = editor.context().loss->Loss(edited, x0).to(torch::kFloat64);
+    const at::Tensor sorted = std::get<0>(loss.sort());
+    std::cout << absl::StrFormat(
+        "edit loss of the %s against the originals: mean %.4f, median %.4f, 90th percentile "
+        "%.4f\n",
+        reconstruct ? "reconstructions" : "edits", loss.mean().item<double>(),
+        sorted[sorted.size(0) / 2].item<double>(), sorted[sorted.size(0) * 9 / 10].item<double>());
+  }
   ABSL_RETURN_IF_ERROR(WriteNpy(out, ToNpy(edited)));
   const std::string original = OriginalsPath(out);
   ABSL_RETURN_IF_ERROR(WriteNpy(original, ToNpy(images.to(torch::kFloat32))));
