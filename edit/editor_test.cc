@@ -139,6 +139,9 @@ TEST(EditorTest, RefusesBadEditSections) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("edit.loss is required")));
   EXPECT_THAT(EditorStatus(UNetText()),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no edit section")));
+  // Only a diffusion description edits: a text-image description refuses the section.
+  EXPECT_THAT(EditorStatus(TextImageText() + EditSection("")),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("has no 'edit' section")));
 }
 
 // Asyrp with f_t = 0 (untrained: its last layer starts at zero) gives bit for bit what

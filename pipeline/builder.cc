@@ -204,7 +204,8 @@ absl::Status BuildAutoencoder(Pipeline& p, BuildContext& context) {
   if (const char* section = FirstPresent(
           {{"forward", c.has_forward()}, {"predictor", c.has_predictor()},
            {"reverse", c.has_reverse()}, {"guidance", c.guidance_size() > 0},
-           {"classifier", c.has_classifier()}, {"text_encoder", c.has_text_encoder()}})) {
+           {"classifier", c.has_classifier()}, {"text_encoder", c.has_text_encoder()},
+           {"edit", c.has_edit()}})) {
     return absl::InvalidArgumentError(absl::StrCat(
         decoder, ": a description with a decoder is an autoencoder and has no '", section,
         "' section (train the VAE in a description of its own; diffusion pipelines use "
@@ -270,7 +271,7 @@ absl::Status BuildClassifierDescription(Pipeline& p, BuildContext& context) {
           {{"predictor", c.has_predictor()}, {"prior", c.has_prior()},
            {"reverse", c.has_reverse()}, {"guidance", c.guidance_size() > 0},
            {"encoder", c.has_encoder()}, {"decoder", c.has_decoder()},
-           {"text_encoder", c.has_text_encoder()}})) {
+           {"text_encoder", c.has_text_encoder()}, {"edit", c.has_edit()}})) {
     return absl::InvalidArgumentError(absl::StrCat(
         classifier, ": a description with a classifier trains a noisy classifier and has "
         "no '", section, "' section (a diffusion pipeline uses the trained classifier "
@@ -310,7 +311,7 @@ absl::Status BuildTextImageDescription(Pipeline& p, BuildContext& context) {
   if (const char* section = FirstPresent(
           {{"prior", c.has_prior()}, {"reverse", c.has_reverse()},
            {"guidance", c.guidance_size() > 0}, {"decoder", c.has_decoder()},
-           {"classifier", c.has_classifier()}})) {
+           {"classifier", c.has_classifier()}, {"edit", c.has_edit()}})) {
     return absl::InvalidArgumentError(absl::StrCat(
         text, ": a description with a text encoder and no predictor trains a text-image "
         "model and has no '", section, "' section (a diffusion pipeline reads the trained "

@@ -9,7 +9,8 @@
 # images) and "sneaker" -> "boot" (learned on LEARN training sneakers, applied to the first
 # N test sneakers). `eval` scores the edits: the target word's adherence (the class word by
 # the evaluation classifier, "light" measured from the pixels), the class kept, and the
-# identity (feature distance to the original, against the distance to another image).
+# identity (feature distance to the original, against the distance to another image);
+# tools/edit_table.py writes the table (OUT/table.md).
 #   N=100 LEARN=256 bash tools/edit.sh [OUT_DIR]   (default out/edit)
 # MODELS_FROM=DIR reuses tools/text_guidance.sh's DIR/uncond and DIR/text_image
 # checkpoints instead of training them (STEPS U-Net steps, side by side). Outputs are kept
@@ -110,7 +111,7 @@ for pair in "light dark light any" "boot sneaker boot sneaker"; do
   if [[ ! -s "$OUT/original_$edit_name.npy" ]]; then
     cp "$OUT/test_$images.npy" "$OUT/original_$edit_name.npy"
     cp "$OUT/test_$images.npy" "$OUT/original_${edit_name}_original.npy"
-    yes "$target" | head -n "$N" > "$OUT/original_${edit_name}_prompts.txt"
+    for ((i = 0; i < N; i++)); do echo "$target"; done > "$OUT/original_${edit_name}_prompts.txt"
   fi
   echo "== original_$edit_name (unedited)" >> "$summary"
   score "original_$edit_name"
@@ -129,4 +130,5 @@ for pair in "light dark light any" "boot sneaker boot sneaker"; do
     --learn_images="$OUT/learn_$images.npy"
   edit "noise_$edit_name" "noise_$edit_name" "test_$images.npy"
 done
-echo "wrote $summary and $OUT/*.png"
+/usr/bin/python3 tools/edit_table.py "$summary" > "$OUT/table.md"
+echo "wrote $summary, $OUT/table.md and $OUT/*.png"
