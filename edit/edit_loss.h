@@ -5,6 +5,7 @@
 #ifndef DIFFUSE_EDIT_EDIT_LOSS_H_
 #define DIFFUSE_EDIT_EDIT_LOSS_H_
 
+#include <cstdint>
 #include <string>
 
 #include <ATen/core/Tensor.h>
@@ -22,6 +23,9 @@ class EditLoss {
   // The caption words an edited image should satisfy (written beside the edits, for
   // `eval`'s prompt adherence); empty when the loss names none.
   virtual std::string target_prompt() const { return ""; }
+  // The class an edited image should have (written beside the edits as their labels, for
+  // `eval`'s accuracy); -1 when the loss names none.
+  virtual int64_t target_label() const { return -1; }
 };
 
 }  // namespace diffuse

@@ -224,5 +224,39 @@ TEST(DiffusionClipTest, FineTuningAndNoiseOptimizationFollowTheTextDirection) {
   }
 }
 
+// Edit loss "classifier_target": optimizing each image's x_start raises the noisy
+// classifier's probability of the target class; the target class is checked.
+TEST(ClassifierTargetTest, NoiseOptimizationRaisesTheTargetClassProbability) {
+  const std::string classifier = TrainedOnce(absl::StrCat(kData, R"(
+    classifier { name: "unet_classifier" options { [type.googleapis.com/diffuse.UNetClassifierOptions] {
+      base_channels: 8 } } }
+    training { steps: 100 batch_size: 64 learning_rate: 0.003 log_every: 50 checkpoint_every: 100
+               seed: 6 ema_decay: 0 })"), "classifier");
+  auto section = [&](int target, const std::string& fields) {
+    return absl::StrCat(R"(edit { loss { name: "classifier_target" options {
+        [type.googleapis.com/diffuse.ClassifierTargetOptions] { classifier { name: "trained_classifier"
+        options { [type.googleapis.com/diffuse.TrainedClassifierOptions] { checkpoint: ")",
+                        classifier, R"(" } } } target_class: )", target, " } } } ", fields, " }");
+  };
+  EXPECT_THAT(EditorStatus(UNetText(section(10, ""))),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("option target_class = 10 must be in [0, 10)")));
+  std::unique_ptr<Pipeline> p = BuildOrFail(UNetText(section(
+      9, "method: OPTIMIZE_NOISE start_time: 0.5 num_steps: 4 inversion_steps: 10 "
+         "noise_iterations: 10 learning_rate: 0.05 reconstruction_weight: 0")));
+  ASSERT_NE(p, nullptr);
+  ASSERT_THAT(LoadWeightsForSampling(*p, TrainedOnce(UNetText(), "unet")), IsOk());
+  absl::StatusOr<std::unique_ptr<Editor>> editor = BuildEditor(*p);
+  ASSERT_THAT(editor, IsOk());
+  EXPECT_EQ((*editor)->context().loss->target_label(), 9);
+  const at::Tensor images = TestImages(8);
+  const at::Tensor reconstruction = (*editor)->Reconstruct(images, 0);
+  const at::Tensor edited = (*editor)->Apply(images, 0, nullptr);
+  torch::NoGradGuard no_grad;
+  EditLoss& loss = *(*editor)->context().loss;
+  EXPECT_LT(loss.Loss(edited, images).mean().item<double>(),
+            loss.Loss(reconstruction, images).mean().item<double>() - 0.5);
+}
+
 }  // namespace
 }  // namespace diffuse

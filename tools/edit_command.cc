@@ -2,8 +2,8 @@
 // Asyrp's learned h-space shift or DiffusionCLIP's fine-tuned model / optimized noise.
 // Learns the edit from --learn_images (or loads it, --learned), then edits the images of
 // --images or --split/--indices into --out, writing beside it the originals
-// (OUT_original.npy, for `eval --same_class_as`) and the target prompt of each image
-// (OUT_prompts.txt, for `eval`'s prompt adherence).
+// (OUT_original.npy, for `eval --same_class_as`) and the target prompt or class of each
+// image (OUT_prompts.txt for `eval`'s prompt adherence, OUT_labels.npy for its accuracy).
 #include <cmath>
 #include <cstdio>
 #include <iostream>
@@ -136,6 +136,12 @@ absl::Status EditCommand() {
     ABSL_RETURN_IF_ERROR(WriteFileAtomically(prompts, lines));
   } else if (FileExists(prompts)) {
     std::remove(prompts.c_str());  // a stale file would be read as these images' prompts
+  }
+  const std::string labels = LabelsPath(out);
+  if (const int64_t target = editor.context().loss->target_label(); target >= 0) {
+    ABSL_RETURN_IF_ERROR(WriteNpy(labels, ToNpy(torch::full({edited.size(0)}, target, torch::kLong))));
+  } else if (FileExists(labels)) {
+    std::remove(labels.c_str());
   }
   if (!png.empty()) {
     ABSL_RETURN_IF_ERROR(WriteImageGridPng(png, PairedGrid(images, edited)));
