@@ -8,9 +8,11 @@
 // reconstruction_weight |P_t edited - P_t unedited|, one optimizer step per reverse step,
 // the trajectory following the edit (sec. 3.3).
 #include <chrono>
+#include <cmath>
 
 #include <glog/logging.h>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "edit/editor.h"
 #include "edit/h_shift.h"
@@ -35,21 +37,25 @@ class AsyrpEditor : public Editor {
   at::Tensor Shifted(const at::Tensor& x, double t, double scale) {
     X0Predictor& predictor = *context_.plain.predictor;
     if (scale == 0) return predictor.Predict(x, t, {}).x0;
-    (void)predictor.SetBottleneckHook([this, scale](const at::Tensor& h, const Time& time) {
+    BottleneckHookScope hook(predictor, [this, scale](const at::Tensor& h, const Time& time) {
       return h + scale * shift_(h, time.shared() / context_.t_max);
     });
-    at::Tensor x0 = predictor.Predict(x, t, {}).x0;
-    (void)predictor.SetBottleneckHook(nullptr);
-    return x0;
+    return predictor.Predict(x, t, {}).x0;
   }
 
   bool Edits(double t) const { return t > context_.options.edit_until() * context_.t_max; }
 
   absl::Status Learn(const at::Tensor& images, std::ostream* progress) override {
     const EditOptions& o = context_.options;
-    if (TrainableModel* model = context_.plain.predictor->trainable()) {
-      for (at::Tensor& w : model->module().parameters()) w.set_requires_grad(false);  // frozen
+    if (!Edits(context_.times[0])) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "edit.edit_until = ", o.edit_until(), " leaves no edited step to learn from (the first "
+          "is at t = ", context_.times[0], " of t_max ", context_.t_max,
+          "; the shift acts from t > edit_until t_max)"));
     }
+    TrainableModel* model = context_.plain.predictor->trainable();
+    RequiresGradScope frozen(model != nullptr ? model->module().parameters() : std::vector<at::Tensor>(),
+                             false);
     torch::optim::Adam optimizer(shift_->parameters(), torch::optim::AdamOptions(o.learning_rate()));
     at::Generator generator = at::detail::createCPUGenerator(o.seed());
     const int64_t n = images.size(0), batch = o.batch_size();
@@ -78,6 +84,11 @@ class AsyrpEditor : public Editor {
           const at::Tensor direction = context_.loss->Loss(x0_edit, x0_orig).mean();
           const at::Tensor loss =
               direction + o.reconstruction_weight() * (x0_edit - x0_orig).abs().mean();
+          if (!std::isfinite(loss.item<double>())) {
+            return absl::InvalidArgumentError(absl::StrCat(
+                "edit: the loss is ", loss.item<double>(), " at t = ", t, " (epoch ", epoch + 1,
+                "); lower edit.learning_rate"));
+          }
           optimizer.zero_grad();
           loss.backward();
           optimizer.step();
@@ -156,20 +167,23 @@ class AsyrpEditor : public Editor {
 std::unique_ptr<Editor> MakeAsyrpEditor(EditContext context) {
   // The bottleneck's channels, read off one prediction.
   int64_t channels = 0;
-  X0Predictor& predictor = *context.plain.predictor;
-  (void)predictor.SetBottleneckHook([&](const at::Tensor& h, const Time&) {
-    channels = h.size(1);
-    return h;
-  });
   {
+    BottleneckHookScope hook(*context.plain.predictor, [&](const at::Tensor& h, const Time&) {
+      channels = h.size(1);
+      return h;
+    });
     torch::NoGradGuard no_grad;
     std::vector<int64_t> shape = context.pipeline->data->sample_shape();
     shape.insert(shape.begin(), 1);
-    predictor.Predict(torch::zeros(shape), context.t_max, {});
+    context.plain.predictor->Predict(torch::zeros(shape, context.dtype), context.t_max, {});
   }
-  (void)predictor.SetBottleneckHook(nullptr);
+  // f_t's initialization draws from edit.seed, leaving the global generator as it was.
+  at::Generator global = at::detail::getDefaultCPUGenerator();
+  const at::Tensor state = global.get_state();
   torch::manual_seed(context.options.seed());
   HShift shift(channels, context.options.shift_channels());
+  global.set_state(state);
+  shift->to(context.dtype);
   BuildContext build;
   build.config = &context.pipeline->config;
   build.data = context.pipeline->data.get();

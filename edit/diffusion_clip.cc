@@ -5,7 +5,9 @@
 // (OPTIMIZE_NOISE, the comparison the seed reports as weaker) descend
 //   loss(x_edit, x0) + reconstruction_weight |x_edit - x0|.
 #include <chrono>
+#include <cmath>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "edit/editor.h"
 #include "models/trainable_model.h"
@@ -35,14 +37,18 @@ class DiffusionClipEditor : public Editor {
   template <typename F>
   at::Tensor WithOriginalWeights(F f) {
     torch::NoGradGuard no_grad;
-    std::vector<at::Tensor> weights = Weights(), tuned;
-    for (size_t i = 0; i < weights.size(); ++i) {
-      tuned.push_back(weights[i].clone());
-      weights[i].copy_(original_[i]);
+    struct Swap {  // puts the fine-tuned weights back however f ends
+      std::vector<at::Tensor> weights, tuned;
+      ~Swap() {
+        torch::NoGradGuard no_grad;
+        for (size_t i = 0; i < weights.size(); ++i) weights[i].copy_(tuned[i]);
+      }
+    } swap{Weights(), {}};
+    for (size_t i = 0; i < swap.weights.size(); ++i) {
+      swap.tuned.push_back(swap.weights[i].clone());
+      swap.weights[i].copy_(original_[i]);
     }
-    const at::Tensor result = f();
-    for (size_t i = 0; i < weights.size(); ++i) weights[i].copy_(tuned[i]);
-    return result;
+    return f();
   }
 
   // x_start of images x0 (inverted with the original weights, as DiffusionCLIP does).
@@ -68,6 +74,11 @@ class DiffusionClipEditor : public Editor {
         const at::Tensor x_edit = context_.Regenerate(x_start.index_select(0, index));
         const at::Tensor direction = context_.loss->Loss(x_edit, x0).mean();
         const at::Tensor loss = context_.Objective(x_edit, x0);
+        if (!std::isfinite(loss.item<double>())) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "edit: the loss is ", loss.item<double>(), " after ", done,
+              " images; lower edit.learning_rate"));
+        }
         optimizer.zero_grad();
         loss.backward();
         optimizer.step();
@@ -96,7 +107,7 @@ class DiffusionClipEditor : public Editor {
       torch::NoGradGuard no_grad;
       return context_.Regenerate(x_start);
     }
-    for (at::Tensor& w : Weights()) w.set_requires_grad(false);  // frozen
+    RequiresGradScope frozen(Weights(), false);
     const EditOptions& o = context_.options;
     std::vector<at::Tensor> parts;
     for (int64_t i = 0; i < images.size(0); i += o.batch_size()) {

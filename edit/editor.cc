@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "pipeline/option_checks.h"
 #include "pipeline/registry.h"
 #include "reverse/inversion.h"
@@ -41,7 +42,12 @@ absl::Status CheckOptions(const EditOptions& o) {
   ABSL_RETURN_IF_ERROR(CheckInRange("edit.reconstruction_weight", o.reconstruction_weight(), 0, 1e6));
   ABSL_RETURN_IF_ERROR(CheckInRange("edit.noise_iterations", o.noise_iterations(), 1, 100000));
   ABSL_RETURN_IF_ERROR(CheckInRange("edit.shift_channels", o.shift_channels(), 2, 4096));
+  if (o.shift_channels() % 2 != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "edit.shift_channels = ", o.shift_channels(), " must be even (a sinusoidal embedding)"));
+  }
   if (o.method() == EditOptions::ASYRP) {
+    ABSL_RETURN_IF_ERROR(CheckInRange("edit.edit_until", o.edit_until(), 0, 1));
     ABSL_RETURN_IF_ERROR(CheckInRange("edit.boost_below", o.boost_below(), 0, 1));
     if (o.edit_until() > o.start_time()) {
       return absl::InvalidArgumentError(absl::StrCat("edit.edit_until = ", o.edit_until(),
@@ -61,6 +67,25 @@ absl::Status CheckOptions(const EditOptions& o) {
 std::string FirstLine(const std::string& what) { return what.substr(0, what.find('\n')); }
 
 }  // namespace
+
+RequiresGradScope::RequiresGradScope(std::vector<at::Tensor> weights, bool value)
+    : weights_(std::move(weights)) {
+  for (at::Tensor& w : weights_) {
+    before_.push_back(w.requires_grad());
+    w.set_requires_grad(value);
+  }
+}
+
+RequiresGradScope::~RequiresGradScope() {
+  for (size_t i = 0; i < weights_.size(); ++i) weights_[i].set_requires_grad(before_[i]);
+}
+
+BottleneckHookScope::BottleneckHookScope(X0Predictor& predictor, BottleneckHook hook)
+    : predictor_(predictor) {
+  (void)predictor_.SetBottleneckHook(std::move(hook));  // BuildEditor checked the bottleneck
+}
+
+BottleneckHookScope::~BottleneckHookScope() { (void)predictor_.SetBottleneckHook(nullptr); }
 
 at::Tensor EditContext::Invert(const at::Tensor& x0) const {
   const int64_t chunk = pipeline->config.sampler().batch_size();
@@ -141,6 +166,8 @@ absl::StatusOr<std::unique_ptr<Editor>> BuildEditor(Pipeline& p) {
   ABSL_ASSIGN_OR_RETURN(c.inversion_times,
                         EditGrid(start, c.options.inversion_steps(), domain, "edit.inversion_steps"));
   ABSL_ASSIGN_OR_RETURN(c.times, EditGrid(start, c.options.num_steps(), domain, "edit.num_steps"));
+  c.dtype = p.config.sampler().dtype() == FLOAT64 ? at::kDouble : at::kFloat;
+  if (torch::nn::Module* module = p.trained_module(); module != nullptr) module->to(c.dtype);
   if (c.options.method() == EditOptions::ASYRP) return MakeAsyrpEditor(std::move(c));
   return MakeDiffusionClipEditor(std::move(c));
 }
@@ -164,6 +191,9 @@ absl::Status LoadLearned(Editor& editor, const std::string& path) {
   torch::nn::Module* m = editor.learned();
   if (m == nullptr) return absl::FailedPreconditionError("this edit method learns no weights");
   if (!FileExists(path)) return absl::NotFoundError(absl::StrCat(path, ": no such file"));
+  // Module::load takes whatever shapes the file holds: compare them with the module's.
+  std::vector<std::pair<std::string, at::Tensor>> before;
+  for (const auto& item : m->named_parameters()) before.emplace_back(item.key(), item.value().detach().clone());
   try {
     torch::serialize::InputArchive archive;
     archive.load_from(path);
@@ -171,6 +201,18 @@ absl::Status LoadLearned(Editor& editor, const std::string& path) {
   } catch (const std::exception& e) {
     return absl::InvalidArgumentError(absl::StrCat(
         path, ": not the learned weights of this edit (", FirstLine(e.what()), ")"));
+  }
+  const auto after = m->named_parameters();
+  for (const auto& [name, old] : before) {
+    const at::Tensor& now = after[name];
+    if (now.sizes() != old.sizes() || now.scalar_type() != old.scalar_type()) {
+      torch::NoGradGuard no_grad;
+      for (const auto& [n, w] : before) after[n].set_data(w);  // leave the editor as it was
+      return absl::InvalidArgumentError(absl::StrCat(
+          path, ": ", name, " has shape [", absl::StrJoin(now.sizes(), ", "), "] ",
+          c10::toString(now.scalar_type()), ", this edit's [", absl::StrJoin(old.sizes(), ", "),
+          "] ", c10::toString(old.scalar_type()), " (learned for another model or options)"));
+    }
   }
   return absl::OkStatus();
 }

@@ -29,6 +29,8 @@ struct EditContext {
   std::vector<double> inversion_times;  // descending, inversion_times[0] = start
   std::vector<double> times;            // the edit's reverse steps, times[0] = start
   double t_max = 1;
+  // sampler.dtype: the predictor's weights, the images and Asyrp's f_t are in this type.
+  at::ScalarType dtype = at::kFloat;
 
   // x_start [N, ...] of images x0 [N, ...] (DDIM inversion, sampler.batch_size chunks).
   at::Tensor Invert(const at::Tensor& x0) const;
@@ -44,12 +46,34 @@ struct EditContext {
   at::Tensor Objective(const at::Tensor& x_edit, const at::Tensor& x_orig) const;
 };
 
+// Sets `weights`' requires_grad to `value` for its lifetime, then back to what each was.
+class RequiresGradScope {
+ public:
+  RequiresGradScope(std::vector<at::Tensor> weights, bool value);
+  ~RequiresGradScope();
+
+ private:
+  std::vector<at::Tensor> weights_;
+  std::vector<bool> before_;
+};
+
+// A bottleneck hook installed on `predictor` for its lifetime (removed however the scope
+// ends).
+class BottleneckHookScope {
+ public:
+  BottleneckHookScope(X0Predictor& predictor, BottleneckHook hook);
+  ~BottleneckHookScope();
+
+ private:
+  X0Predictor& predictor_;
+};
+
 class Editor {
  public:
   virtual ~Editor() = default;
   // Learns the edit from training images [N, ...sample_shape] (ASYRP: f_t; FINETUNE_MODEL:
   // the model's weights; OPTIMIZE_NOISE: nothing, it optimizes per image in Apply).
-  // `progress`: a line per optimizer step batch.
+  // `progress`: a line per batch. A non-finite loss stops it with INVALID_ARGUMENT.
   virtual absl::Status Learn(const at::Tensor& images, std::ostream* progress) = 0;
   // The edits of images [N, ...]; image i's stochastic steps draw Philox stream
   // (edit.seed, first_index + i).
@@ -69,7 +93,8 @@ class Editor {
 };
 
 // Checks the edit section against the pipeline (which must have its trained weights
-// loaded before Learn or Apply) and builds its editor. Errors name the field, e.g.
+// loaded before this call: DiffusionCLIP keeps a copy of them to invert with) and builds its
+// editor, converting the predictor's weights to sampler.dtype. Errors name the field, e.g.
 // "edit.edit_until = 0.9 must be <= edit.start_time = 0.5".
 absl::StatusOr<std::unique_ptr<Editor>> BuildEditor(Pipeline& pipeline);
 
@@ -77,7 +102,8 @@ absl::StatusOr<std::unique_ptr<Editor>> BuildEditor(Pipeline& pipeline);
 std::unique_ptr<Editor> MakeAsyrpEditor(EditContext context);
 std::unique_ptr<Editor> MakeDiffusionClipEditor(EditContext context);
 
-// Saves / loads an editor's learned module (atomic write; errors name the file).
+// Saves / loads an editor's learned module (atomic write; errors name the file; a file of
+// other shapes or types, e.g. a shift learned for another U-Net, is refused by name).
 absl::Status SaveLearned(Editor& editor, const std::string& path);
 absl::Status LoadLearned(Editor& editor, const std::string& path);
 

@@ -125,6 +125,9 @@ TEST(EditorTest, RefusesBadEditSections) {
   EXPECT_THAT(EditorStatus(UNetText(EditSection("edit_until: 0.4 boost_below: 0.6"))),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("edit.boost_below = 0.6 must be <= edit.edit_until = 0.4")));
+  EXPECT_THAT(EditorStatus(UNetText(EditSection("shift_channels: 33"))),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("edit.shift_channels = 33 must be even")));
   EXPECT_THAT(EditorStatus(UNetText(EditSection("num_steps: 0"))),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("edit.num_steps")));
   EXPECT_THAT(EditorStatus(UNetText(EditSection("", "dark", "shiny"))),
@@ -156,6 +159,13 @@ TEST(AsyrpTest, ZeroShiftIsBitIdenticalAndPhasesAreTheToolkitsSteps) {
   ASSERT_NE(off.editor, nullptr);
   EXPECT_TRUE(torch::equal(zero.editor->Apply(images, 0, nullptr),
                            off.editor->Apply(images, 0, nullptr)));
+
+  // Without an edited step there is nothing to learn.
+  Built none = BuildEdit("num_steps: 10 inversion_steps: 10 edit_until: 1 boost_below: 0");
+  ASSERT_NE(none.editor, nullptr);
+  EXPECT_THAT(none.editor->Learn(images, nullptr),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("edit.edit_until = 1 leaves no edited step")));
 
   for (const double boost : {0.0, 1.0}) {
     SCOPED_TRACE(boost);
@@ -196,6 +206,9 @@ TEST(AsyrpTest, LearnedShiftMovesImagesAlongTheTextDirection) {
   Built fresh = BuildEdit("num_steps: 10 inversion_steps: 10 edit_until: 0.4 boost_below: 0");
   ASSERT_THAT(LoadLearned(*fresh.editor, path), IsOk());
   EXPECT_TRUE(torch::equal(fresh.editor->Apply(held_out, 0, nullptr), after));
+  Built narrow = BuildEdit("num_steps: 10 inversion_steps: 10 edit_until: 0.4 shift_channels: 16");
+  EXPECT_THAT(LoadLearned(*narrow.editor, path),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("learned for another model")));
   std::ofstream(TmpDir("bad.pt")) << "not a module";
   EXPECT_THAT(LoadLearned(*fresh.editor, TmpDir("bad.pt")),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("bad.pt")));

@@ -539,12 +539,16 @@ assert prompts[:4] == ["dark sandal", "bag", "dark sandal", "bag"], prompts
 PY
 
 # 18. Editing real images: Asyrp learns its h-space shift from --learn_images, saves it, and
-# edits test images; with the shift loaded at scale 0 the edits are the reconstruction bit for
-# bit; DiffusionCLIP fine-tunes the model or optimizes the noise; eval scores identity.
+# edits test images; the shift loaded back edits them bit for bit the same, and they differ from
+# the reconstruction (the chain without the shift); DiffusionCLIP fine-tunes the model or optimizes the noise; eval scores identity.
 /usr/bin/python3 -c "
 import numpy as np, sys
 np.save(sys.argv[1], np.random.default_rng(0).uniform(-1, 1, (8, 1, 28, 28)).astype(np.float32))
 " "$TMP/learn.npy"
+/usr/bin/python3 -c "
+import numpy as np, sys
+np.save(sys.argv[1], np.full((2, 1, 28, 28), 255, np.float32))
+" "$TMP/uint8.npy"
 edit_pbtxt() {  # edit_pbtxt FIELDS...
   cat "$TMP/small_unet.pbtxt"
   echo "edit { loss { name: \"clip_direction\" options { [type.googleapis.com/diffuse.ClipDirectionOptions] { checkpoint: \"$TMP/text_image/checkpoint.pt\" source_prompt: \"dark\" target_prompt: \"light\" } } } $* }"
@@ -556,8 +560,7 @@ edit_pbtxt edit_until: 0.2 boost_below: 0.4 > "$TMP/phases.pbtxt"
 E=("$DIFFUSE" edit --checkpoint="$TMP/small_unet/checkpoint.pt" --split=test --indices=0:6)
 "${E[@]}" --pipeline="$TMP/asyrp.pbtxt" --learn_images="$TMP/learn.npy" \
   --save_learned="$TMP/shift.pt" --out="$TMP/asyrp.npy" --png="$TMP/asyrp.png" > "$TMP/asyrp.txt" 2> "$TMP/asyrp.log"
-"${E[@]}" --pipeline="$TMP/asyrp.pbtxt" --learned="$TMP/shift.pt" --shift_scale=0 \
-  --out="$TMP/asyrp_s0.npy" > /dev/null 2>&1
+"${E[@]}" --pipeline="$TMP/asyrp.pbtxt" --learned="$TMP/shift.pt" --out="$TMP/asyrp_loaded.npy" > /dev/null 2>&1
 "${E[@]}" --pipeline="$TMP/asyrp.pbtxt" --reconstruct --out="$TMP/asyrp_rec.npy" > /dev/null 2>&1
 "${E[@]}" --pipeline="$TMP/finetune.pbtxt" --learn_images="$TMP/learn.npy" --out="$TMP/finetune.npy" > /dev/null 2>&1
 "${E[@]}" --pipeline="$TMP/noise.pbtxt" --out="$TMP/noise.npy" > /dev/null 2>&1
@@ -569,16 +572,21 @@ expect_error "edit: a description without an edit section" "no edit section" "$T
   "${E[@]}" --pipeline="$TMP/small_unet.pbtxt" --out="$TMP/o28.npy"
 expect_error "edit: Asyrp with nothing to learn from" "give --learn_images" "$TMP/o29.npy" -- \
   "${E[@]}" --pipeline="$TMP/asyrp.pbtxt" --out="$TMP/o29.npy"
+expect_error "edit: images outside [-1, 1]" "values in [" "$TMP/o31.npy" -- \
+  "${E[@]}" --pipeline="$TMP/asyrp.pbtxt" --learn_images="$TMP/uint8.npy" --out="$TMP/o31.npy"
+expect_error "edit: --shift_scale without a shift" "--shift_scale: edit.method OPTIMIZE_NOISE" \
+  "$TMP/o32.npy" -- "${E[@]}" --pipeline="$TMP/noise.pbtxt" --shift_scale=2 --out="$TMP/o32.npy"
 expect_error "edit: a learned shift that is not one" "$TMP/learn.npy: not the learned weights" \
   "$TMP/o30.npy" -- "${E[@]}" --pipeline="$TMP/asyrp.pbtxt" --learned="$TMP/learn.npy" --out="$TMP/o30.npy"
 /usr/bin/python3 - "$TMP" <<'PY' && pass "edit: Asyrp, DiffusionCLIP fine-tuning and noise optimization" \
   || fail "edit: Asyrp, DiffusionCLIP fine-tuning and noise optimization"
 import sys, numpy as np
 d = sys.argv[1]
-edited, s0, rec, ft, noise, orig = (np.load(d + f) for f in (
-    "/asyrp.npy", "/asyrp_s0.npy", "/asyrp_rec.npy", "/finetune.npy", "/noise.npy", "/asyrp_original.npy"))
+edited, loaded, rec, ft, noise, orig = (np.load(d + f) for f in (
+    "/asyrp.npy", "/asyrp_loaded.npy", "/asyrp_rec.npy", "/finetune.npy", "/noise.npy", "/asyrp_original.npy"))
 assert edited.shape == ft.shape == noise.shape == orig.shape == (6, 1, 28, 28)
-assert np.array_equal(s0, rec)               # a loaded shift at scale 0 is the reconstruction
+assert np.array_equal(loaded, edited)        # the saved shift, loaded, edits the same
+assert not np.array_equal(edited, rec)       # the learned shift moves the images
 assert all(np.isfinite(x).all() for x in (edited, ft, noise))
 assert open(d + "/asyrp_prompts.txt").read() == "light\n" * 6
 assert "edit asyrp: epoch 1  images 8/8" in open(d + "/asyrp.log").read()
@@ -587,6 +595,36 @@ report = open(d + "/asyrp_eval.txt").read()
 assert "identity to " in report and "light " in report, report
 import os
 assert os.path.getsize(d + "/asyrp.png") > 0 and os.path.getsize(d + "/shift.pt") > 0
+PY
+
+# 19. The negative ELBO (diffuse elbo) of exact eight_gaussians samples under the exact
+# oracle bounds their exact -log p; a VE forward process is refused by name.
+/usr/bin/python3 - "$TMP" <<'PY'
+import sys, numpy as np
+rng = np.random.default_rng(7)
+k = rng.integers(0, 8, 4000)
+centres = 4 * np.stack([np.cos(2 * np.pi * k / 8), np.sin(2 * np.pi * k / 8)], 1)
+x = centres + 0.3 * rng.standard_normal((4000, 2))
+np.save(sys.argv[1] + "/ring.npy", x.astype(np.float32))
+all_centres = 4 * np.stack([np.cos(2 * np.pi * np.arange(8) / 8), np.sin(2 * np.pi * np.arange(8) / 8)], 1)
+d2 = ((x.astype(np.float32).astype(np.float64)[:, None, :] - all_centres[None]) ** 2).sum(2)
+log_p = np.log(np.exp(-d2 / (2 * 0.09)).mean(1)) - np.log(2 * np.pi * 0.09)
+open(sys.argv[1] + "/ring_nll.txt", "w").write(str(-log_p.mean()))
+PY
+"$DIFFUSE" elbo --pipeline="$EXAMPLES/eight_gaussians_oracle_ddpm.pbtxt" --images="$TMP/ring.npy" \
+  --draws=8 > "$TMP/elbo.txt" 2>&1
+expect_error "elbo: a VE forward process" "forward 'gaussian_ve'" "$TMP/o33.npy" -- \
+  "$DIFFUSE" elbo --pipeline="$EXAMPLES/eight_gaussians_ve_heun.pbtxt" --images="$TMP/ring.npy"
+/usr/bin/python3 - "$TMP" <<'PY' && pass "elbo: the negative ELBO bounds the exact -log p of the ring" \
+  || fail "elbo: the negative ELBO bounds the exact -log p of the ring"
+import sys, re
+d = sys.argv[1]
+report = open(d + "/elbo.txt").read()
+total = float(re.search(r"^  total +(-?[\d.]+)", report, re.M).group(1))
+nll = float(open(d + "/ring_nll.txt").read())
+assert "denoising" in report and "reconstruction" in report, report
+se = float(re.search(r"^  denoising +[-\d.]+ \+- ([\d.]+)", report, re.M).group(1))
+assert nll - 4 * se < total < nll + 2, (total, nll, report)   # a bound, loose by DDPM's fixed variance
 PY
 
 echo "$passed passed, $failures failed"

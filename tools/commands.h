@@ -22,6 +22,7 @@ absl::Status TrainLatentPriorCommand();
 absl::Status UpgradeCheckpointCommand();
 absl::Status ZeroShotCommand();
 absl::Status EditCommand();
+absl::Status ElboCommand();
 
 }  // namespace diffuse
 

@@ -34,6 +34,8 @@
 //                  [--save_learned=F.pt] [--shift_scale=S] (--images | --split --indices)
 //                  --out=E.npy [--png]   real images edited by the description's edit
 //                  section (Asyrp, DiffusionCLIP); writes E_original.npy, E_prompts.txt
+//   diffuse elbo   --pipeline=P [--checkpoint=C] (--images=X.npy | --split --indices)
+//                  [--draws=4]   the negative ELBO term by term (nats, bits per dimension)
 // `sample --checkpoint` also takes a .safetensors file (weights only). `sample` writes the
 // samples' labels (conditional pipelines) beside them as FILE_labels.npy and their prompts
 // as FILE_prompts.txt, where `eval` finds them (prompts: each word's adherence); a prior that
@@ -92,6 +94,7 @@ constexpr Verb kVerbs[] = {
     {"upgrade-checkpoint", diffuse::UpgradeCheckpointCommand, false},
     {"zero-shot", diffuse::ZeroShotCommand, false},
     {"edit", diffuse::EditCommand, false},
+    {"elbo", diffuse::ElboCommand, false},
 };
 
 std::string VerbNames(const char* separator) {

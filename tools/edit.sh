@@ -7,7 +7,8 @@
 # each beside the same chain without the edit (the reconstruction). Two edits: "dark" ->
 # "light" (learned on LEARN training images of every class, applied to the first N test
 # images) and "sneaker" -> "boot" (learned on LEARN training sneakers, applied to the first
-# N test sneakers). `eval` scores the edits: the target word's adherence (the class word by
+# N test sneakers), and sneaker -> boot again with a noisy classifier's log-probability of
+# "boot" as the loss. `eval` scores the edits: the target word's adherence (the class word by
 # the evaluation classifier, "light" measured from the pixels), the class kept, and the
 # identity (feature distance to the original, against the distance to another image);
 # tools/edit_table.py writes the table (OUT/table.md).
@@ -28,17 +29,21 @@ summary="$OUT/summary.txt"
 machine_line >> "$summary"
 ensure_classifier "$OUT/classifier" | tee -a "$summary"
 
-# The models.
-for model in uncond text_image; do
-  if [[ -n "${MODELS_FROM:-}" && ! -s "$OUT/$model/checkpoint.pt" ]]; then
+# The models (NOISY_CLASSIFIER_FROM=DIR reuses tools/classifier_guidance.sh's
+# DIR/noisy_classifier).
+for model in uncond text_image noisy_classifier; do
+  from="${MODELS_FROM:-}"
+  [[ $model == noisy_classifier ]] && from="${NOISY_CLASSIFIER_FROM:-}"
+  if [[ -n "$from" && ! -s "$OUT/$model/checkpoint.pt" ]]; then
     mkdir -p "$OUT/$model"
-    flock "$MODELS_FROM/$model/.lock" cp "$MODELS_FROM/$model/checkpoint.pt" "$OUT/$model/"
-    echo "$model: reused $MODELS_FROM/$model/checkpoint.pt" >> "$summary"
+    flock "$from/$model/.lock" cp "$from/$model/checkpoint.pt" "$OUT/$model/"
+    echo "$model: reused $from/$model/checkpoint.pt" >> "$summary"
   fi
 done
 sed "s/^  steps: [0-9]*/  steps: $STEPS/" "$EX/fashion_mnist_v.pbtxt" > "$OUT/uncond.pbtxt"
 cp "$EX/fashion_mnist_text_image.pbtxt" "$OUT/text_image.pbtxt"
-for model in uncond text_image; do
+cp "$EX/fashion_mnist_noisy_classifier.pbtxt" "$OUT/noisy_classifier.pbtxt"
+for model in uncond text_image noisy_classifier; do
   "$DIFFUSE" train --pipeline="$OUT/$model.pbtxt" --out="$OUT/$model" --threads=1 \
     --intra_op_threads=1 >> "$OUT/train_$model.log" 2>&1 &
 done
@@ -54,23 +59,45 @@ subset test_any.npy test "$N"
 subset learn_sneaker.npy train "$LEARN" 7
 subset test_sneaker.npy test "$N" 7
 
-describe() {  # describe NAME SOURCE TARGET FIELDS...: OUT/NAME.pbtxt, the U-Net + an edit
-  local name=$1 source=$2 target=$3
-  shift 3
-  { cat "$OUT/uncond.pbtxt"; cat <<EOT
-edit {
+loss() {  # loss clip SOURCE TARGET | loss class K: the edit's loss section
+  if [[ $1 == clip ]]; then cat <<EOT
   loss {
     name: "clip_direction"
     options {
       [type.googleapis.com/diffuse.ClipDirectionOptions] {
         checkpoint: "$OUT/text_image/checkpoint.pt"
-        source_prompt: "$source"
-        target_prompt: "$target"
+        source_prompt: "$2"
+        target_prompt: "$3"
       }
     }
   }
 EOT
-    printf '  %s\n' "$@"; echo "}"; } > "$OUT/$name.pbtxt"
+  else cat <<EOT
+  loss {
+    name: "classifier_target"
+    options {
+      [type.googleapis.com/diffuse.ClassifierTargetOptions] {
+        classifier {
+          name: "trained_classifier"
+          options {
+            [type.googleapis.com/diffuse.TrainedClassifierOptions] {
+              checkpoint: "$OUT/noisy_classifier/checkpoint.pt"
+            }
+          }
+        }
+        target_class: $2
+      }
+    }
+  }
+EOT
+  fi
+}
+
+describe() {  # describe NAME "LOSS ARGS" FIELDS...: OUT/NAME.pbtxt, the U-Net + an edit
+  local name=$1 loss_args=$2
+  shift 2
+  { cat "$OUT/uncond.pbtxt"; echo "edit {"; loss $loss_args; printf '  %s\n' "$@"; echo "}"; } \
+    > "$OUT/$name.pbtxt"
 }
 
 edit() {  # edit NAME PIPELINE IMAGES [edit flags...]: OUT/NAME.npy (kept if present), scored
@@ -102,10 +129,10 @@ DCLIP=("start_time: 0.5" "num_steps: 6" "inversion_steps: 40" "batch_size: 8"
        "reconstruction_weight: 0.01")
 for pair in "light dark light any" "boot sneaker boot sneaker"; do
   read -r edit_name source target images <<< "$pair"
-  describe "asyrp_$edit_name" "$source" "$target" "${ASYRP[@]}"
-  describe "finetune_$edit_name" "$source" "$target" "method: FINETUNE_MODEL" "${DCLIP[@]}" \
+  describe "asyrp_$edit_name" "clip $source $target" "${ASYRP[@]}"
+  describe "finetune_$edit_name" "clip $source $target" "method: FINETUNE_MODEL" "${DCLIP[@]}" \
     "epochs: 1" "learning_rate: 0.0001"
-  describe "noise_$edit_name" "$source" "$target" "method: OPTIMIZE_NOISE" "${DCLIP[@]}" \
+  describe "noise_$edit_name" "clip $source $target" "method: OPTIMIZE_NOISE" "${DCLIP[@]}" \
     "noise_iterations: 20" "learning_rate: 0.05"
   # The originals, scored as themselves (the target word's adherence before any edit).
   if [[ ! -s "$OUT/original_$edit_name.npy" ]]; then
@@ -130,5 +157,14 @@ for pair in "light dark light any" "boot sneaker boot sneaker"; do
     --learn_images="$OUT/learn_$images.npy"
   edit "noise_$edit_name" "noise_$edit_name" "test_$images.npy"
 done
+# Sneaker -> boot by the noisy classifier's log-probability of "boot" (class 9) in place of
+# the text direction (Asyrp's alternative loss): Asyrp at s = 1 and the fine-tuned model.
+describe asyrp_boot_classifier "class 9" "${ASYRP[@]}"
+describe finetune_boot_classifier "class 9" "method: FINETUNE_MODEL" "${DCLIP[@]}" \
+  "epochs: 1" "learning_rate: 0.0001"
+edit asyrp_boot_classifier_s1 asyrp_boot_classifier test_sneaker.npy \
+  --learn_images="$OUT/learn_sneaker.npy" --save_learned="$OUT/asyrp_boot_classifier_f.pt"
+edit finetune_boot_classifier finetune_boot_classifier test_sneaker.npy \
+  --learn_images="$OUT/learn_sneaker.npy"
 /usr/bin/python3 tools/edit_table.py "$summary" > "$OUT/table.md"
 echo "wrote $summary, $OUT/table.md and $OUT/*.png"

@@ -38,14 +38,41 @@ ABSL_FLAG(double, shift_scale, std::numeric_limits<double>::quiet_NaN(),
 namespace diffuse {
 namespace {
 
-// Rows of ten: originals, then their edits, for the first 50 images.
+// Rows of ten: originals, then their edits, for the first 50 images; blank tiles pad every
+// row to ten and the grid to 100 tiles (WriteImageGridPng lays N tiles in ceil(sqrt N)
+// columns).
 at::Tensor PairedGrid(const at::Tensor& original, const at::Tensor& edited) {
-  std::vector<at::Tensor> rows;
+  const at::Tensor blank = -torch::ones_like(original[0]).unsqueeze(0);
+  std::vector<at::Tensor> tiles;
   for (int64_t i = 0; i < std::min<int64_t>(original.size(0), 50); i += 10) {
-    rows.push_back(original.slice(0, i, i + 10));
-    rows.push_back(edited.slice(0, i, i + 10));
+    for (const at::Tensor& images : {original, edited}) {
+      const at::Tensor row = images.slice(0, i, i + 10).to(original.scalar_type());
+      tiles.push_back(row);
+      if (row.size(0) < 10) tiles.push_back(blank.expand({10 - row.size(0), -1, -1, -1}));
+    }
   }
-  return torch::cat(rows).to(torch::kFloat32);
+  int64_t count = 0;
+  for (const at::Tensor& t : tiles) count += t.size(0);
+  if (count < 100) tiles.push_back(blank.expand({100 - count, -1, -1, -1}));
+  return torch::cat(tiles).to(torch::kFloat32);
+}
+
+// Images of the data's shape, finite and in the data range [-1, 1] (uint8 0..255 files are
+// the usual mistake).
+absl::Status CheckImages(const at::Tensor& x, at::IntArrayRef sample_shape,
+                         const std::string& source) {
+  if (x.dim() != 4 || x.sizes().slice(1) != sample_shape) {
+    return absl::InvalidArgumentError(absl::StrCat(source, ": images of shape [",
+                                                   absl::StrJoin(x.sizes(), ", "),
+                                                   "]; the data's are [N, ",
+                                                   absl::StrJoin(sample_shape, ", "), "]"));
+  }
+  const double lo = x.min().item<double>(), hi = x.max().item<double>();
+  if (!std::isfinite(lo) || !std::isfinite(hi) || lo < -1.001 || hi > 1.001) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        source, ": values in [", lo, ", ", hi, "]; images must be finite and in [-1, 1]"));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -68,6 +95,29 @@ absl::Status EditCommand() {
   if (const double scale = absl::GetFlag(FLAGS_shift_scale); !std::isnan(scale)) {
     p->config.mutable_edit()->set_shift_scale(scale);
   }
+  const bool reconstruct = absl::GetFlag(FLAGS_reconstruct);
+  const EditOptions::Method method = p->config.edit().method();
+  const std::string method_name = absl::StrCat("edit.method ", EditOptions::Method_Name(method));
+  const bool learns = method != EditOptions::OPTIMIZE_NOISE && !reconstruct;
+  if (method == EditOptions::OPTIMIZE_NOISE && !(learn.empty() && learned.empty() && save.empty())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--learn_images / --learned / --save_learned: ", method_name,
+        " learns nothing before editing (it optimizes each image's noise)"));
+  }
+  if (!save.empty() && (reconstruct || !learned.empty())) {
+    return absl::InvalidArgumentError("--save_learned: nothing is learned with --reconstruct or --learned");
+  }
+  if (!std::isnan(absl::GetFlag(FLAGS_shift_scale)) && method != EditOptions::ASYRP) {
+    return absl::InvalidArgumentError(absl::StrCat("--shift_scale: ", method_name,
+                                                   " has no shift (ASYRP's)"));
+  }
+  if (learns && learn.empty() && learned.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        method_name, " learns the edit: give --learn_images (or --learned, an edit learned before)"));
+  }
+  if (reconstruct && !(learn.empty() && learned.empty())) {
+    return absl::InvalidArgumentError("--reconstruct learns nothing: drop --learn_images / --learned");
+  }
   ABSL_RETURN_IF_ERROR(LoadTrainedWeights(*p));
   absl::StatusOr<std::unique_ptr<Editor>> built = BuildEditor(*p);
   if (!built.ok()) {
@@ -75,42 +125,24 @@ absl::Status EditCommand() {
                                                             ": ", built.status().message()));
   }
   Editor& editor = **built;
-  const bool reconstruct = absl::GetFlag(FLAGS_reconstruct);
-  const bool learns = p->config.edit().method() != EditOptions::OPTIMIZE_NOISE && !reconstruct;
-  if (learns && learn.empty() && learned.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "edit.method ", EditOptions::Method_Name(p->config.edit().method()),
-        " learns the edit: give --learn_images (or --learned, an edit learned before)"));
-  }
   ABSL_ASSIGN_OR_RETURN(const at::Tensor images, ImagesFromFlags());
-  const auto sample_shape = p->data->sample_shape();
-  auto check_shape = [&](const at::Tensor& x, const std::string& source) -> absl::Status {
-    if (x.dim() != 4 || x.sizes().slice(1) != at::IntArrayRef(sample_shape)) {
-      return absl::InvalidArgumentError(absl::StrCat(source, ": images of shape [",
-                                                     absl::StrJoin(x.sizes(), ", "),
-                                                     "]; the data's are [N, ",
-                                                     absl::StrJoin(sample_shape, ", "), "]"));
-    }
-    return absl::OkStatus();
-  };
-  ABSL_RETURN_IF_ERROR(check_shape(
-      images, absl::GetFlag(FLAGS_images).empty() ? "--split" : absl::GetFlag(FLAGS_images)));
-  if (reconstruct && !(learn.empty() && learned.empty())) {
-    return absl::InvalidArgumentError("--reconstruct learns nothing: drop --learn_images / --learned");
-  }
+  const std::vector<int64_t> sample_shape = p->data->sample_shape();
+  ABSL_RETURN_IF_ERROR(CheckImages(
+      images, sample_shape,
+      absl::GetFlag(FLAGS_images).empty() ? "--split" : "--images " + absl::GetFlag(FLAGS_images)));
   if (!learned.empty()) {
     ABSL_RETURN_IF_ERROR(LoadLearned(editor, learned));
     std::cout << "loaded the learned edit " << learned << "\n";
   } else if (learns) {
     ABSL_ASSIGN_OR_RETURN(const at::Tensor train, ReadTensor(learn));
-    ABSL_RETURN_IF_ERROR(check_shape(train, "--learn_images " + learn));
-    ABSL_RETURN_IF_ERROR(editor.Learn(train.to(torch::kFloat32), &std::cerr));
+    ABSL_RETURN_IF_ERROR(CheckImages(train, sample_shape, "--learn_images " + learn));
+    ABSL_RETURN_IF_ERROR(editor.Learn(train.to(editor.context().dtype), &std::cerr));
     if (!save.empty()) {
       ABSL_RETURN_IF_ERROR(SaveLearned(editor, save));
       std::cout << "wrote " << save << "\n";
     }
   }
-  const at::Tensor x0 = images.to(torch::kFloat32);
+  const at::Tensor x0 = images.to(editor.context().dtype);
   const at::Tensor edited =
       (reconstruct ? editor.Reconstruct(x0, 0) : editor.Apply(x0, 0, &std::cerr)).detach();
   {
@@ -127,7 +159,7 @@ absl::Status EditCommand() {
   }
   ABSL_RETURN_IF_ERROR(WriteNpy(out, ToNpy(edited)));
   const std::string original = OriginalsPath(out);
-  ABSL_RETURN_IF_ERROR(WriteNpy(original, ToNpy(images.to(torch::kFloat32))));
+  ABSL_RETURN_IF_ERROR(WriteNpy(original, ToNpy(x0)));
   std::cout << "wrote " << out << " " << edited.sizes() << " and " << original << "\n";
   const std::string prompts = PromptsPath(out);
   if (const std::string target = editor.context().loss->target_prompt(); !target.empty()) {

@@ -36,6 +36,9 @@ def main():
         m = re.match(r"identity to \S+: feature distance ([\d.]+) .*ratio ([\d.]+)\), mean \|pixel change\| ([\d.]+)", line)
         if m:
             rows[name]["ratio"], rows[name]["pixels"] = m.group(2), m.group(3)
+        m = re.match(r"samples \(labels from \S+\) +\d+ +([\d.]+)", line)
+        if m:
+            rows[name]["adherence"] = f"class (labels) {m.group(1)}"
         m = re.match(r"  (\w+) +([\d.]+) \(", line)
         if m:
             rows[name]["adherence"] = f"{m.group(1)} {m.group(2)}"

@@ -68,11 +68,11 @@ absl::Status EvalImages() {
                                  a.eq(b).to(torch::kFloat64).mean().item<double>(),
                                  a.eq(b).sum().item<int64_t>(), a.size(0));
     // Identity (edits): the feature distance of each image to its own counterpart, against
-    // that to another's (the next one), and the mean absolute pixel change.
+    // that to another's (the previous one), and the mean absolute pixel change.
     const at::Tensor fa = mine.features.to(torch::kFloat64), fb = theirs.features.to(torch::kFloat64);
     const double paired = (fa - fb).norm(2, 1).mean().item<double>();
     const double unpaired = (fa - fb.roll(1, 0)).norm(2, 1).mean().item<double>();
-    std::cout << absl::StrFormat(
+    if (images.size(0) >= 2) std::cout << absl::StrFormat(
         "identity to %s: feature distance %.3f (to another image: %.3f; ratio %.3f), mean "
         "|pixel change| %.4f\n",
         other_path, paired, unpaired, paired / unpaired,
