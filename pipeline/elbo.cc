@@ -13,7 +13,9 @@ namespace {
 
 constexpr int64_t kExactSteps = 20;
 
-absl::Status CheckElboPipeline(const Pipeline& p) {
+}  // namespace
+
+absl::Status CheckElbo(const Pipeline& p) {
   if (p.forward == nullptr || p.predictor == nullptr || p.prior == nullptr) {
     return absl::FailedPreconditionError("the ELBO needs a diffusion description");
   }
@@ -53,11 +55,9 @@ absl::Status CheckElboPipeline(const Pipeline& p) {
   return absl::OkStatus();
 }
 
-}  // namespace
-
 absl::StatusOr<ElboTerms> EstimateElbo(Pipeline& p, const at::Tensor& x0_in, int draws,
                                        uint64_t seed) {
-  ABSL_RETURN_IF_ERROR(CheckElboPipeline(p));
+  ABSL_RETURN_IF_ERROR(CheckElbo(p));
   if (draws < 1) return absl::InvalidArgumentError("draws must be >= 1");
   torch::NoGradGuard no_grad;
   const GaussianCoefficients& g = *p.forward->gaussian();

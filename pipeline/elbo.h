@@ -33,6 +33,9 @@ struct ElboTerms {
   double total() const { return latent_kl + prior_kl + reconstruction + denoising; }
 };
 
+// OK when EstimateElbo can read `p`; otherwise FAILED_PRECONDITION naming what it lacks.
+absl::Status CheckElbo(const Pipeline& p);
+
 // The terms of the negative ELBO of x0 [N, ...sample_shape], averaged over the samples, with
 // `draws` draws of t per sample (noise and t from `seed`). FAILED_PRECONDITION names what the
 // pipeline lacks: discrete variance-preserving Gaussian forward without an offset, a prior

@@ -3,6 +3,7 @@
 // trip through DDIM inversion.
 #include "pipeline/encode.h"
 
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -204,17 +205,21 @@ TEST(GaussianEncoderTest, TrainsWithTheKlTermResumesExactlyAndGeneratesFromThePr
   // Each logged row: loss = diffusion_loss + 0.001 * latent_kl, the KL positive.
   const std::vector<std::string> lines = Lines(tmp + "/gaussian/metrics.csv");
   ASSERT_EQ(lines.size(), 5u);
-  EXPECT_EQ(lines[0], "step,loss,diffusion_loss,latent_kl,prior_kl,steps_per_second,elapsed_seconds");
+  EXPECT_EQ(lines[0], "step,loss,diffusion_loss,latent_kl,prior_kl,diffusion_reconstruction,denoising,steps_per_second,elapsed_seconds");
   // prior_kl, the ELBO's KL(q(x_T | x0) || N(0, I)), is logged but adds nothing to the loss
-  // (no weight reaches it); at alpha(T) of this schedule it is tiny and positive.
+  // (no weight reaches it); at alpha(T) of this schedule it is tiny and positive. So are the
+  // ELBO's diffusion reconstruction and denoising terms of the logging step's batch
+  // (pipeline/elbo.h): finite, the denoising KLs positive.
   const GaussianCoefficients& coefficients = *straight->forward->gaussian();
   const double t_max = straight->forward->time_domain().t_max();
   const double bound =
       DiffusionPriorKl(torch::ones({1, 1, 28, 28}), coefficients.Alpha(t_max), coefficients.Sigma(t_max)).item<double>();
   for (size_t i = 1; i < lines.size(); ++i) {
-    double step, loss, diffusion, kl, prior_kl;
-    ASSERT_EQ(std::sscanf(lines[i].c_str(), "%lf,%lf,%lf,%lf,%lf", &step, &loss, &diffusion, &kl,
-                          &prior_kl), 5);
+    double step, loss, diffusion, kl, prior_kl, reconstruction, denoising;
+    ASSERT_EQ(std::sscanf(lines[i].c_str(), "%lf,%lf,%lf,%lf,%lf,%lf,%lf", &step, &loss, &diffusion,
+                          &kl, &prior_kl, &reconstruction, &denoising), 7);
+    EXPECT_TRUE(std::isfinite(reconstruction)) << lines[i];
+    EXPECT_GT(denoising, 0) << lines[i];
     EXPECT_NEAR(loss, diffusion + 0.001 * kl, 2e-6) << lines[i];
     EXPECT_GT(kl, 0) << lines[i];
     EXPECT_GT(prior_kl, 0) << lines[i];
@@ -241,8 +246,8 @@ TEST(GaussianEncoderTest, TrainsWithTheKlTermResumesExactlyAndGeneratesFromThePr
   EXPECT_TRUE(torch::isfinite(g->samples).all().item<bool>());
 }
 
-// A metrics.csv written before a column existed (here prior_kl) keeps its rows on resume,
-// mapped by column name with "nan" for the new column.
+// A metrics.csv written before columns existed (here prior_kl and the ELBO's terms) keeps its
+// rows on resume, mapped by column name with "nan" for the new columns.
 TEST(GaussianEncoderTest, ResumeMapsOlderMetricsColumnsByName) {
   const std::string dir = std::string(getenv("TEST_TMPDIR")) + "/gaussian_old_metrics";
   std::unique_ptr<Pipeline> first = BuildOrFail(GaussianText("0.001", 20));
@@ -255,7 +260,7 @@ TEST(GaussianEncoderTest, ResumeMapsOlderMetricsColumnsByName) {
     old << "step,loss,diffusion_loss,latent_kl,steps_per_second,elapsed_seconds\n";
     for (size_t i = 1; i < lines.size(); ++i) {
       std::vector<std::string> fields = absl::StrSplit(lines[i], ',');
-      fields.erase(fields.begin() + 4);  // prior_kl
+      fields.erase(fields.begin() + 4, fields.begin() + 7);  // prior_kl and the ELBO's terms
       old << absl::StrJoin(fields, ",") << "\n";
     }
   }
@@ -263,12 +268,12 @@ TEST(GaussianEncoderTest, ResumeMapsOlderMetricsColumnsByName) {
   ASSERT_THAT(Train(*second, dir, nullptr), IsOk());
   lines = Lines(dir + "/metrics.csv");
   ASSERT_EQ(lines.size(), 5u);
-  EXPECT_EQ(lines[0], "step,loss,diffusion_loss,latent_kl,prior_kl,steps_per_second,elapsed_seconds");
+  EXPECT_EQ(lines[0], "step,loss,diffusion_loss,latent_kl,prior_kl,diffusion_reconstruction,denoising,steps_per_second,elapsed_seconds");
   for (size_t i = 1; i < lines.size(); ++i) {
     const std::vector<std::string> fields = absl::StrSplit(lines[i], ',');
-    ASSERT_EQ(fields.size(), 7u) << lines[i];
+    ASSERT_EQ(fields.size(), 9u) << lines[i];
     EXPECT_EQ(fields[0], std::to_string(10 * i));
-    EXPECT_EQ(fields[4] == "nan", i <= 2) << lines[i];
+    for (int column : {4, 5, 6}) EXPECT_EQ(fields[column] == "nan", i <= 2) << lines[i];
   }
 }
 
@@ -356,7 +361,8 @@ TEST(InfoDiffusionTest, WeightsTheKlAndMmdTermsAndChecksItsCoefficients) {
   ASSERT_THAT(Train(*p, tmp + "/info_deterministic", nullptr), IsOk());
   std::vector<std::string> lines = Lines(tmp + "/info_deterministic/metrics.csv");
   ASSERT_EQ(lines.size(), 3u);
-  EXPECT_EQ(lines[0], "step,loss,diffusion_loss,latent_mmd,prior_kl,steps_per_second,elapsed_seconds");
+  EXPECT_EQ(lines[0], "step,loss,diffusion_loss,latent_mmd,prior_kl,diffusion_reconstruction,denoising,"
+            "steps_per_second,elapsed_seconds");
   for (size_t i = 1; i < lines.size(); ++i) {
     double step, loss, diffusion, mmd;
     ASSERT_EQ(std::sscanf(lines[i].c_str(), "%lf,%lf,%lf,%lf", &step, &loss, &diffusion, &mmd), 4);
@@ -370,7 +376,8 @@ TEST(InfoDiffusionTest, WeightsTheKlAndMmdTermsAndChecksItsCoefficients) {
   lines = Lines(tmp + "/info_gaussian/metrics.csv");
   ASSERT_EQ(lines.size(), 3u);
   EXPECT_EQ(lines[0],
-            "step,loss,diffusion_loss,latent_kl,latent_mmd,prior_kl,steps_per_second,elapsed_seconds");
+            "step,loss,diffusion_loss,latent_kl,latent_mmd,prior_kl,diffusion_reconstruction,"
+            "denoising,steps_per_second,elapsed_seconds");
   for (size_t i = 1; i < lines.size(); ++i) {
     double step, loss, diffusion, kl, mmd;
     ASSERT_EQ(std::sscanf(lines[i].c_str(), "%lf,%lf,%lf,%lf,%lf", &step, &loss, &diffusion,

@@ -26,6 +26,7 @@
 #include "models/prompts.h"
 #include "data/captioner.h"
 #include "models/trainable_model.h"
+#include "pipeline/elbo.h"
 #include "random/noise_source.h"
 #include "training/checkpoint.h"
 #include "training/data_parallel.h"
@@ -77,6 +78,10 @@ struct LatentObjective {
   // (a KL or MMD regularized z) with a Gaussian forward process that starts at N(0, I).
   bool log_prior_kl = false;
   double terminal_alpha = 0, terminal_sigma = 1;
+  // With it, and a pipeline pipeline/elbo.h reads, the ELBO's other two terms (diffusion
+  // reconstruction, denoising; nats per sample) of the logging step's batch under the current
+  // weights, one draw of t per example past the first 20 steps (logged, not optimized).
+  bool log_elbo = false;
 };
 
 LatentObjective LatentObjectiveOf(const Pipeline& p) {
@@ -102,6 +107,7 @@ LatentObjective LatentObjectiveOf(const Pipeline& p) {
     objective.log_prior_kl = true;
     objective.terminal_alpha = p.forward->gaussian()->Alpha(t_max);
     objective.terminal_sigma = p.forward->gaussian()->Sigma(t_max);
+    objective.log_elbo = CheckElbo(p).ok();
   }
   return objective;
 }
@@ -397,6 +403,10 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
   if (objective.log_kl) term_names.push_back("latent_kl");
   if (objective.log_mmd) term_names.push_back("latent_mmd");
   if (objective.log_prior_kl) term_names.push_back("prior_kl");
+  if (objective.log_elbo) {
+    term_names.push_back("diffusion_reconstruction");
+    term_names.push_back("denoising");
+  }
   const std::string metrics_header =
       absl::StrCat("step,loss,", absl::StrJoin(term_names, ","), term_names.empty() ? "" : ",",
                    "steps_per_second,elapsed_seconds\n");
@@ -630,6 +640,19 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
         // %g: near N(0, I) the term is orders of magnitude below a nat.
         term_values.push_back(absl::StrFormat("%.6g", window_terms[4] / window_count));
         term_line += absl::StrFormat(", prior KL %.3g nats", window_terms[4] / window_count);
+      }
+      if (objective.log_elbo) {
+        // The logging step's batch, its own draws (seeded by the step): the training streams
+        // are untouched, so a resumed run logs the same values.
+        absl::StatusOr<ElboTerms> elbo =
+            EstimateElbo(p, example.x0.detach(), 1, o.seed() * 1000003 + step);
+        ABSL_RETURN_IF_ERROR(elbo.status());
+        ABSL_ASSIGN_OR_RETURN(std::vector<double> terms,
+                              ranks->Mean({elbo->reconstruction, elbo->denoising}));
+        term_values.push_back(absl::StrFormat("%.4f", terms[0]));
+        term_values.push_back(absl::StrFormat("%.4f", terms[1]));
+        term_line += absl::StrFormat(", ELBO reconstruction %.1f, denoising %.1f nats", terms[0],
+                                     terms[1]);
       }
       if (!term_names.empty()) term_line += ")";
       window_loss = 0;
