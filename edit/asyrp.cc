@@ -81,9 +81,7 @@ class AsyrpEditor : public Editor {
             x0_orig = context_.plain.predictor->Predict(x, t, {}).x0;
           }
           const at::Tensor x0_edit = Shifted(x, t, 1.0);
-          const at::Tensor direction = context_.loss->Loss(x0_edit, x0_orig).mean();
-          const at::Tensor loss =
-              direction + o.reconstruction_weight() * (x0_edit - x0_orig).abs().mean();
+          const auto [loss, direction] = context_.Evaluate(x0_edit, x0_orig);
           if (!std::isfinite(loss.item<double>())) {
             return absl::InvalidArgumentError(absl::StrCat(
                 "edit: the loss is ", loss.item<double>(), " at t = ", t, " (epoch ", epoch + 1,

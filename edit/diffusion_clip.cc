@@ -72,8 +72,7 @@ class DiffusionClipEditor : public Editor {
         const at::Tensor index = order.slice(0, i, i + batch);
         const at::Tensor x0 = images.index_select(0, index);
         const at::Tensor x_edit = context_.Regenerate(x_start.index_select(0, index));
-        const at::Tensor direction = context_.loss->Loss(x_edit, x0).mean();
-        const at::Tensor loss = context_.Objective(x_edit, x0);
+        const auto [loss, direction] = context_.Evaluate(x_edit, x0);
         if (!std::isfinite(loss.item<double>())) {
           return absl::InvalidArgumentError(absl::StrCat(
               "edit: the loss is ", loss.item<double>(), " after ", done,
@@ -116,7 +115,7 @@ class DiffusionClipEditor : public Editor {
       torch::optim::Adam optimizer({z}, torch::optim::AdamOptions(o.learning_rate()));
       double loss_value = 0;
       for (int it = 0; it < o.noise_iterations(); ++it) {
-        const at::Tensor loss = context_.Objective(context_.Regenerate(z), x0);
+        const at::Tensor loss = context_.Evaluate(context_.Regenerate(z), x0).total;
         optimizer.zero_grad();
         loss.backward();
         optimizer.step();

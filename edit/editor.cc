@@ -112,9 +112,10 @@ at::Tensor EditContext::Regenerate(const at::Tensor& x_start) const {
   return x;
 }
 
-at::Tensor EditContext::Objective(const at::Tensor& x_edit, const at::Tensor& x_orig) const {
-  return loss->Loss(x_edit, x_orig).mean() +
-         options.reconstruction_weight() * (x_edit - x_orig).abs().mean();
+EditContext::Objective EditContext::Evaluate(const at::Tensor& x_edit,
+                                             const at::Tensor& x_orig) const {
+  const at::Tensor edit = loss->Loss(x_edit, x_orig).mean();
+  return {edit + options.reconstruction_weight() * (x_edit - x_orig).abs().mean(), edit};
 }
 
 absl::StatusOr<std::unique_ptr<Editor>> BuildEditor(Pipeline& p) {

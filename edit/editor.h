@@ -42,8 +42,12 @@ struct EditContext {
   // The edit's deterministic chain from x_start down to 0 (differentiable in x_start and
   // the predictor's weights when autograd is on).
   at::Tensor Regenerate(const at::Tensor& x_start) const;
-  // loss(x_edit, x_orig).mean() + reconstruction_weight * mean |x_edit - x_orig|.
-  at::Tensor Objective(const at::Tensor& x_edit, const at::Tensor& x_orig) const;
+  // What an optimizer step descends: total = edit + reconstruction_weight * mean
+  // |x_edit - x_orig|, edit = loss(x_edit, x_orig).mean() (reported beside it).
+  struct Objective {
+    at::Tensor total, edit;
+  };
+  Objective Evaluate(const at::Tensor& x_edit, const at::Tensor& x_orig) const;
 };
 
 // Sets `weights`' requires_grad to `value` for its lifetime, then back to what each was.
