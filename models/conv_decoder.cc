@@ -3,12 +3,14 @@
 #include <memory>
 #include <vector>
 
+#include <c10/util/accumulate.h>
 #include <torch/torch.h>
 
 #include "absl/strings/str_cat.h"
 #include "data/dataset.h"
 #include "models/conv_decoder.pb.h"
 #include "models/decoder.h"
+#include "models/pooled_conv_net.h"  // CheckedChannelMult, LatentShape
 #include "models/unet.h"  // ResBlock
 #include "pipeline/option_checks.h"
 #include "pipeline/pipeline.pb.h"
@@ -24,7 +26,7 @@ class ConvDecoderNetImpl : public torch::nn::Module {
  public:
   ConvDecoderNetImpl(const std::vector<int64_t>& image_shape, const ConvDecoderOptions& o,
                      const std::vector<int64_t>& mult)
-      : channels_(image_shape[0]) {
+      : channels_(image_shape[0]), latent_channels_(o.latent_channels()) {
     const int64_t base = o.base_channels(), g = o.groups();
     // Spatial size per level: halved (rounded up) once per level after the first.
     int64_t h = image_shape[1], w = image_shape[2];
@@ -34,8 +36,13 @@ class ConvDecoderNetImpl : public torch::nn::Module {
       w = (w + 1) / 2;
     }
     const int64_t lowest = base * mult.back();
-    input_ = register_module(
-        "input", torch::nn::Linear(o.latent_dim(), lowest * sizes_.back()[0] * sizes_.back()[1]));
+    if (latent_channels_ > 0) {
+      input_conv_ = register_module(
+          "input_conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(latent_channels_, lowest, 3).padding(1)));
+    } else {
+      input_ = register_module(
+          "input", torch::nn::Linear(o.latent_dim(), lowest * sizes_.back()[0] * sizes_.back()[1]));
+    }
     blocks_ = register_module("blocks", torch::nn::ModuleList());
     int64_t ch = lowest;
     for (size_t level = mult.size(); level-- > 0;) {
@@ -58,7 +65,10 @@ class ConvDecoderNetImpl : public torch::nn::Module {
 
   ObservationModel forward(const at::Tensor& z) {
     size_t level = sizes_.size() - 1;
-    at::Tensor h = input_(z).view({z.size(0), -1, sizes_[level][0], sizes_[level][1]});
+    const std::vector<int64_t>& low = sizes_[level];
+    at::Tensor h = latent_channels_ > 0
+                       ? input_conv_(z.view({z.size(0), latent_channels_, low[0], low[1]}))
+                       : input_(z).view({z.size(0), -1, low[0], low[1]});
     for (const auto& block : *blocks_) {
       if (auto* res = block->as<ResBlockImpl>()) {
         h = res->forward(h, at::Tensor());
@@ -75,9 +85,10 @@ class ConvDecoderNetImpl : public torch::nn::Module {
   }
 
  private:
-  int64_t channels_;
+  int64_t channels_, latent_channels_;
   std::vector<std::vector<int64_t>> sizes_;
   torch::nn::Linear input_{nullptr};
+  torch::nn::Conv2d input_conv_{nullptr};
   torch::nn::ModuleList blocks_{nullptr};
   torch::nn::GroupNorm norm_{nullptr};
   torch::nn::Conv2d out_{nullptr};
@@ -87,14 +98,18 @@ TORCH_MODULE(ConvDecoderNet);
 
 class ConvDecoder : public Decoder {
  public:
-  ConvDecoder(ConvDecoderNet net, int64_t latent_dim)
-      : net_(std::move(net)), latent_dim_(latent_dim) {}
+  ConvDecoder(ConvDecoderNet net, std::vector<int64_t> latent_shape)
+      : net_(std::move(net)),
+        latent_shape_(std::move(latent_shape)),
+        latent_dim_(c10::multiply_integers(latent_shape_)) {}
   int64_t latent_dim() const override { return latent_dim_; }
+  std::vector<int64_t> latent_shape() const override { return latent_shape_; }
   ObservationModel Decode(const at::Tensor& z) override { return net_(z); }
   torch::nn::Module& module() override { return *net_; }
 
  private:
   ConvDecoderNet net_;
+  std::vector<int64_t> latent_shape_;
   int64_t latent_dim_;
 };
 
@@ -105,25 +120,26 @@ absl::StatusOr<std::unique_ptr<Decoder>> Make(const ConvDecoderOptions& o,
   ABSL_RETURN_IF_ERROR(CheckInRange("num_res_blocks", o.num_res_blocks(), 1, 8));
   ABSL_RETURN_IF_ERROR(CheckInRange("groups", o.groups(), 1, 1024));
   ABSL_RETURN_IF_ERROR(CheckInRange("observation_std", o.observation_std(), 1e-4, 10.0));
+  ABSL_RETURN_IF_ERROR(CheckInRange("latent_channels", o.latent_channels(), 0, 256));
+  if (o.latent_channels() > 0 && o.has_latent_dim()) {
+    return absl::InvalidArgumentError(
+        "options latent_dim and latent_channels: set one (a spatial code's width is "
+        "latent_channels * h * w)");
+  }
   const std::vector<int64_t> shape = context.data->sample_shape();
   if (shape.size() != 3 || context.data->num_token_classes() > 0) {
     return absl::FailedPreconditionError(absl::StrCat(
         "needs real-valued image data [C, H, W]; data '", context.config->data().name(),
         "' is not"));
   }
-  std::vector<int64_t> mult(o.channel_mult().begin(), o.channel_mult().end());
-  if (mult.empty()) mult = {1, 2, 2};
-  for (int64_t m : mult) {
-    if (m < 1 || m > 64) {
-      return absl::InvalidArgumentError(absl::StrCat("option channel_mult has ", m, " (range [1, 64])"));
-    }
-    if ((o.base_channels() * m) % o.groups() != 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "option groups = ", o.groups(), " does not divide ", o.base_channels() * m, " channels"));
-    }
-  }
+  ABSL_ASSIGN_OR_RETURN(std::vector<int64_t> mult,
+                        CheckedChannelMult({o.channel_mult().begin(), o.channel_mult().end()},
+                                           o.base_channels(), o.groups()));
+  ABSL_ASSIGN_OR_RETURN(const std::vector<int64_t> latent_shape,
+                        LatentShape(o.latent_dim(), o.latent_channels(), shape,
+                                    static_cast<int64_t>(mult.size())));
   torch::manual_seed(context.config->training().seed() + 2);  // not the encoder's draws
-  return std::unique_ptr<Decoder>(new ConvDecoder(ConvDecoderNet(shape, o, mult), o.latent_dim()));
+  return std::unique_ptr<Decoder>(new ConvDecoder(ConvDecoderNet(shape, o, mult), latent_shape));
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #define DIFFUSE_MODELS_DECODER_H_
 
 #include <cstdint>
+#include <vector>
 
 #include <ATen/core/Tensor.h>
 
@@ -32,7 +33,10 @@ class Decoder {
   virtual ~Decoder() = default;
   // D, the width of z it reads.
   virtual int64_t latent_dim() const = 0;
-  // z [B, D] -> p(x | z). Differentiable.
+  // z's shape per sample, D elements ([D], or [C, h, w] for a spatial code); it must equal
+  // the encoder's (Encoder::latent_shape).
+  virtual std::vector<int64_t> latent_shape() const { return {latent_dim()}; }
+  // z [B, D] (a spatial code flattened) -> p(x | z). Differentiable.
   virtual ObservationModel Decode(const at::Tensor& z) = 0;
   virtual torch::nn::Module& module() = 0;
 };

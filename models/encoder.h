@@ -11,6 +11,7 @@
 #define DIFFUSE_MODELS_ENCODER_H_
 
 #include <cstdint>
+#include <vector>
 
 #include <ATen/core/Generator.h>
 #include <ATen/core/Tensor.h>
@@ -27,7 +28,7 @@ namespace diffuse {
 
 // q(z | x0) = N(mean, exp(log_variance)), or the point mass at mean.
 struct LatentPosterior {
-  at::Tensor mean;          // [B, D]
+  at::Tensor mean;          // [B, D], a spatial code flattened
   at::Tensor log_variance;  // [B, D]; undefined for a deterministic encoder
 };
 
@@ -36,6 +37,10 @@ class Encoder {
   virtual ~Encoder() = default;
   // D, the width of z.
   virtual int64_t latent_dim() const = 0;
+  // z's shape per sample, D elements: [D] for a global code, [C, h, w] for a spatial one
+  // (latent diffusion's autoencoder). Encode returns z flattened to [B, D] either way; a
+  // model of the codes (prior "latent_ddim") sees them in this shape.
+  virtual std::vector<int64_t> latent_shape() const { return {latent_dim()}; }
   // Whether Encode reads t (LRDM); others ignore it.
   virtual bool takes_time() const { return false; }
   // Whether q(z | x0) is Gaussian (Encode fills log_variance): the trainer then draws z by

@@ -1,7 +1,9 @@
 #include "models/latent_ddim_prior.h"
 
 #include <memory>
+#include <vector>
 
+#include <c10/util/accumulate.h>
 #include <torch/torch.h>
 
 #include "absl/strings/ascii.h"
@@ -53,7 +55,14 @@ absl::Status CheckLatentSource(const std::string& dir, const std::string& checkp
       " and run train-latent-prior again"));
 }
 
-absl::StatusOr<at::Tensor> WriteNormalizedLatents(const at::Tensor& z, const std::string& dir) {
+absl::StatusOr<at::Tensor> WriteNormalizedLatents(const at::Tensor& z,
+                                                  const std::vector<int64_t>& latent_shape,
+                                                  const std::string& dir) {
+  if (z.dim() != 2 || z.size(1) != c10::multiply_integers(latent_shape)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "codes of shape [", absl::StrJoin(z.sizes(), ", "), "] are not [N, D] with D the ",
+        "elements of latent shape [", absl::StrJoin(latent_shape, ", "), "]"));
+  }
   const at::Tensor codes = z.to(torch::kFloat64);
   const at::Tensor mean = codes.mean(0), std = codes.std(0).clamp_min(1e-8);
   const auto npy = [](const at::Tensor& t) {
@@ -65,7 +74,9 @@ absl::StatusOr<at::Tensor> WriteNormalizedLatents(const at::Tensor& z, const std
   };
   ABSL_RETURN_IF_ERROR(MakeDirs(dir));
   ABSL_RETURN_IF_ERROR(WriteNpy(LatentStatsPath(dir), npy(torch::stack({mean, std}))));
-  ABSL_RETURN_IF_ERROR(WriteNpy(LatentsPath(dir), npy((codes - mean) / std)));
+  std::vector<int64_t> shape{codes.size(0)};
+  shape.insert(shape.end(), latent_shape.begin(), latent_shape.end());
+  ABSL_RETURN_IF_ERROR(WriteNpy(LatentsPath(dir), npy(((codes - mean) / std).view(shape))));
   return std;
 }
 
@@ -88,8 +99,10 @@ namespace {
 
 class LatentDdimPrior : public LatentPrior {
  public:
-  LatentDdimPrior(LatentDdimPriorOptions options, int64_t latent_dim)
-      : options_(std::move(options)), latent_dim_(latent_dim) {}
+  LatentDdimPrior(LatentDdimPriorOptions options, std::vector<int64_t> latent_shape)
+      : options_(std::move(options)),
+        latent_shape_(std::move(latent_shape)),
+        latent_dim_(c10::multiply_integers(latent_shape_)) {}
 
   absl::Status CheckCompatible(const ForwardProcess& forward) const override {
     const GaussianCoefficients* g = forward.gaussian();
@@ -107,6 +120,7 @@ class LatentDdimPrior : public LatentPrior {
   }
 
   int64_t latent_dim() const override { return latent_dim_; }
+  std::vector<int64_t> latent_shape() const override { return latent_shape_; }
   bool starts_at_standard_normal() const override { return true; }
 
   absl::Status PrepareForSampling() override {
@@ -128,10 +142,11 @@ class LatentDdimPrior : public LatentPrior {
     if (!model.ok()) {
       return absl::Status(model.status().code(), absl::StrCat(model.status().message(), hint));
     }
-    if ((*model)->data->sample_shape() != std::vector<int64_t>{latent_dim_}) {
+    if ((*model)->data->sample_shape() != latent_shape_) {
       return absl::InvalidArgumentError(absl::StrCat(
           LatentsPath(dir), " holds z of shape [", absl::StrJoin((*model)->data->sample_shape(), ", "),
-          "], want [", latent_dim_, "] (the latent_dim of the model it conditions)"));
+          "], want [", absl::StrJoin(latent_shape_, ", "), "] (the shape of the codes this ",
+          "description's z has; remove ", dir, " and run train-latent-prior again)"));
     }
     if ((*model)->trained_module() != nullptr) {
       absl::Status loaded = LoadWeightsForSampling(**model, dir + "/checkpoint.pt");
@@ -150,6 +165,7 @@ class LatentDdimPrior : public LatentPrior {
   }
 
   LatentDdimPriorOptions options_;
+  std::vector<int64_t> latent_shape_;  // [D], or a spatial code's [C, h, w]
   int64_t latent_dim_;
   std::unique_ptr<Pipeline> model_;
   at::Tensor mean_, std_;
@@ -159,9 +175,10 @@ PriorSample LatentDdimPrior::Sample(int64_t batch, at::IntArrayRef sample_shape,
                                     NoiseSource& noise) {
   TORCH_CHECK(model_ != nullptr, "prior 'latent_ddim' used before PrepareForSampling");
   // z from the latent model, on the same per-sample streams as x_T.
-  PriorSample start = model_->prior->Sample(batch, {latent_dim_}, noise);
+  PriorSample start = model_->prior->Sample(batch, latent_shape_, noise);
   at::Tensor z = RunReverseProcess(model_->sampling(), start.x_start, model_->times,
-                                   start.condition, noise);
+                                   start.condition, noise)
+                     .flatten(1);
   std::vector<int64_t> shape{batch};
   shape.insert(shape.end(), sample_shape.begin(), sample_shape.end());
   PriorSample out{noise.Normal(shape), Condition()};
@@ -183,7 +200,12 @@ absl::StatusOr<std::unique_ptr<LatentPrior>> Make(const LatentDdimPriorOptions& 
         "supplies z, but predictor '", context.config->predictor().name(),
         "' is not conditioned on a latent (latent_dim = 0)"));
   }
-  return std::unique_ptr<LatentPrior>(new LatentDdimPrior(o, latent_dim));
+  // An autoencoder's code in its encoder's shape (a spatial code is modelled as an image);
+  // a predictor's conditioning z as a vector.
+  const std::vector<int64_t> latent_shape = context.predictor != nullptr
+                                                ? std::vector<int64_t>{latent_dim}
+                                                : context.encoder->latent_shape();
+  return std::unique_ptr<LatentPrior>(new LatentDdimPrior(o, latent_shape));
 }
 
 }  // namespace

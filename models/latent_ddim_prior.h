@@ -4,6 +4,7 @@
 #define DIFFUSE_MODELS_LATENT_DDIM_PRIOR_H_
 
 #include <string>
+#include <vector>
 
 #include <ATen/core/Tensor.h>
 
@@ -27,9 +28,13 @@ absl::Status RecordLatentSource(const std::string& dir, const std::string& check
 absl::Status CheckLatentSource(const std::string& dir, const std::string& checkpoint);
 
 // The second stage's training set: codes z [N, D] normalized per dimension, written to
-// dir/latents.npy (dir created if missing), with their mean and std (clamped at 1e-8) in dir/latent_stats.npy, which
-// the prior uses to map its samples back. Returns the std for the progress line.
-absl::StatusOr<at::Tensor> WriteNormalizedLatents(const at::Tensor& z, const std::string& dir);
+// dir/latents.npy (dir created if missing) in the shape the prior models them in,
+// [N, ...latent_shape] (LatentPrior::latent_shape), with their mean and std (clamped at
+// 1e-8; [2, D]) in dir/latent_stats.npy, which the prior uses to map its samples back.
+// Returns the std for the progress line.
+absl::StatusOr<at::Tensor> WriteNormalizedLatents(const at::Tensor& z,
+                                                  const std::vector<int64_t>& latent_shape,
+                                                  const std::string& dir);
 
 // The description of the model of z: the options' pipeline with its data section set to
 // "tensor_file" on dir/latents.npy. INVALID_ARGUMENT names what the options lack.

@@ -5,6 +5,8 @@
 #ifndef DIFFUSE_MODELS_LATENT_PRIOR_H_
 #define DIFFUSE_MODELS_LATENT_PRIOR_H_
 
+#include <vector>
+
 #include <ATen/core/Tensor.h>
 
 #include "absl/status/status.h"
@@ -30,6 +32,9 @@ class LatentPrior {
   // > 0: Sample also fills Condition::latent, of this width (a prior over z: Diffusion
   // Autoencoders' latent DDIM).
   virtual int64_t latent_dim() const { return 0; }
+  // With latent_dim() > 0: the shape its model draws z in ([latent_dim()], or an
+  // autoencoder's spatial code [C, h, w]); Sample flattens it into Condition::latent.
+  virtual std::vector<int64_t> latent_shape() const { return {latent_dim()}; }
   // Whether the reverse process starts at p(x_T | z) = N(0, I), whatever z: the ELBO's
   // diffusion prior term is then closed-form (logged as prior_kl).
   virtual bool starts_at_standard_normal() const { return false; }

@@ -24,6 +24,23 @@ absl::StatusOr<std::vector<int64_t>> CheckedChannelMult(
   return mult;
 }
 
+absl::StatusOr<std::vector<int64_t>> LatentShape(int64_t latent_dim, int64_t latent_channels,
+                                                 const std::vector<int64_t>& image_shape,
+                                                 int64_t levels) {
+  if (latent_channels == 0) return std::vector<int64_t>{latent_dim};
+  int64_t h = image_shape[1], w = image_shape[2];
+  for (int64_t level = 1; level < levels; ++level) {
+    h = (h + 1) / 2;
+    w = (w + 1) / 2;
+  }
+  if (latent_channels * h * w > 65536) {
+    return absl::InvalidArgumentError(absl::StrCat("option latent_channels = ", latent_channels,
+                                                   " gives a code of ", latent_channels * h * w,
+                                                   " numbers (at most 65536)"));
+  }
+  return std::vector<int64_t>{latent_channels, h, w};
+}
+
 PooledConvNetImpl::PooledConvNetImpl(const PooledConvNetConfig& c) {
   const int64_t base = c.base_channels, g = c.groups;
   const int64_t emb_dim = c.time_input ? 4 * base : 0;  // the U-Net's embedding width
@@ -52,7 +69,12 @@ PooledConvNetImpl::PooledConvNetImpl(const PooledConvNetConfig& c) {
     }
   }
   norm_ = register_module("norm", torch::nn::GroupNorm(g, ch));
-  out_ = register_module("out", torch::nn::Linear(ch, c.out_features));
+  if (c.spatial_out_channels > 0) {
+    out_conv_ = register_module(
+        "out_conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(ch, c.spatial_out_channels, 3).padding(1)));
+  } else {
+    out_ = register_module("out", torch::nn::Linear(ch, c.out_features));
+  }
 }
 
 at::Tensor PooledConvNetImpl::forward(const at::Tensor& x, const at::Tensor& time) {
@@ -68,6 +90,7 @@ at::Tensor PooledConvNetImpl::forward(const at::Tensor& x, const at::Tensor& tim
       h = block->as<torch::nn::Conv2dImpl>()->forward(h);
     }
   }
+  if (out_conv_) return out_conv_(torch::silu(norm_(h))).flatten(1);
   return out_(torch::silu(norm_(h)).mean({2, 3}));
 }
 

@@ -25,7 +25,18 @@ struct PooledConvNetConfig {
   // A time input as in the U-Net: sinusoidal embedding of t on the 0..1000 scale, SiLU MLP,
   // adaptive GroupNorm in every residual block.
   bool time_input = false;
+  // > 0: no pooling; GroupNorm, SiLU and a 3x3 convolution to this many channels at the
+  // lowest resolution, flattened: [B, spatial_out_channels * h * w] (out_features unused).
+  int64_t spatial_out_channels = 0;
 };
+
+// The shape of a code z: [latent_dim], or, with latent_channels > 0, a spatial code
+// [latent_channels, h, w] at the lowest of `levels` levels of images [C, H, W] (H and W
+// halved, rounded up, once per level after the first: what the stride-2 convolutions
+// give). INVALID_ARGUMENT names option latent_channels for a code over 65536 numbers.
+absl::StatusOr<std::vector<int64_t>> LatentShape(int64_t latent_dim, int64_t latent_channels,
+                                                 const std::vector<int64_t>& image_shape,
+                                                 int64_t levels);
 
 // Checks options channel_mult (each in [1, 64]; empty means [1, 2, 2]) and groups (dividing
 // every level's channels) and returns the multipliers; errors name the option.
@@ -35,8 +46,9 @@ absl::StatusOr<std::vector<int64_t>> CheckedChannelMult(
 
 // input convolution -> per level: num_res_blocks residual blocks (each with attention at
 // the listed resolutions), a stride-2 convolution except after the last level -> GroupNorm,
-// SiLU, mean over H x W -> linear map to out_features. Submodule names (checkpoint keys):
-// input, blocks.N, norm, out, time1, time2.
+// SiLU, mean over H x W -> linear map to out_features (or, with spatial_out_channels, a
+// 3x3 convolution and no pooling). Submodule names (checkpoint keys): input, blocks.N, norm,
+// out (or out_conv), time1, time2.
 class PooledConvNetImpl : public torch::nn::Module {
  public:
   explicit PooledConvNetImpl(const PooledConvNetConfig& config);
@@ -48,6 +60,7 @@ class PooledConvNetImpl : public torch::nn::Module {
   torch::nn::ModuleList blocks_{nullptr};
   torch::nn::GroupNorm norm_{nullptr};
   torch::nn::Linear out_{nullptr};
+  torch::nn::Conv2d out_conv_{nullptr};
   torch::nn::Linear time1_{nullptr}, time2_{nullptr};
   int64_t time_channels_ = 0;
 };

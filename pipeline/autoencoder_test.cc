@@ -10,6 +10,7 @@
 #include <torch/torch.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "gtest/gtest.h"
 #include "models/gaussian_latent.h"
 #include "models/latent_ddim_prior.h"
@@ -20,6 +21,7 @@
 #include "training/trainer.h"
 #include "util/atomic_file.h"
 #include "util/npy.h"
+#include "util/status_macros.h"
 #include "util/status_matchers.h"
 
 namespace diffuse {
@@ -83,7 +85,7 @@ TEST(AutoencoderTest, BuilderChecksTheDescription) {
   EXPECT_THAT(BuildFromText(VaeText(40, "5")),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("decoder 'conv_decoder' reads z of width 5 but encoder "
-                                 "'semantic_encoder' produces 6")));
+                                 "'semantic_encoder' produces z of width 6")));
   EXPECT_THAT(BuildFromText(VaeText(40, "6", R"(forward { name: "gaussian_vp" })")),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("decoder 'conv_decoder': a description with a decoder is an "
@@ -195,19 +197,32 @@ TEST(AutoencoderTest, SamplesDecodeZFromEachSamplesOwnStream) {
 
 std::string EsDdpmText(const std::string& vae_options);
 
-// Latent diffusion: prior "latent_ddim" over the autoencoder's codes, a small MLP model.
-std::string LatentDiffusionPrior(const std::string& dir) {
+// Latent diffusion: prior "latent_ddim" over the autoencoder's codes, a small MLP model
+// (or the given predictor section).
+std::string LatentDiffusionPrior(const std::string& dir, const std::string& predictor = R"(
+        predictor { name: "mlp" options { [type.googleapis.com/diffuse.MlpOptions] {
+          hidden: 32 blocks: 2 } } })") {
   return absl::StrCat(R"(
     prior { name: "latent_ddim" options { [type.googleapis.com/diffuse.LatentDdimPriorOptions] {
       dir: ")", dir, R"(" pipeline {
-        forward { name: "gaussian_vp" }
-        predictor { name: "mlp" options { [type.googleapis.com/diffuse.MlpOptions] {
-          hidden: 32 blocks: 2 } } }
+        forward { name: "gaussian_vp" })", predictor, R"(
         prior { name: "standard_normal" }
         reverse { name: "substitution" }
         sampler { num_steps: 10 batch_size: 4 }
         training { steps: 60 batch_size: 32 log_every: 20 checkpoint_every: 60 seed: 4 } } } } }
   )");
+}
+
+// Latent diffusion's stage 2: the prior's model of the codes in its dir, built and trained.
+absl::StatusOr<std::unique_ptr<Pipeline>> TrainLatentModel(const Pipeline& p) {
+  LatentDdimPriorOptions options;
+  if (!p.config.prior().options().UnpackTo(&options)) {
+    return absl::InternalError("prior options are not LatentDdimPriorOptions");
+  }
+  ABSL_ASSIGN_OR_RETURN(const PipelineConfig config, LatentModelDescription(options));
+  ABSL_ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> model, BuildPipeline(config));
+  ABSL_RETURN_IF_ERROR(Train(*model, options.dir(), nullptr).status());
+  return model;
 }
 
 TEST(AutoencoderTest, LatentDiffusionDecodesZFromTheModelOfTheCodes) {
@@ -238,18 +253,12 @@ TEST(AutoencoderTest, LatentDiffusionDecodesZFromTheModelOfTheCodes) {
   const at::Tensor x = torch::tensor(images->data, torch::kFloat64).view({64, 3, 9, 9}).to(torch::kFloat32);
   absl::StatusOr<Encoded> codes = EncodeImages(*p, x, /*with_x_T=*/false);
   ASSERT_THAT(codes, IsOk());
-  ASSERT_THAT(WriteNormalizedLatents(codes->latent, dir), IsOk());
+  ASSERT_THAT(WriteNormalizedLatents(codes->latent, {6}, dir), IsOk());
   absl::StatusOr<NpyArray> stats = ReadNpy(LatentStatsPath(dir));
   ASSERT_THAT(stats, IsOk());
   const at::Tensor mean_std = torch::tensor(stats->data, torch::kFloat64).view({2, 6});
   EXPECT_TRUE(torch::allclose(mean_std[0], codes->latent.to(torch::kFloat64).mean(0), 1e-5, 1e-6));
-  LatentDdimPriorOptions options;
-  ASSERT_TRUE(p->config.prior().options().UnpackTo(&options));
-  absl::StatusOr<PipelineConfig> model_config = LatentModelDescription(options);
-  ASSERT_THAT(model_config, IsOk());
-  absl::StatusOr<std::unique_ptr<Pipeline>> model = BuildPipeline(*model_config);
-  ASSERT_THAT(model, IsOk());
-  ASSERT_THAT(Train(**model, dir, nullptr), IsOk());
+  ASSERT_THAT(TrainLatentModel(*p), IsOk());
 
   // Sample i decodes the z the prior draws on stream (seed, i), in chunks of 4.
   absl::StatusOr<Generated> g = Generate(*p, request);
@@ -309,6 +318,127 @@ TEST(AutoencoderTest, LatentDiffusionDecodesZFromTheModelOfTheCodes) {
                 AllOf(HasSubstr("option vae_pipeline: "), HasSubstr("prior 'latent_ddim': option dir: "),
                       HasSubstr("train-latent-prior")));
   }
+}
+
+// Latent diffusion's autoencoder with a spatial code: z is [2, 5, 5], the lowest level of
+// 9 x 9 images after two levels, flattened to 50 numbers for the ELBO; its model of the
+// codes is a U-Net over 2 x 5 x 5 "images".
+std::string SpatialVaeText(const std::string& decoder_options, const std::string& extra = "") {
+  return absl::StrReplaceAll(
+      VaeText(40, "6", extra),
+      {{"latent_dim: 6 gaussian", "latent_channels: 2 gaussian"},
+       {"groups: 4 latent_dim: 6 }", absl::StrCat("groups: 4 ", decoder_options, " }")}});
+}
+
+TEST(AutoencoderTest, SpatialCodeIsModelledAsAnImage) {
+  EXPECT_THAT(BuildFromText(SpatialVaeText("latent_channels: 3")),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("decoder 'conv_decoder' reads z of shape [3, 5, 5] but encoder "
+                                 "'semantic_encoder' produces z of shape [2, 5, 5]")));
+  EXPECT_THAT(BuildFromText(SpatialVaeText("latent_dim: 50")),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("decoder 'conv_decoder' reads z of width 50 but encoder "
+                                 "'semantic_encoder' produces z of shape [2, 5, 5] (a spatial "
+                                 "code: give both the same latent_channels")));
+  EXPECT_THAT(BuildFromText(SpatialVaeText("latent_channels: 2 latent_dim: 50")),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("decoder 'conv_decoder': options latent_dim and latent_channels: set one")));
+  EXPECT_THAT(BuildFromText(absl::StrReplaceAll(SpatialVaeText("latent_channels: 2"),
+                                                {{"latent_channels: 2 gaussian",
+                                                  "latent_channels: 2 latent_dim: 50 gaussian"}})),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("encoder 'semantic_encoder': options latent_dim and latent_channels: set one")));
+  // A predictor takes a vector z: a spatial code outside an autoencoder is refused.
+  EXPECT_THAT(BuildFromText(absl::StrCat(R"(
+    data { name: "tensor_file" options { [type.googleapis.com/diffuse.TensorFileOptions] {
+      path: ")", TestImagesFile(), R"(" } } }
+    forward { name: "gaussian_vp" }
+    predictor { name: "unet" options { [type.googleapis.com/diffuse.UNetOptions] {
+      base_channels: 8 channel_mult: [1] attention_resolutions: [] groups: 4 latent_dim: 50 } } }
+    encoder { name: "semantic_encoder" options { [type.googleapis.com/diffuse.SemanticEncoderOptions] {
+      base_channels: 8 channel_mult: [1, 2] groups: 4 latent_channels: 2 } } }
+    prior { name: "standard_normal" }
+    reverse { name: "substitution" }
+  )")),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("encoder 'semantic_encoder': option latent_channels: a spatial "
+                                 "code is an autoencoder's")));
+  const std::string dir = Tmp("spatial_z");
+  const std::string unet = R"(
+        predictor { name: "unet" options { [type.googleapis.com/diffuse.UNetOptions] {
+          base_channels: 8 channel_mult: [1] attention_resolutions: [5] groups: 4 } } })";
+  std::unique_ptr<Pipeline> p =
+      BuildOrFail(SpatialVaeText("latent_channels: 2", LatentDiffusionPrior(dir, unet)));
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(p->encoder->latent_shape(), (std::vector<int64_t>{2, 5, 5}));
+  EXPECT_EQ(p->decoder->latent_dim(), 50);
+  EXPECT_EQ(p->prior->latent_dim(), 50);
+  absl::StatusOr<NpyArray> images = ReadNpy(TestImagesFile());
+  ASSERT_THAT(images, IsOk());
+  const at::Tensor x = torch::tensor(images->data, torch::kFloat64).view({64, 3, 9, 9}).to(torch::kFloat32);
+  EXPECT_EQ(p->prior->latent_shape(), (std::vector<int64_t>{2, 5, 5}));
+  {
+    // q(z | x0) per element of the map: the mean is the output's first 2 channels,
+    // flattened, the log-variance the next 2: moving one channel's bias moves only its 25
+    // numbers.
+    torch::NoGradGuard no_grad;
+    const at::Tensor x3 = x.slice(0, 0, 3);
+    const LatentPosterior q = p->encoder->Encode(x3, Time(0.0));
+    EXPECT_EQ(q.mean.sizes(), at::IntArrayRef({3, 50}));
+    EXPECT_EQ(q.log_variance.sizes(), at::IntArrayRef({3, 50}));
+    EXPECT_EQ(p->decoder->Decode(q.mean).mean.sizes(), at::IntArrayRef({3, 3, 9, 9}));
+    at::Tensor bias = p->encoder->module().named_parameters()["out_conv.bias"];
+    ASSERT_EQ(bias.numel(), 4);
+    for (int64_t c = 0; c < 4; ++c) {
+      const at::Tensor saved = bias.clone();
+      bias[c].add_(1.0);
+      const LatentPosterior moved = p->encoder->Encode(x3, Time(0.0));
+      bias.copy_(saved);
+      at::Tensor changed = c < 2 ? moved.mean - q.mean : moved.log_variance - q.log_variance;
+      const at::Tensor other = c < 2 ? moved.log_variance - q.log_variance : moved.mean - q.mean;
+      const int64_t k = c % 2;
+      EXPECT_TRUE(torch::allclose(changed.slice(1, 25 * k, 25 * (k + 1)), torch::ones({3, 25}),
+                                  1e-4, 1e-4)) << c;
+      changed.slice(1, 25 * k, 25 * (k + 1)).zero_();
+      EXPECT_EQ(changed.abs().max().item<double>(), 0) << c;
+      EXPECT_EQ(other.abs().max().item<double>(), 0) << c;
+    }
+  }
+  // Stage 1 by the ELBO over the flattened code; the reconstruction improves.
+  absl::StatusOr<TrainingSummary> s = Train(*p, Tmp("spatial_vae"), nullptr);
+  ASSERT_THAT(s, IsOk());
+  EXPECT_LT(s->final_loss, s->first_loss);
+  // Stage 2: the codes written as [N, 2, 5, 5], normalized per element.
+  absl::StatusOr<Encoded> codes = EncodeImages(*p, x, /*with_x_T=*/false);
+  ASSERT_THAT(codes, IsOk());
+  EXPECT_THAT(WriteNormalizedLatents(codes->latent, {2, 5, 4}, dir),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("codes of shape [64, 50] are not [N, D] with D the elements of "
+                                 "latent shape [2, 5, 4]")));
+  ASSERT_THAT(WriteNormalizedLatents(codes->latent, {2, 5, 5}, dir), IsOk());
+  absl::StatusOr<NpyArray> latents = ReadNpy(LatentsPath(dir));
+  ASSERT_THAT(latents, IsOk());
+  EXPECT_EQ(latents->shape, (std::vector<int64_t>{64, 2, 5, 5}));
+  const at::Tensor z64 = codes->latent.to(torch::kFloat64);
+  const at::Tensor normalized = (z64 - z64.mean(0)) / z64.std(0);
+  EXPECT_TRUE(torch::allclose(torch::tensor(latents->data, torch::kFloat64).view({64, 50}),
+                              normalized, 1e-4, 1e-5));
+  absl::StatusOr<std::unique_ptr<Pipeline>> model = TrainLatentModel(*p);
+  ASSERT_THAT(model, IsOk());
+  EXPECT_EQ((*model)->data->sample_shape(), (std::vector<int64_t>{2, 5, 5}));
+  // Sample i decodes the flattened map the U-Net draws on stream (seed, i).
+  GenerateRequest request;
+  request.num = 6;
+  request.seed = 9;
+  absl::StatusOr<Generated> g = Generate(*p, request);
+  ASSERT_THAT(g, IsOk());
+  EXPECT_EQ(g->samples.sizes(), at::IntArrayRef({6, 3, 9, 9}));
+  PhiloxNoise first(9, 0), rest(9, 4);
+  const at::Tensor z = torch::cat({p->prior->Sample(4, {3, 9, 9}, first).condition.latent,
+                                   p->prior->Sample(2, {3, 9, 9}, rest).condition.latent});
+  EXPECT_EQ(z.sizes(), at::IntArrayRef({6, 50}));
+  torch::NoGradGuard no_grad;
+  EXPECT_TRUE(torch::allclose(g->samples, p->decoder->Decode(z).mean, 1e-5, 1e-6));
 }
 
 std::string EsDdpmText(const std::string& vae_options) {

@@ -5,6 +5,7 @@
 #include <torch/types.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
 #include "models/noisy_classifier.h"
@@ -230,10 +231,19 @@ absl::Status BuildAutoencoder(Pipeline& p, BuildContext& context) {
   }
   ABSL_ASSIGN_OR_RETURN(p.encoder, Registry<Encoder>::Global().Create(c.encoder(), "encoder", context));
   ABSL_ASSIGN_OR_RETURN(p.decoder, Registry<Decoder>::Global().Create(c.decoder(), "decoder", context));
-  if (p.decoder->latent_dim() != p.encoder->latent_dim()) {
+  if (p.decoder->latent_shape() != p.encoder->latent_shape()) {
+    // "width 6", or "shape [4, 7, 7]" for a spatial code.
+    const auto shape = [](const std::vector<int64_t>& s) {
+      return s.size() == 1 ? absl::StrCat("width ", s[0])
+                           : absl::StrCat("shape [", absl::StrJoin(s, ", "), "]");
+    };
+    const bool spatial = p.decoder->latent_shape().size() > 1 || p.encoder->latent_shape().size() > 1;
     return absl::InvalidArgumentError(absl::StrCat(
-        decoder, " reads z of width ", p.decoder->latent_dim(), " but encoder '",
-        c.encoder().name(), "' produces ", p.encoder->latent_dim()));
+        decoder, " reads z of ", shape(p.decoder->latent_shape()), " but encoder '",
+        c.encoder().name(), "' produces z of ", shape(p.encoder->latent_shape()),
+        spatial ? " (a spatial code: give both the same latent_channels and channel_mult, "
+                  "no latent_dim)"
+                : ""));
   }
   if (c.has_prior()) {
     context.encoder = p.encoder.get();

@@ -183,7 +183,7 @@ refuse "a diffusion verb on an autoencoder description" \
   "$O/z.npy" -- "$DIFFUSE" encode --pipeline="$W/vae.pbtxt" --checkpoint="$CK" --split=test --out="$O/z.npy"
 sed 's/{ latent_dim: 32 } }/{ latent_dim: 31 } }/' "$W/vae.pbtxt" > "$W/vae_width.pbtxt"
 refuse "an autoencoder whose decoder reads another width" \
-  "decoder 'conv_decoder' reads z of width 31 but encoder 'semantic_encoder' produces 32" "$O/vae" -- \
+  "decoder 'conv_decoder' reads z of width 31 but encoder 'semantic_encoder' produces z of width 32" "$O/vae" -- \
   "$DIFFUSE" train --pipeline="$W/vae_width.pbtxt" --out="$O/vae"
 refuse "export of a corrupted checkpoint" "flipped.pt is corrupted" "$O/w.safetensors" -- \
   "$DIFFUSE" export --pipeline="$W/small.pbtxt" --checkpoint="$W/flipped.pt" --out="$O/w.safetensors"

@@ -7,8 +7,10 @@
 # beside them, the pixel-space U-Net of fashion_mnist_v.pbtxt trained for PIXEL_STEPS steps
 # (default 1400: about the two latent stages' time on the 2-core VM) and sampled with DDIM
 # 50 steps and DPM-Solver++(2M) 20 steps, and ES-DDPM at T' = 600 with that U-Net from
-# either start (the VAE's z ~ N(0, I) or latent diffusion's z). Every stage is timed (2 intra-op threads), every
-# sample set scored by the evaluation classifier (Frechet distance).
+# either start (the VAE's z ~ N(0, I) or latent diffusion's z); then the same two stages with
+# a spatial code (fashion_mnist_latent_diffusion_spatial.pbtxt: z of 4 x 7 x 7, a U-Net over
+# the codes). Every stage is timed (2 intra-op threads), every sample set scored by the
+# evaluation classifier (Frechet distance).
 #   N=500 VAE_STEPS=2000 PIXEL_STEPS=1400 bash tools/latent_diffusion.sh [OUT_DIR]
 # OUT_DIR default out/latent_diffusion. Resumes after a kill (training resumes from its
 # checkpoint; finished samples are kept).
@@ -25,11 +27,13 @@ machine_line >> "$summary"
 ensure_classifier "$OUT/classifier" | tee -a "$summary"
 threads=(--threads=1 --intra_op_threads=2)
 
-sed -e "s/^  steps: [0-9]*/  steps: $VAE_STEPS/" \
-  -e "s|dir: \".*\"|dir: \"$OUT/z\"|" "$EX/fashion_mnist_latent_diffusion.pbtxt" > "$OUT/latent.pbtxt"
-# The VAE alone: the same description without its prior (z ~ N(0, I)).
-/usr/bin/python3 - "$OUT/latent.pbtxt" "$OUT/vae.pbtxt" <<'PY'
-import re, sys
+latent_description() {  # latent_description EXAMPLE NAME Z_DIR: OUT/NAME.pbtxt
+  sed -e "s/^  steps: [0-9]*/  steps: $VAE_STEPS/" \
+    -e "s|dir: \".*\"|dir: \"$OUT/$3\"|" "$EX/$1" > "$OUT/$2.pbtxt"
+}
+without_prior() {  # without_prior IN OUT: the autoencoder alone (z ~ N(0, I))
+  /usr/bin/python3 - "$1" "$2" <<'PY'
+import sys
 text = open(sys.argv[1]).read()
 start = text.index("prior {\n")
 depth, i = 0, start
@@ -41,6 +45,11 @@ while True:
     i += 1
 open(sys.argv[2], "w").write(text[:start] + text[i + 2:])
 PY
+}
+latent_description fashion_mnist_latent_diffusion.pbtxt latent z
+without_prior "$OUT/latent.pbtxt" "$OUT/vae.pbtxt"
+latent_description fashion_mnist_latent_diffusion_spatial.pbtxt spatial_latent spatial_z
+without_prior "$OUT/spatial_latent.pbtxt" "$OUT/spatial_vae.pbtxt"
 sed -e "s/^  steps: [0-9]*/  steps: $PIXEL_STEPS/" "$EX/fashion_mnist_v.pbtxt" > "$OUT/pixel.pbtxt"
 sed -e 's/reverse { name: "substitution" }/reverse { name: "dpmpp_2m" }/' \
   -e 's/num_steps: 50 grid: TRAILING/num_steps: 20 grid: KARRAS/' "$OUT/pixel.pbtxt" \
@@ -83,4 +92,14 @@ for start in vae latent; do
     "$EX/fashion_mnist_es_ddpm.pbtxt" > "$OUT/es_600_$start.pbtxt"
   sample_and_eval "es_600_$start" "$OUT/es_600_$start.pbtxt" "$OUT/pixel/checkpoint.pt"
 done
+
+# The spatial code: its autoencoder (sampled alone from z ~ N(0, I)) and the U-Net over its
+# 4 x 7 x 7 codes.
+timed spatial_vae "$OUT/train_spatial_vae.log" "$DIFFUSE" train \
+  --pipeline="$OUT/spatial_vae.pbtxt" --out="$OUT/spatial_vae" "${threads[@]}"
+timed spatial_latent_model "$OUT/train_spatial_latent.log" "$DIFFUSE" train-latent-prior \
+  --pipeline="$OUT/spatial_latent.pbtxt" --checkpoint="$OUT/spatial_vae/checkpoint.pt" \
+  --split=train --indices=0:60000 "${threads[@]}"
+sample_and_eval spatial_vae "$OUT/spatial_vae.pbtxt" "$OUT/spatial_vae/checkpoint.pt"
+sample_and_eval spatial_latent "$OUT/spatial_latent.pbtxt" "$OUT/spatial_vae/checkpoint.pt"
 echo "wrote $summary and $OUT/*.png"

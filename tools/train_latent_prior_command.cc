@@ -5,6 +5,7 @@
 // trains the prior's own description (prior "latent_ddim") on them, resumable like `train`.
 #include <iostream>
 #include <string>
+#include <vector>
 
 #include <torch/torch.h>
 
@@ -43,7 +44,9 @@ absl::Status TrainLatentPriorCommand() {
     std::cerr << "encoding " << images.size(0) << " images into " << LatentsPath(dir) << std::endl;
     const auto start = std::chrono::steady_clock::now();
     ABSL_ASSIGN_OR_RETURN(Encoded encoded, EncodeImages(*p, images, /*with_x_T=*/false));
-    ABSL_ASSIGN_OR_RETURN(const at::Tensor std, WriteNormalizedLatents(encoded.latent, dir));
+    // In the shape the prior models z in (a spatial code as an image).
+    ABSL_ASSIGN_OR_RETURN(const at::Tensor std, WriteNormalizedLatents(encoded.latent,
+                                                                       p->prior->latent_shape(), dir));
     ABSL_RETURN_IF_ERROR(RecordLatentSource(dir, absl::GetFlag(FLAGS_checkpoint)));
     std::cerr << absl::StrFormat(
                      "encoded in %.1f s; z std per dimension: min %.3g, median %.3g, max %.3g",
