@@ -4,7 +4,8 @@
 # each trained alone for STEPS steps with 2 intra-op threads (3,900 steps = about an hour on
 # the 2-core VM; the log's last line gives the time), then N samples of each scored by the
 # evaluation classifier: DDIM 50 steps and DPM-Solver++(2M) 20 Karras steps, x0 clamped;
-# classifier-free guidance at w = 0, 1, 3 (accuracy = the classifier agrees with the class).
+# classifier-free guidance at w = 0, 1, 3 (accuracy = the classifier agrees with the class);
+# the unconditional samplers also without clamping x0.
 #   STEPS=3900 N=500 bash tools/fashion_mnist_hour.sh [OUT_DIR]   (default out/fmnist_hour)
 # MODELS="uncond" (or "cond") runs one of the two. Resumes after a kill (training resumes
 # from its checkpoint; finished samples are kept).
@@ -40,7 +41,12 @@ for model in $MODELS; do
   case "$model" in
     uncond)
       sample_and_eval uncond_ddim uncond uncond
-      sample_and_eval uncond_dpmpp uncond_dpmpp uncond ;;
+      sample_and_eval uncond_dpmpp uncond_dpmpp uncond
+      # The same samplers without clamping x0 (a sampling-only choice).
+      sed 's/ clip_x0: 1 }/ }/' "$OUT/uncond.pbtxt" > "$OUT/uncond_no_clip.pbtxt"
+      sed 's/ clip_x0: 1 }/ }/' "$OUT/uncond_dpmpp.pbtxt" > "$OUT/uncond_dpmpp_no_clip.pbtxt"
+      sample_and_eval uncond_no_clip_ddim uncond_no_clip uncond
+      sample_and_eval uncond_dpmpp_no_clip uncond_dpmpp_no_clip uncond ;;
     cond)
       sample_and_eval cond_w0_ddim cond cond --guidance_scale=0
       sample_and_eval cond_w1_ddim cond cond --guidance_scale=1
