@@ -11,19 +11,35 @@
 
 namespace diffuse {
 
-absl::StatusOr<Encoded> EncodeImages(Pipeline& p, const at::Tensor& x0, bool with_x_T) {
+absl::StatusOr<Encoded> EncodeImages(Pipeline& p, const at::Tensor& x0, bool with_x_T,
+                                     std::optional<double> encoder_time) {
   if (p.encoder == nullptr && !with_x_T) {
     return absl::FailedPreconditionError(absl::StrCat(
         "the description has no encoder section (z needs one, e.g. \"semantic_encoder\"; "
         "without one only x_T, the plain DDIM inversion, can be computed)"));
   }
-  // Codes encode cannot give: LRDM's z_t has no single value per image, and DDIM inversion
+  // Codes encode cannot give: LRDM's z_t has no single value per image (it is encoded at the
+  // time asked for, and its x_T would need a z_t per inversion step), and DDIM inversion
   // conditioned on x_hat (forward shifted, an image-conditioned U-Net) needs an x_hat per
   // image that nothing here supplies.
-  if (p.encoder != nullptr && p.encoder->takes_time()) {
+  const bool timed = p.encoder != nullptr && p.encoder->takes_time();
+  if (timed && (!encoder_time.has_value() || with_x_T)) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "encoder '", p.config.encoder().name(), "' takes t (time_input, LRDM's z_t = E(x0, t)): "
-        "there is no one z per image to encode"));
+        "encoder '", p.config.encoder().name(), "' takes t (time_input, LRDM's z_t = E(x0, t)): ",
+        with_x_T ? "x_T would need a z_t per inversion step"
+                 : "there is no one z per image; ask for z_t at one time (--encoder_time)"));
+  }
+  if (!timed && encoder_time.has_value()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "an encoder time is given but ",
+        p.encoder == nullptr ? "the description has no encoder"
+                             : absl::StrCat("encoder '", p.config.encoder().name(),
+                                            "' does not read t (time_input is off)")));
+  }
+  const double t_max = timed ? p.forward->time_domain().t_max() : 0.0;
+  if (timed && !(*encoder_time >= 0.0 && *encoder_time <= t_max)) {
+    return absl::InvalidArgumentError(absl::StrCat("encoder time ", *encoder_time,
+                                                   " is outside [0, ", t_max, "]"));
   }
   if (with_x_T && p.forward != nullptr &&
       (p.forward->HasOffset() || p.predictor->conditions().image_channels > 0)) {
@@ -51,7 +67,7 @@ absl::StatusOr<Encoded> EncodeImages(Pipeline& p, const at::Tensor& x0, bool wit
       const at::Tensor x = x0.slice(0, first, std::min(first + chunk, x0.size(0))).to(type);
       Condition condition;
       if (p.encoder != nullptr) {
-        condition.latent = p.encoder->Encode(x, Time(0.0)).mean;
+        condition.latent = p.encoder->Encode(x, Time(encoder_time.value_or(0.0))).mean;
         latents.push_back(condition.latent);
       }
       if (with_x_T) starts.push_back(InvertToNoise(p.sampling(), x, p.times, condition));

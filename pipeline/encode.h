@@ -6,6 +6,8 @@
 #ifndef DIFFUSE_PIPELINE_ENCODE_H_
 #define DIFFUSE_PIPELINE_ENCODE_H_
 
+#include <optional>
+
 #include <ATen/core/Tensor.h>
 
 #include "absl/status/statusor.h"
@@ -21,7 +23,11 @@ struct Encoded {
 // x0 [N, ...sample_shape] in sampler.batch_size chunks. Without an encoder only x_T can be
 // asked for (the plain model's DDIM inversion, the baseline of docs/diffae.md); asking for
 // z alone is FAILED_PRECONDITION. INVALID_ARGUMENT for images of the wrong shape.
-absl::StatusOr<Encoded> EncodeImages(Pipeline& pipeline, const at::Tensor& x0, bool with_x_T);
+// An encoder that reads t (LRDM's z_t = E(x0, t)) has no one z per image: it is encoded at
+// `encoder_time` (on the forward process's time scale), which it needs and no other
+// encoder accepts; x_T is not defined for it (each inversion step would need its own z_t).
+absl::StatusOr<Encoded> EncodeImages(Pipeline& pipeline, const at::Tensor& x0, bool with_x_T,
+                                     std::optional<double> encoder_time = std::nullopt);
 
 }  // namespace diffuse
 

@@ -309,6 +309,18 @@ TEST(LrdmTest, TimeInputMakesTheLatentDependOnTAndTrains) {
         lrdm->encoder->Encode(x, Time(torch::tensor({100.0, 900.0, 100.0}, torch::kFloat64)));
     EXPECT_TRUE(torch::allclose(mixed.mean[1], late.mean[1], 1e-5, 1e-6));
     EXPECT_TRUE(torch::allclose(mixed.mean[2], early.mean[2], 1e-5, 1e-6));
+    // `diffuse encode` gives z_t at one asked-for time, and only for an encoder that reads t.
+    absl::StatusOr<Encoded> at_900 = EncodeImages(*lrdm, x, false, 900.0);
+    ASSERT_THAT(at_900, IsOk());
+    EXPECT_TRUE(torch::allclose(at_900->latent, late.mean, 1e-5, 1e-6));
+    EXPECT_THAT(EncodeImages(*lrdm, x, false),
+                StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("--encoder_time")));
+    EXPECT_THAT(EncodeImages(*lrdm, x, true, 900.0),
+                StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("z_t per inversion step")));
+    EXPECT_THAT(EncodeImages(*lrdm, x, false, 1000.5),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("outside [0, 1000]")));
+    EXPECT_THAT(EncodeImages(*plain, x, false, 900.0),
+                StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("does not read t")));
   }
   const std::vector<std::string> lines = Lines(tmp + "/lrdm/metrics.csv");
   ASSERT_EQ(lines.size(), 3u);

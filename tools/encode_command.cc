@@ -1,12 +1,14 @@
 // `diffuse encode`: images to Diffusion Autoencoders' two codes, z_sem (the encoder) and
 // x_T (DDIM inversion conditioned on z_sem; pipeline/encode.h).
 #include <iostream>
+#include <optional>
 #include <string>
 
 #include <torch/torch.h>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "data/fashion_mnist_files.h"
@@ -19,6 +21,9 @@
 
 ABSL_FLAG(std::string, x_T_out, "",
           "encode: also write x_T, the stochastic code (.npy; DDIM inversion on the sampler grid).");
+ABSL_FLAG(double, encoder_time, -1,
+          "encode: for an encoder that reads t (LRDM's z_t = E(x0, t)), the time to encode at, "
+          "on the forward process's scale (0 .. T); unset (-1) for every other encoder.");
 
 namespace diffuse {
 absl::Status EncodeCommand() {
@@ -38,7 +43,13 @@ absl::Status EncodeCommand() {
   }
   ABSL_RETURN_IF_ERROR(LoadTrainedWeights(*p));
   ABSL_ASSIGN_OR_RETURN(at::Tensor images, ImagesFromFlags());
-  absl::StatusOr<Encoded> encoded = EncodeImages(*p, images, !x_T_out.empty());
+  const double encoder_time = absl::GetFlag(FLAGS_encoder_time);
+  absl::StatusOr<Encoded> encoded =
+      EncodeImages(*p, images, !x_T_out.empty(),
+                   encoder_time == -1 ? std::nullopt : std::optional<double>(encoder_time));
+  if (!encoded.ok() && absl::StrContains(encoded.status().message(), "encoder time")) {
+    return absl::InvalidArgumentError(absl::StrCat("--encoder_time: ", encoded.status().message()));
+  }
   if (!encoded.ok() && encoded.status().code() == absl::StatusCode::kInvalidArgument) {
     const std::string source =
         absl::GetFlag(FLAGS_images).empty() ? "--split" : absl::GetFlag(FLAGS_images);
