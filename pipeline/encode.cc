@@ -41,6 +41,10 @@ absl::StatusOr<Encoded> EncodeImages(Pipeline& p, const at::Tensor& x0, bool wit
     return absl::InvalidArgumentError(absl::StrCat("encoder time ", *encoder_time,
                                                    " is outside [0, ", t_max, "]"));
   }
+  if (with_x_T && p.autoencoder()) {
+    return absl::FailedPreconditionError(
+        "x_T: an autoencoder's code is z alone (its decoder is not a diffusion process)");
+  }
   if (with_x_T && p.forward != nullptr &&
       (p.forward->HasOffset() || p.predictor->conditions().image_channels > 0)) {
     return absl::FailedPreconditionError(absl::StrCat(

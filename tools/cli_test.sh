@@ -406,6 +406,18 @@ expect_error "train-latent-prior on an autoencoder without a model of z" 'prior 
   --num=4 --out="$TMP/latent_samples.npy" > /dev/null 2>&1
 "$DIFFUSE" sample --pipeline="$TMP/vae.pbtxt" --checkpoint="$TMP/vae/checkpoint.pt" \
   --num=4 --out="$TMP/vae_samples.npy" > /dev/null 2>&1
+# encode / decode on the autoencoder: z = the mean of q(z | x0), decoded to the mean of
+# p(x | z); it has no x_T.
+"$DIFFUSE" encode --pipeline="$TMP/vae.pbtxt" --checkpoint="$TMP/vae/checkpoint.pt" \
+  --split=test --indices=0:4 --out="$TMP/vae_codes.npy" > /dev/null 2>&1
+"$DIFFUSE" decode --pipeline="$TMP/vae.pbtxt" --checkpoint="$TMP/vae/checkpoint.pt" \
+  --latent="$TMP/vae_codes.npy" --out="$TMP/vae_recon.npy" > /dev/null 2>&1
+expect_error "encode x_T of an autoencoder" "an autoencoder's code is z alone" "$TMP/o19b.npy" -- \
+  "$DIFFUSE" encode --pipeline="$TMP/vae.pbtxt" --checkpoint="$TMP/vae/checkpoint.pt" \
+  --split=test --indices=0:4 --x_T_out="$TMP/o19b.npy"
+expect_error "decode an autoencoder from x_T" "--x_T: $TMP/vae.pbtxt is an autoencoder" "$TMP/o19c.npy" -- \
+  "$DIFFUSE" decode --pipeline="$TMP/vae.pbtxt" --checkpoint="$TMP/vae/checkpoint.pt" \
+  --latent="$TMP/vae_codes.npy" --x_T="$TMP/vae_codes.npy" --out="$TMP/o19c.npy"
 # The codes are tied to the checkpoint they were encoded with: after the VAE trains further,
 # reusing them is refused by name.
 cp -r "$TMP/vae" "$TMP/vae_more"
@@ -417,7 +429,7 @@ expect_error "train-latent-prior with codes of an earlier checkpoint" "was encod
 expect_error "sample through a model of an earlier checkpoint's codes" "was encoded with another checkpoint" \
   "$TMP/o20b.npy" -- "$DIFFUSE" sample --pipeline="$TMP/latent_diffusion.pbtxt" \
   --checkpoint="$TMP/vae_more/checkpoint.pt" --num=2 --out="$TMP/o20b.npy"
-/usr/bin/python3 - "$TMP" <<'PY' && pass "latent diffusion: train, train-latent-prior, sample" \
+/usr/bin/python3 - "$TMP" <<'PY' && pass "latent diffusion: train, train-latent-prior, sample; encode / decode its VAE" \
   || fail "latent diffusion: train, train-latent-prior, sample"
 import sys, numpy as np
 d = sys.argv[1]
@@ -425,6 +437,8 @@ z, x, plain = (np.load(d + f) for f in ("/vae_z/latents.npy", "/latent_samples.n
 assert z.shape == (128, 8), z.shape
 assert x.shape == (4, 1, 28, 28) and np.isfinite(x).all(), x.shape
 assert np.abs(x - plain).max() > 1e-4  # z from the model of the codes, not N(0, I)
+codes, recon = np.load(d + "/vae_codes.npy"), np.load(d + "/vae_recon.npy")
+assert codes.shape == (4, 8) and recon.shape == (4, 1, 28, 28) and np.isfinite(recon).all()
 PY
 
 # 16. Classifier guidance with a trained noisy classifier: `train` on a classifier

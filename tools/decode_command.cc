@@ -1,5 +1,6 @@
 // `diffuse decode`: Diffusion Autoencoders' decoder, (z_sem, x_T) to images: the reverse
-// process from x_T (or a fresh N(0, I) start) conditioned on z_sem.
+// process from x_T (or a fresh N(0, I) start) conditioned on z_sem; for an autoencoder (a
+// VAE), the mean of p(x | z).
 #include <iostream>
 #include <string>
 
@@ -20,7 +21,7 @@ ABSL_FLAG(std::string, latent, "", "decode: the latents z (.npy, [N, D]) from `d
 namespace diffuse {
 
 absl::Status DecodeCommand() {
-  ABSL_ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> p, LoadPipeline());
+  ABSL_ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> p, LoadPipeline(/*autoencoder_ok=*/true));
   const std::string out = absl::GetFlag(FLAGS_out);
   ABSL_RETURN_IF_ERROR(CheckOutputFolders({{"--out", out}, {"--png", absl::GetFlag(FLAGS_png)}}));
   const std::string latent = absl::GetFlag(FLAGS_latent);
@@ -38,6 +39,11 @@ absl::Status DecodeCommand() {
   request.seed = absl::GetFlag(FLAGS_seed) >= 0 ? absl::GetFlag(FLAGS_seed)
                                                 : p->config.sampler().seed();
   const std::string x_T = absl::GetFlag(FLAGS_x_T);
+  if (!x_T.empty() && p->autoencoder()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--x_T: ", absl::GetFlag(FLAGS_pipeline),
+        " is an autoencoder: its decoder maps z alone to the mean of p(x | z)"));
+  }
   if (!x_T.empty()) {
     ABSL_ASSIGN_OR_RETURN(request.x_start, ReadTensor(x_T));
   }

@@ -1,5 +1,6 @@
 // `diffuse encode`: images to Diffusion Autoencoders' two codes, z_sem (the encoder) and
-// x_T (DDIM inversion conditioned on z_sem; pipeline/encode.h).
+// x_T (DDIM inversion conditioned on z_sem; pipeline/encode.h); for an autoencoder (a VAE),
+// z alone, the mean of q(z | x0).
 #include <iostream>
 #include <optional>
 #include <string>
@@ -27,7 +28,7 @@ ABSL_FLAG(double, encoder_time, -1,
 
 namespace diffuse {
 absl::Status EncodeCommand() {
-  ABSL_ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> p, LoadPipeline());
+  ABSL_ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> p, LoadPipeline(/*autoencoder_ok=*/true));
   const std::string out = absl::GetFlag(FLAGS_out);
   ABSL_RETURN_IF_ERROR(CheckOutputFolders({{"--out", out},
                                           {"--x_T_out", absl::GetFlag(FLAGS_x_T_out)},
