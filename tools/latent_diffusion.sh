@@ -9,9 +9,10 @@
 # 50 steps and DPM-Solver++(2M) 20 steps, and ES-DDPM at T' = 600 with that U-Net from
 # either start (the VAE's z ~ N(0, I) or latent diffusion's z); then the same two stages with
 # a spatial code (fashion_mnist_latent_diffusion_spatial.pbtxt: z of 4 x 7 x 7, a U-Net over
-# the codes). Every stage is timed (2 intra-op threads), every sample set scored by the
-# evaluation classifier (Frechet distance).
-#   N=500 VAE_STEPS=2000 PIXEL_STEPS=1400 bash tools/latent_diffusion.sh [OUT_DIR]
+# the codes), and the pixel U-Net again for EQUAL_STEPS steps (default 2400: about the
+# spatial code's two stages). Every stage is timed (2 intra-op threads), every sample set
+# scored by the evaluation classifier (Frechet distance).
+#   N=500 VAE_STEPS=2000 PIXEL_STEPS=1400 EQUAL_STEPS=2400 bash tools/latent_diffusion.sh [OUT_DIR]
 # OUT_DIR default out/latent_diffusion. Resumes after a kill (training resumes from its
 # checkpoint; finished samples are kept).
 set -euo pipefail
@@ -20,6 +21,7 @@ OUT="${1:-out/latent_diffusion}"
 N="${N:-500}"
 VAE_STEPS="${VAE_STEPS:-2000}"
 PIXEL_STEPS="${PIXEL_STEPS:-1400}"
+EQUAL_STEPS="${EQUAL_STEPS:-2400}"
 EX="$PWD/pipeline/examples"
 mkdir -p "$OUT"
 summary="$OUT/summary.txt"
@@ -102,4 +104,14 @@ timed spatial_latent_model "$OUT/train_spatial_latent.log" "$DIFFUSE" train-late
   --split=train --indices=0:60000 "${threads[@]}"
 sample_and_eval spatial_vae "$OUT/spatial_vae.pbtxt" "$OUT/spatial_vae/checkpoint.pt"
 sample_and_eval spatial_latent "$OUT/spatial_latent.pbtxt" "$OUT/spatial_vae/checkpoint.pt"
+
+# Pixel space given the spatial code's time: the same U-Net as above for EQUAL_STEPS steps
+# (about the spatial code's two stages on the 2-core VM), sampled by both samplers.
+for sampler in "" _dpmpp; do
+  sed -e "s/^  steps: [0-9]*/  steps: $EQUAL_STEPS/" "$OUT/pixel$sampler.pbtxt" > "$OUT/pixel_equal$sampler.pbtxt"
+done
+timed pixel_equal "$OUT/train_pixel_equal.log" "$DIFFUSE" train --pipeline="$OUT/pixel_equal.pbtxt" \
+  --out="$OUT/pixel_equal" "${threads[@]}"
+sample_and_eval pixel_equal_ddim "$OUT/pixel_equal.pbtxt" "$OUT/pixel_equal/checkpoint.pt"
+sample_and_eval pixel_equal_dpmpp "$OUT/pixel_equal_dpmpp.pbtxt" "$OUT/pixel_equal/checkpoint.pt"
 echo "wrote $summary and $OUT/*.png"
