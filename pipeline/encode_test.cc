@@ -6,7 +6,11 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <iostream>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include <torch/torch.h>
 
@@ -410,6 +414,47 @@ TEST(InfoDiffusionTest, WeightsTheKlAndMmdTermsAndChecksItsCoefficients) {
           "+ prior_weight - 1 > 0");
   refused(absl::StrReplaceAll(deterministic, {{"seed: 1 info", "seed: 1 latent_kl_weight: 0.1 info"}}),
           "latent_kl_weight and info_diffusion both weight the KL term; set one");
+}
+
+// Exact resume with each latent objective: LRDM (z_t = E(x0, t) with its KL) and
+// InfoDiffusion (MMD alone, and KL + MMD with the RBF kernel): 10 steps, stopped, resumed to
+// 20 give the weights of 20 uninterrupted steps.
+TEST(LatentObjectivesTest, EachResumesExactly) {
+  const std::string tmp = getenv("TEST_TMPDIR");
+  auto lrdm = [](int64_t steps) {
+    return absl::StrReplaceAll(GaussianText("0.001", steps),
+                               {{"gaussian: true", "gaussian: true time_input: true"}});
+  };
+  auto info = [](const std::string& options, bool gaussian) {
+    return [options, gaussian](int64_t steps) {
+      std::string text = absl::StrReplaceAll(
+          GaussianText("0.001", steps),
+          {{"latent_kl_weight: 0.001 }", absl::StrCat("info_diffusion { ", options, " } }")}});
+      return gaussian ? text : absl::StrReplaceAll(text, {{" gaussian: true", ""}});
+    };
+  };
+  const std::vector<std::pair<std::string, std::function<std::string(int64_t)>>> objectives = {
+      {"lrdm", lrdm},
+      {"info_mmd", info("mutual_information_weight: 1 prior_weight: 1", false)},
+      {"info_kl_rbf", info("mutual_information_weight: 0.5 prior_weight: 1.5 kernel: RBF", true)}};
+  for (const auto& [name, text] : objectives) {
+    SCOPED_TRACE(name);
+    std::unique_ptr<Pipeline> straight = BuildOrFail(text(20));
+    ASSERT_NE(straight, nullptr);
+    ASSERT_THAT(Train(*straight, absl::StrCat(tmp, "/", name, "_straight"), nullptr), IsOk());
+    const std::string resumed_dir = absl::StrCat(tmp, "/", name, "_resumed");
+    std::unique_ptr<Pipeline> first = BuildOrFail(text(10));
+    ASSERT_THAT(Train(*first, resumed_dir, nullptr), IsOk());
+    std::unique_ptr<Pipeline> second = BuildOrFail(text(20));
+    ASSERT_THAT(Train(*second, resumed_dir, nullptr), IsOk());
+    const std::vector<at::Tensor> a = straight->trained_module()->parameters(),
+                                  b = second->trained_module()->parameters();
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << i;
+    // The run moved the weights: equal weights are not the untrained ones.
+    std::unique_ptr<Pipeline> untrained = BuildOrFail(text(20));
+    EXPECT_FALSE(torch::equal(a[0], untrained->trained_module()->parameters()[0]));
+  }
 }
 
 TEST(EncoderTest, BadInputIsNamed) {

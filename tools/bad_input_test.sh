@@ -180,7 +180,7 @@ refuse "in-place upgrade over an earlier conversion's backup" \
 sed 's/steps: 2000/steps: 2/' "$EXAMPLES/fashion_mnist_vae.pbtxt" > "$W/vae.pbtxt"
 refuse "a diffusion verb on an autoencoder description" \
   "vae.pbtxt: decoder 'conv_decoder': an autoencoder description is trained by \`train\` (and its model of z by \`train-latent-prior\`) and sampled by \`sample\`" \
-  "$O/z.npy" -- "$DIFFUSE" encode --pipeline="$W/vae.pbtxt" --checkpoint="$CK" --split=test --out="$O/z.npy"
+  "$O/z.npy" -- "$DIFFUSE" vary --pipeline="$W/vae.pbtxt" --checkpoint="$CK" --split=test --out="$O/z.npy"
 sed 's/{ latent_dim: 32 } }/{ latent_dim: 31 } }/' "$W/vae.pbtxt" > "$W/vae_width.pbtxt"
 refuse "an autoencoder whose decoder reads another width" \
   "decoder 'conv_decoder' reads z of width 31 but encoder 'semantic_encoder' produces z of width 32" "$O/vae" -- \

@@ -4,9 +4,13 @@
 # (4,000 points, DDIM 50 steps, seed 7, as `diffuse demo`) and scored against the true
 # mixture. Equal budget: 6,000 steps at batch 512 unless the row says otherwise.
 #   bash tools/demo_recipes.sh [OUT_DIR]        (default out/demo_recipes; ~1 min per row)
+#   SEEDS="1 2 3" ONLY=12,18 bash tools/demo_recipes.sh   (rows 12 and 18, each averaged over
+#                                                        training seeds 1, 2, 3)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 OUT="${1:-out/demo_recipes}"
+SEEDS="${SEEDS:-1}"  # training seeds; several: each row's figures are their means
+ONLY="${ONLY:-}"     # row numbers to run, e.g. ONLY=12,18 (default every row)
 BASE="$PWD/pipeline/examples/eight_gaussians_ddim.pbtxt"
 mkdir -p "$OUT"
 # Each row is one sed program applied to the built-in description. OLD turns it back into
@@ -32,30 +36,45 @@ rows=(
   "    same, 10,000 steps|s/steps: 6000/steps: 10000/"
   "    the demo, training seed 2|s/^  seed: 1$/  seed: 2/"
   "    the demo, training seed 3|s/^  seed: 1$/  seed: 3/"
+  "    same, sigmoid schedule (Chen 2023: -3..3, tau 1)|s/schedule: COSINE num_steps/schedule: SIGMOID num_steps/"
+  "    same, batch 1024|s/batch_size: 512/batch_size: 1024/"
+  "    same, width 192|s/hidden: 128/hidden: 192/"
+  "    same, min-SNR gamma 1|s/loss_weighting: MIN_SNR/loss_weighting: MIN_SNR min_snr_gamma: 1/"
 )
 summary="$OUT/summary.txt"
 {
   machine_line
   printf '%-52s %8s %9s %9s %10s\n' recipe train_s off-mode mean_ll sliced_W2
-} | tee "$summary"
+} | tee -a "$summary"
 i=0
 for row in "${rows[@]}"; do
   i=$((i + 1))
+  [[ -n "$ONLY" && ",$ONLY," != *",$i,"* ]] && continue
   label="${row%%|*}"
   edits="${row#*|}"
-  dir="$OUT/row$i"
-  mkdir -p "$dir"
-  sed -e "$edits" < "$BASE" > "$dir/pipeline.pbtxt"
-  start=$SECONDS
-  "$DIFFUSE" train --pipeline="$dir/pipeline.pbtxt" --out="$dir" > "$dir/train.log" 2>&1
-  seconds=$((SECONDS - start))
-  "$DIFFUSE" sample --pipeline="$dir/pipeline.pbtxt" --checkpoint="$dir/checkpoint.pt" \
-    --num=4000 --seed=7 --out="$dir/samples.npy" > /dev/null 2>&1
-  read -r _ _ off ll w2 < <("$DIFFUSE" eval --pipeline="$dir/pipeline.pbtxt" \
-    --samples="$dir/samples.npy" 2> /dev/null | grep "samples.npy")
-  printf '%-52s %8d %9s %9s %10s\n' "$label" "$seconds" "$off" "$ll" "$w2" | tee -a "$summary"
+  results=()
+  for seed in $SEEDS; do
+    dir="$OUT/row$i"
+    [[ $seed != 1 ]] && dir="$OUT/row${i}_seed$seed"
+    mkdir -p "$dir"
+    sed -e "$edits" -e "s/^  seed: 1$/  seed: $seed/" < "$BASE" > "$dir/pipeline.pbtxt"
+    start=$SECONDS
+    "$DIFFUSE" train --pipeline="$dir/pipeline.pbtxt" --out="$dir" > "$dir/train.log" 2>&1
+    seconds=$((SECONDS - start))
+    "$DIFFUSE" sample --pipeline="$dir/pipeline.pbtxt" --checkpoint="$dir/checkpoint.pt" \
+      --num=4000 --seed=7 --out="$dir/samples.npy" > /dev/null 2>&1
+    read -r _ _ off ll w2 < <("$DIFFUSE" eval --pipeline="$dir/pipeline.pbtxt" \
+      --samples="$dir/samples.npy" 2> /dev/null | grep "samples.npy")
+    results+=("$seconds $off $ll $w2")
+    first_samples="${first_samples:-$dir/samples.npy}"
+  done
+  # One training seed: that run's figures; several: their means, then each seed's off-mode.
+  printf '%s\n' "${results[@]}" | awk -v label="$label" -v n="$(wc -w <<< "$SEEDS")" '
+    { t += $1; o += $2; l += $3; w += $4; offs = offs (NR > 1 ? " " : "") $2 }
+    END { printf "%-52s %8d %9.4f %9.4f %10.4f%s\n", label, t / NR, o / NR, l / NR, w / NR,
+          n > 1 ? "   off-mode per seed: " offs : "" }' | tee -a "$summary"
 done
-"$DIFFUSE" eval --pipeline="$BASE" --samples="$OUT/row1/samples.npy" 2> /dev/null \
+"$DIFFUSE" eval --pipeline="$BASE" --samples="$first_samples" 2> /dev/null \
   | grep "^exact samples" | awk '{printf "%-52s %8s %9s %9s %10s\n", "exact samples (reference)", "", $5, $6, $7}' \
   | tee -a "$summary"
 echo "wrote $summary"

@@ -9,8 +9,9 @@
 # seeds 11 and 12) and their pooled 2N; the recipe also without clamping x0 (a sampling-only
 # choice).
 #   STEPS=1000 N=500 bash tools/fashion_mnist_ablation.sh [OUT_DIR] (default out/fmnist_ablation)
-# PAIRS="recipe,eps edm,plain constant_lr,no_attention ema_no_warmup,wide" picks the
-# trainings (each pair runs side by side and is sampled before the next pair starts). The
+# PAIRS="recipe,eps edm,plain constant_lr,no_attention ema_no_warmup,wide,linear" picks the
+# trainings (each group runs side by side, usually two for the two cores, and is sampled
+# before the next group starts). The
 # evaluation classifier comes from CLASSIFIER_FROM/classifier if given, else it is trained.
 # Resumes after a kill (trainings from their checkpoints; finished samples are kept).
 set -euo pipefail
@@ -18,7 +19,7 @@ source "$(dirname "$0")/lib.sh"
 OUT="${1:-out/fmnist_ablation}"
 N="${N:-500}"
 STEPS="${STEPS:-1000}"
-PAIRS="${PAIRS:-recipe,eps edm,plain constant_lr,no_attention ema_no_warmup,wide}"
+PAIRS="${PAIRS:-recipe,eps edm,plain constant_lr,no_attention ema_no_warmup,wide,linear}"
 WIDE_STEPS="${WIDE_STEPS:-$((STEPS * 45 / 100))}"
 EX="$PWD/pipeline/examples"
 mkdir -p "$OUT"
@@ -67,12 +68,12 @@ np.save(sys.argv[1] + ".tmp.npy", np.concatenate([np.load(sys.argv[2]), np.load(
 
 variant recipe
 for pair in $PAIRS; do
-  IFS=, read -r a b <<< "$pair"
-  for name in $a $b; do variant "$name"; done
+  IFS=, read -r -a names <<< "$pair"
+  for name in "${names[@]}"; do variant "$name"; done
   pids=()
-  for name in $a $b; do train "$name" & pids+=($!); done
+  for name in "${names[@]}"; do train "$name" & pids+=($!); done
   for pid in "${pids[@]}"; do wait "$pid"; done  # a failed training stops the script
-  for name in $a $b; do
+  for name in "${names[@]}"; do
     # Two sample sets (sampler seeds 11 and 12), each scored, and the 2N pooled: at N = 500
     # one set's distance moves by several units with the seed at this training length.
     sed 's/seed: 11 clip_x0: 1 }/seed: 12 clip_x0: 1 }/' "$OUT/$name.pbtxt" > "$OUT/${name}_seed12.pbtxt"
@@ -81,13 +82,20 @@ for pair in $PAIRS; do
     pool "${name}_pooled_ddim" "${name}_ddim" "${name}_seed12_ddim"
     sample_and_eval "${name}_pooled_ddim" "$name" "$name"
   done
-  if [[ "$a" == recipe || "$b" == recipe ]]; then
-    sed 's/ clip_x0: 1 }/ }/' "$OUT/recipe.pbtxt" > "$OUT/recipe_no_clip.pbtxt"
-    sed 's/ clip_x0: 1 }/ }/' "$OUT/recipe_seed12.pbtxt" > "$OUT/recipe_no_clip_seed12.pbtxt"
-    sample_and_eval recipe_no_clip_ddim recipe_no_clip recipe
-    sample_and_eval recipe_no_clip_seed12_ddim recipe_no_clip_seed12 recipe
-    pool recipe_no_clip_pooled_ddim recipe_no_clip_ddim recipe_no_clip_seed12_ddim
-    sample_and_eval recipe_no_clip_pooled_ddim recipe_no_clip recipe
-  fi
 done
+# Sampling-only choices on the recipe's checkpoint: x0 not clamped, and Imagen's dynamic
+# thresholding (quantile 0.995, bound 1) instead of the plain clamp.
+if [[ -s "$OUT/recipe/checkpoint.pt" ]]; then
+  sed 's/seed: 11 clip_x0: 1 }/seed: 12 clip_x0: 1 }/' "$OUT/recipe.pbtxt" > "$OUT/recipe_seed12.pbtxt"
+  for choice in no_clip dynamic; do
+    edit='s/ clip_x0: 1 }/ }/'
+    [[ $choice == dynamic ]] && edit='s/ clip_x0: 1 }/ clip_x0: 1 dynamic_threshold: 0.995 }/'
+    sed "$edit" "$OUT/recipe.pbtxt" > "$OUT/recipe_$choice.pbtxt"
+    sed "$edit" "$OUT/recipe_seed12.pbtxt" > "$OUT/recipe_${choice}_seed12.pbtxt"
+    sample_and_eval "recipe_${choice}_ddim" "recipe_$choice" recipe
+    sample_and_eval "recipe_${choice}_seed12_ddim" "recipe_${choice}_seed12" recipe
+    pool "recipe_${choice}_pooled_ddim" "recipe_${choice}_ddim" "recipe_${choice}_seed12_ddim"
+    sample_and_eval "recipe_${choice}_pooled_ddim" "recipe_$choice" recipe
+  done
+fi
 echo "wrote $summary and $OUT/*.png"

@@ -14,6 +14,7 @@ import sys
 LABELS = {
     "recipe": "the recipe (v, min-SNR, cosine lr, EMA warm-up, attention at 7x7, x0 clamped)",
     "recipe_no_clip": "recipe, x0 not clamped when sampling",
+    "recipe_dynamic": "recipe, dynamic thresholding (0.995) instead of the clamp",
     "eps": "eps instead of v",
     "edm": "EDM preconditioning instead of v",
     "plain": "plain loss instead of min-SNR",
@@ -51,7 +52,7 @@ def main():
     print("| model | steps | training (s) | Frechet, seed 11 | seed 12 | pooled (2N) | pooled floor |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for model in order:
-        start, steps, seconds = trained.get(model.replace("_no_clip", ""), (0, None, None))
+        start, steps, seconds = trained.get(re.sub(r"_(no_clip|dynamic)$", "", model), (0, None, None))
         floor = floors.get(model + "_pooled_ddim", (None, None))[1]
         time = "" if seconds is None else f"{seconds:.0f}"
         if start > 0:  # resumed after a stop: the time covers the steps after it
