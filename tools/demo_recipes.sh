@@ -40,6 +40,7 @@ rows=(
   "    same, batch 1024|s/batch_size: 512/batch_size: 1024/"
   "    same, width 192|s/hidden: 128/hidden: 192/"
   "    same, min-SNR gamma 1|s/loss_weighting: MIN_SNR/loss_weighting: MIN_SNR min_snr_gamma: 1/"
+  "    same, batch 1024 + sigmoid schedule|s/batch_size: 512/batch_size: 1024/;s/schedule: COSINE num_steps/schedule: SIGMOID num_steps/"
 )
 summary="$OUT/summary.txt"
 {
@@ -72,7 +73,7 @@ for row in "${rows[@]}"; do
   printf '%s\n' "${results[@]}" | awk -v label="$label" -v n="$(wc -w <<< "$SEEDS")" '
     { t += $1; o += $2; l += $3; w += $4; offs = offs (NR > 1 ? " " : "") $2 }
     END { printf "%-52s %8d %9.4f %9.4f %10.4f%s\n", label, t / NR, o / NR, l / NR, w / NR,
-          n > 1 ? "   off-mode per seed: " offs : "" }' | tee -a "$summary"
+          (n > 1 ? "   off-mode per seed: " offs : "") }' | tee -a "$summary"
 done
 "$DIFFUSE" eval --pipeline="$BASE" --samples="$first_samples" 2> /dev/null \
   | grep "^exact samples" | awk '{printf "%-52s %8s %9s %9s %10s\n", "exact samples (reference)", "", $5, $6, $7}' \
