@@ -118,7 +118,8 @@ absl::StatusOr<std::unique_ptr<Pipeline>> LoadPipeline(bool autoencoder_ok, bool
     return absl::FailedPreconditionError(absl::StrCat(
         path, ": decoder '", config.decoder().name(), "': an autoencoder description is "
         "trained by `train` (and its model of z by `train-latent-prior`) and sampled by "
-        "`sample`; this verb needs a diffusion model"));
+        "`sample`, and `encode` / `decode` map images to z and back; this verb needs a "
+        "diffusion model"));
   }
   if ((*pipeline)->classifier_description() && !classifier_ok) {
     return absl::FailedPreconditionError(absl::StrCat(
