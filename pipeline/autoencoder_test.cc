@@ -225,6 +225,27 @@ absl::StatusOr<std::unique_ptr<Pipeline>> TrainLatentModel(const Pipeline& p) {
   return model;
 }
 
+// Six samples at seed 9 (the sampler's chunks of 4 and 2) must be the decoded z the prior
+// draws on each sample's own stream (seed 9, index i); returns the samples and that z.
+struct SixSamples {
+  at::Tensor samples, z;
+};
+SixSamples ExpectSixSamplesDecodeTheirStreams(Pipeline& p) {
+  GenerateRequest request;
+  request.num = 6;
+  request.seed = 9;
+  absl::StatusOr<Generated> g = Generate(p, request);
+  EXPECT_THAT(g, IsOk());
+  if (!g.ok()) return {};
+  EXPECT_EQ(g->samples.sizes(), at::IntArrayRef({6, 3, 9, 9}));
+  PhiloxNoise first(9, 0), rest(9, 4);
+  const at::Tensor z = torch::cat({p.prior->Sample(4, {3, 9, 9}, first).condition.latent,
+                                   p.prior->Sample(2, {3, 9, 9}, rest).condition.latent});
+  torch::NoGradGuard no_grad;
+  EXPECT_TRUE(torch::allclose(g->samples, p.decoder->Decode(z).mean, 1e-5, 1e-6));
+  return {g->samples, z};
+}
+
 TEST(AutoencoderTest, LatentDiffusionDecodesZFromTheModelOfTheCodes) {
   EXPECT_THAT(BuildFromText(VaeText(40, "6", R"(prior { name: "standard_normal" })")),
               StatusIs(absl::StatusCode::kInvalidArgument,
@@ -261,16 +282,11 @@ TEST(AutoencoderTest, LatentDiffusionDecodesZFromTheModelOfTheCodes) {
   ASSERT_THAT(TrainLatentModel(*p), IsOk());
 
   // Sample i decodes the z the prior draws on stream (seed, i), in chunks of 4.
-  absl::StatusOr<Generated> g = Generate(*p, request);
-  ASSERT_THAT(g, IsOk());
-  EXPECT_EQ(g->samples.sizes(), at::IntArrayRef({6, 3, 9, 9}));
-  PhiloxNoise first(9, 0), rest(9, 4);
-  const at::Tensor z = torch::cat({p->prior->Sample(4, {3, 9, 9}, first).condition.latent,
-                                   p->prior->Sample(2, {3, 9, 9}, rest).condition.latent});
+  const SixSamples six = ExpectSixSamplesDecodeTheirStreams(*p);
+  ASSERT_TRUE(six.z.defined());
   torch::NoGradGuard no_grad;
-  EXPECT_TRUE(torch::allclose(g->samples, p->decoder->Decode(z).mean, 1e-5, 1e-6));
   // The codes' model maps back to the codes' scale: z = mean + std * (model's sample).
-  EXPECT_GT((z - mean_std[0].to(torch::kFloat32)).abs().max().item<double>(), 0);
+  EXPECT_GT((six.z - mean_std[0].to(torch::kFloat32)).abs().max().item<double>(), 0);
   // The prior section does not bind the weights: the VAE alone (z ~ N(0, I)) loads the same
   // checkpoint and draws other samples.
   std::unique_ptr<Pipeline> alone = BuildOrFail(VaeText(40));
@@ -278,7 +294,7 @@ TEST(AutoencoderTest, LatentDiffusionDecodesZFromTheModelOfTheCodes) {
   ASSERT_THAT(LoadWeightsForSampling(*alone, Tmp("latent_diffusion_vae/checkpoint.pt")), IsOk());
   absl::StatusOr<Generated> plain = Generate(*alone, request);
   ASSERT_THAT(plain, IsOk());
-  EXPECT_FALSE(torch::allclose(plain->samples, g->samples, 1e-3, 1e-3));
+  EXPECT_FALSE(torch::allclose(plain->samples, six.samples, 1e-3, 1e-3));
   // Given latents bypass the prior.
   request.latent = torch::zeros({6, 6});
   absl::StatusOr<Generated> given = Generate(*p, request);
@@ -427,18 +443,9 @@ TEST(AutoencoderTest, SpatialCodeIsModelledAsAnImage) {
   ASSERT_THAT(model, IsOk());
   EXPECT_EQ((*model)->data->sample_shape(), (std::vector<int64_t>{2, 5, 5}));
   // Sample i decodes the flattened map the U-Net draws on stream (seed, i).
-  GenerateRequest request;
-  request.num = 6;
-  request.seed = 9;
-  absl::StatusOr<Generated> g = Generate(*p, request);
-  ASSERT_THAT(g, IsOk());
-  EXPECT_EQ(g->samples.sizes(), at::IntArrayRef({6, 3, 9, 9}));
-  PhiloxNoise first(9, 0), rest(9, 4);
-  const at::Tensor z = torch::cat({p->prior->Sample(4, {3, 9, 9}, first).condition.latent,
-                                   p->prior->Sample(2, {3, 9, 9}, rest).condition.latent});
-  EXPECT_EQ(z.sizes(), at::IntArrayRef({6, 50}));
-  torch::NoGradGuard no_grad;
-  EXPECT_TRUE(torch::allclose(g->samples, p->decoder->Decode(z).mean, 1e-5, 1e-6));
+  const SixSamples six = ExpectSixSamplesDecodeTheirStreams(*p);
+  ASSERT_TRUE(six.z.defined());
+  EXPECT_EQ(six.z.sizes(), at::IntArrayRef({6, 50}));
 }
 
 std::string EsDdpmText(const std::string& vae_options) {

@@ -61,15 +61,15 @@ for name in lrdm info_diffusion diffae; do
   sample_and_eval "$name" "$name" "$name"
 done
 
-# ES-DDPM: the pixel U-Net refining latent diffusion's sample diffused to T' (T'/20 DDIM steps).
+# ES-DDPM: the pixel U-Net refining latent diffusion's sample diffused to T' (T'/20 DDIM steps;
+# sample_and_eval reads OUT/CHECKPOINT_DIR: the pixel U-Net through a link).
+ln -sfn "$(realpath "$LD/pixel")" "$OUT/pixel"
 for t in 200 400 800; do
   sed -e "s/^      num_steps: 600$/      num_steps: $t/" \
     -e "s/sampler { num_steps: 30 /sampler { num_steps: $((t / 20)) /" \
     -e "s|vae_pipeline: \".*\"|vae_pipeline: \"$LD/latent.pbtxt\"|" \
     -e "s|vae_checkpoint: \".*\"|vae_checkpoint: \"$LD/vae/checkpoint.pt\"|" \
     "$EX/fashion_mnist_es_ddpm.pbtxt" > "$OUT/es_${t}_latent.pbtxt"
-  # sample_and_eval reads OUT/CHECKPOINT_DIR: the pixel U-Net through a link.
-  ln -sfn "$(realpath "$LD/pixel")" "$OUT/pixel"
   sample_and_eval "es_${t}_latent" "es_${t}_latent" pixel
 done
 
