@@ -37,7 +37,8 @@ void MlpDenoiserImpl::reset() {
   const int64_t h = options.hidden();
   time_in_ = register_module("time_in", torch::nn::Linear(options.time_embedding_dim(), h));
   time_out_ = register_module("time_out", torch::nn::Linear(h, h));
-  input_ = register_module("input", torch::nn::Linear(options.data_dim(), h));
+  const int64_t features = options.fourier_features();
+  input_ = register_module("input", torch::nn::Linear(options.data_dim() + 2 * features, h));
   blocks_ = register_module("blocks", torch::nn::ModuleList());
   for (int64_t i = 0; i < options.blocks(); ++i) blocks_->push_back(torch::nn::Linear(h, h));
   output_ = register_module("output", torch::nn::Linear(h, options.data_dim()));
@@ -45,13 +46,25 @@ void MlpDenoiserImpl::reset() {
     class_embedding_ = register_module(
         "class_embedding", torch::nn::Embedding(options.num_classes() + 1, h));
   }
+  if (features > 0) {
+    // Drawn from the global generator, which Make seeds with training.seed.
+    fourier_frequencies_ = register_buffer(
+        "fourier_frequencies",
+        torch::randn({features, options.data_dim()}) * options.fourier_scale());
+  }
 }
 
 at::Tensor MlpDenoiserImpl::forward(const at::Tensor& x, const at::Tensor& time,
                                     const at::Tensor& label) {
   at::Tensor c = time_out_(torch::silu(time_in_(SinusoidalEmbedding(time, options.time_embedding_dim()))));
   if (label.defined()) c = c + class_embedding_(label);
-  at::Tensor h = input_(x);
+  at::Tensor h;
+  if (fourier_frequencies_.defined()) {
+    const at::Tensor angle = (2 * M_PI) * torch::matmul(x, fourier_frequencies_.t());
+    h = input_(torch::cat({x, angle.sin(), angle.cos()}, 1));
+  } else {
+    h = input_(x);
+  }
   for (const auto& block : *blocks_) {
     h = h + block->as<torch::nn::Linear>()->forward(torch::silu(h + c));
   }
@@ -84,6 +97,8 @@ absl::StatusOr<std::unique_ptr<X0Predictor>> Make(const MlpOptions& options,
   ABSL_RETURN_IF_ERROR(CheckInRange("blocks", options.blocks(), 1, 64));
   ABSL_RETURN_IF_ERROR(CheckInRange("time_embedding_dim", options.time_embedding_dim(), 2, 4096));
   ABSL_RETURN_IF_ERROR(CheckInRange("sigma_data", options.sigma_data(), 1e-9, 1000));
+  ABSL_RETURN_IF_ERROR(CheckInRange("fourier_features", options.fourier_features(), 0, 4096));
+  ABSL_RETURN_IF_ERROR(CheckInRange("fourier_scale", options.fourier_scale(), 1e-9, 1000));
   if (options.time_embedding_dim() % 2 != 0) {
     return absl::InvalidArgumentError("option time_embedding_dim must be even");
   }
@@ -108,7 +123,9 @@ absl::StatusOr<std::unique_ptr<X0Predictor>> Make(const MlpOptions& options,
                       .hidden(options.hidden())
                       .blocks(options.blocks())
                       .time_embedding_dim(options.time_embedding_dim())
-                      .num_classes(num_classes));
+                      .num_classes(num_classes)
+                      .fourier_features(options.fourier_features())
+                      .fourier_scale(options.fourier_scale()));
   const bool null_label = num_classes > 0 && context.config->training().condition_dropout() > 0;
   NetworkPredictorOptions predictor;
   predictor.kind = options.parameterization();

@@ -23,6 +23,10 @@ struct MlpDenoiserOptions {
   TORCH_ARG(int64_t, time_embedding_dim) = 64;
   // Classes K; > 0 adds an embedding of K + 1 rows (row K is the null class). Default 0.
   TORCH_ARG(int64_t, num_classes) = 0;
+  // Random Fourier features F of the input; > 0 adds a buffer B [F, data_dim]. Default 0.
+  TORCH_ARG(int64_t, fourier_features) = 0;
+  // Standard deviation of B's entries. Default 1.
+  TORCH_ARG(double, fourier_scale) = 1.0;
 };
 
 class MlpDenoiserImpl : public torch::nn::Cloneable<MlpDenoiserImpl> {
@@ -38,6 +42,7 @@ class MlpDenoiserImpl : public torch::nn::Cloneable<MlpDenoiserImpl> {
   torch::nn::Linear time_in_{nullptr}, time_out_{nullptr}, input_{nullptr}, output_{nullptr};
   torch::nn::Embedding class_embedding_{nullptr};
   torch::nn::ModuleList blocks_{nullptr};
+  at::Tensor fourier_frequencies_;
 };
 TORCH_MODULE(MlpDenoiser);
 

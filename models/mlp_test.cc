@@ -2,6 +2,9 @@
 
 #include <torch/torch.h>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "models/parameterization.h"
 #include "models/trainable_model.h"
@@ -128,6 +131,55 @@ TEST(MlpPredictorTest, SameSeedSameInitialWeights) {
   const auto pb = b->predictor->trainable()->module().parameters();
   ASSERT_EQ(pa.size(), pb.size());
   for (size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(torch::equal(pa[i], pb[i]));
+}
+
+// The first layer reads [x, sin(2 pi B x), cos(2 pi B x)] (Tancik et al. 2020), B kept as
+// a buffer (so in the checkpoint) with entries of std fourier_scale.
+TEST(MlpDenoiserTest, FourierFeaturesFeedTheFirstLayer) {
+  torch::manual_seed(4);
+  MlpDenoiser net(MlpDenoiserOptions(2).hidden(8).blocks(1).fourier_features(500).fourier_scale(0.25));
+  const auto buffers = net->named_buffers();
+  ASSERT_TRUE(buffers.contains("fourier_frequencies"));
+  const at::Tensor b = buffers["fourier_frequencies"];
+  ASSERT_EQ(b.sizes(), (std::vector<int64_t>{500, 2}));
+  EXPECT_NEAR(b.std().item<double>(), 0.25, 0.02);
+  EXPECT_EQ(net->named_parameters()["input.weight"].size(1), 2 + 2 * 500);
+
+  // Zero every block and the output's input is SiLU(input(features)): compare it through a
+  // copy of the network whose output layer is the identity on the first hidden unit.
+  torch::NoGradGuard no_grad;
+  auto params = net->named_parameters();
+  params["blocks.0.weight"].zero_();
+  params["blocks.0.bias"].zero_();
+  params["output.weight"].zero_();
+  params["output.weight"][0][0] = 1;
+  params["output.bias"].zero_();
+  const at::Tensor x = torch::randn({5, 2});
+  const at::Tensor angle = 2 * M_PI * torch::matmul(x, b.t());
+  const at::Tensor features = torch::cat({x, angle.sin(), angle.cos()}, 1);
+  const at::Tensor first =
+      torch::silu(torch::linear(features, params["input.weight"], params["input.bias"]));
+  const at::Tensor out = net(x, torch::full({5}, 100.0), at::Tensor());
+  EXPECT_TRUE(torch::allclose(out.select(1, 0), first.select(1, 0), 1e-5, 1e-5));
+  EXPECT_TRUE(torch::allclose(out.select(1, 1), torch::zeros({5}), 0, 0));
+}
+
+TEST(MlpPredictorTest, FourierOptionsOutOfRangeAreRefusedByName) {
+  for (const char* bad : {"fourier_features: -1", "fourier_scale: 0"}) {
+    const std::string text = absl::StrReplaceAll(kMlpPipeline, {{"blocks: 2", absl::StrCat("blocks: 2 ", bad)}});
+    const auto built = BuildFromText(text);
+    ASSERT_FALSE(built.ok()) << bad;
+    EXPECT_THAT(std::string(built.status().message()),
+                testing::HasSubstr(std::string(bad).substr(0, std::string(bad).find(':'))));
+  }
+  // Same seed, same frequencies.
+  const std::string text = absl::StrReplaceAll(kMlpPipeline, {{"blocks: 2", "blocks: 2 fourier_features: 8"}});
+  auto a = BuildOrFail(text);
+  auto b = BuildOrFail(text);
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  EXPECT_TRUE(torch::equal(a->predictor->trainable()->module().named_buffers()["fourier_frequencies"],
+                           b->predictor->trainable()->module().named_buffers()["fourier_frequencies"]));
 }
 
 }  // namespace

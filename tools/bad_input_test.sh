@@ -58,7 +58,7 @@ sed -e 's/steps: 6000/steps: 20/' -e 's/checkpoint_every: 1000/checkpoint_every:
     -e 's/log_every: 500/log_every: 10/' -e 's/hidden: 128/hidden: 32/' \
     "$EXAMPLES/eight_gaussians_ddim.pbtxt" > "$W/small.pbtxt"
 sed 's/hidden: 32/hidden: 16/' "$W/small.pbtxt" > "$W/narrow.pbtxt"
-sed 's/schedule: COSINE num_steps/schedule: LINEAR num_steps/' "$W/small.pbtxt" > "$W/linear.pbtxt"
+sed 's/schedule: SIGMOID num_steps/schedule: LINEAR num_steps/' "$W/small.pbtxt" > "$W/linear.pbtxt"
 sed 's/learning_rate: 0.002/learning_rate: 0.001/' "$W/small.pbtxt" > "$W/other_lr.pbtxt"
 "$DIFFUSE" train --pipeline="$W/small.pbtxt" --out="$W/run" > /dev/null 2>&1
 "$DIFFUSE" train --pipeline="$W/narrow.pbtxt" --out="$W/narrow" > /dev/null 2>&1
@@ -107,7 +107,7 @@ refuse_edit "unknown data" "data.name: unknown component 'nine_gaussians'" data.
 py "open('$W/deep.pbtxt', 'w').write('prior { options { ' * 200000)"
 refuse "messages nested 200,000 deep" "deep.pbtxt:1:" "$O/s.npy" -- \
   "$DIFFUSE" sample --pipeline="$W/deep.pbtxt" --out="$O/s.npy"
-refuse_edit "options of another component" "wrong_options.pbtxt:9:" wrong_options.pbtxt \
+refuse_edit "options of another component" "wrong_options.pbtxt:10:" wrong_options.pbtxt \
   's/diffuse.GaussianVpOptions/diffuse.MlpOptions/'
 refuse_edit "zero sampling steps" "sampler.num_steps = 0" zero_steps.pbtxt \
   's/sampler { num_steps: 50/sampler { num_steps: 0/'

@@ -13,9 +13,11 @@ SEEDS="${SEEDS:-1}"  # training seeds; several: each row's figures are their mea
 ONLY="${ONLY:-}"     # row numbers to run, e.g. ONLY=12,18 (default every row)
 BASE="$PWD/pipeline/examples/eight_gaussians_ddim.pbtxt"
 mkdir -p "$OUT"
-# Each row is one sed program applied to the built-in description. OLD turns it back into
-# the previous demo (eps-prediction, linear betas, constant learning rate, plain loss).
-OLD='s/parameterization: V/parameterization: EPS/;s/schedule: COSINE num_steps/schedule: LINEAR num_steps/;/lr_schedule: COSINE/d'
+# Each row is one sed program applied to the built-in description. PREV turns it back into
+# the demo before Fourier features (cosine schedule, no Fourier features); OLD into the one
+# before that (eps-prediction, linear betas, constant learning rate, plain loss).
+PREV='s/ fourier_features: 32 fourier_scale: 0.25//;s/schedule: SIGMOID num_steps/schedule: COSINE num_steps/'
+OLD="$PREV;"'s/parameterization: V/parameterization: EPS/;s/schedule: COSINE num_steps/schedule: LINEAR num_steps/;/lr_schedule: COSINE/d'
 V='s/parameterization: EPS/parameterization: V/;s/schedule: LINEAR num_steps/schedule: COSINE num_steps/'
 SCHED='s/^  seed: 1$/  seed: 1\n  lr_schedule: COSINE ema_warmup: true/'
 rows=(
@@ -30,17 +32,26 @@ rows=(
   "  same, width 256 x 3000 steps|$OLD;$V;$SCHED;s/hidden: 128/hidden: 256/;s/steps: 6000/steps: 3000/"
   "  same, 2 residual blocks|$OLD;$V;$SCHED;s/blocks: 3/blocks: 2/"
   "  same, lr 4e-3|$OLD;$V;$SCHED;s/learning_rate: 0.002/learning_rate: 0.004/"
-  "  + min-SNR weighting, gamma 5 (the demo now)|"
-  "    same, lr 4e-3|s/learning_rate: 0.002/learning_rate: 0.004/"
-  "    same, EMA decay 0.999|s/ema_decay: 0.995/ema_decay: 0.999/"
-  "    same, 10,000 steps|s/steps: 6000/steps: 10000/"
-  "    the demo, training seed 2|s/^  seed: 1$/  seed: 2/"
-  "    the demo, training seed 3|s/^  seed: 1$/  seed: 3/"
-  "    same, sigmoid schedule (Chen 2023: -3..3, tau 1)|s/schedule: COSINE num_steps/schedule: SIGMOID num_steps/"
-  "    same, batch 1024|s/batch_size: 512/batch_size: 1024/"
-  "    same, width 192|s/hidden: 128/hidden: 192/"
-  "    same, min-SNR gamma 1|s/loss_weighting: MIN_SNR/loss_weighting: MIN_SNR min_snr_gamma: 1/"
-  "    same, batch 1024 + sigmoid schedule|s/batch_size: 512/batch_size: 1024/;s/schedule: COSINE num_steps/schedule: SIGMOID num_steps/"
+  "  + min-SNR weighting, gamma 5 (the previous demo)|$PREV"
+  "    same, lr 4e-3|$PREV;s/learning_rate: 0.002/learning_rate: 0.004/"
+  "    same, EMA decay 0.999|$PREV;s/ema_decay: 0.995/ema_decay: 0.999/"
+  "    same, 10,000 steps|$PREV;s/steps: 6000/steps: 10000/"
+  "    the previous demo, training seed 2|$PREV;s/^  seed: 1$/  seed: 2/"
+  "    the previous demo, training seed 3|$PREV;s/^  seed: 1$/  seed: 3/"
+  "    same, sigmoid schedule (Chen 2023: -3..3, tau 1)|$PREV;s/schedule: COSINE num_steps/schedule: SIGMOID num_steps/"
+  "    same, batch 1024|$PREV;s/batch_size: 512/batch_size: 1024/"
+  "    same, width 192|$PREV;s/hidden: 128/hidden: 192/"
+  "    same, min-SNR gamma 1|$PREV;s/loss_weighting: MIN_SNR/loss_weighting: MIN_SNR min_snr_gamma: 1/"
+  "    same, batch 1024 + sigmoid schedule|$PREV;s/batch_size: 512/batch_size: 1024/;s/schedule: COSINE num_steps/schedule: SIGMOID num_steps/"
+  "    same, 32 Fourier features, scale 0.25|$PREV;s/blocks: 3/blocks: 3 fourier_features: 32 fourier_scale: 0.25/"
+  "    same, 32 Fourier features, scale 0.5|$PREV;s/blocks: 3/blocks: 3 fourier_features: 32 fourier_scale: 0.5/"
+  "    same, 32 Fourier features, scale 1|$PREV;s/blocks: 3/blocks: 3 fourier_features: 32 fourier_scale: 1/"
+  "    same, 32 Fourier features, scale 0.125|$PREV;s/blocks: 3/blocks: 3 fourier_features: 32 fourier_scale: 0.125/"
+  "    same, 16 Fourier features, scale 0.25|$PREV;s/blocks: 3/blocks: 3 fourier_features: 16 fourier_scale: 0.25/"
+  "    same, 64 Fourier features, scale 0.25|$PREV;s/blocks: 3/blocks: 3 fourier_features: 64 fourier_scale: 0.25/"
+  "    Fourier 32 x 0.25 + sigmoid (the demo now)|"
+  "      same, batch 1024|s/batch_size: 512/batch_size: 1024/"
+  "      same, Fourier scale 0.125, batch 1024|s/fourier_scale: 0.25/fourier_scale: 0.125/;s/batch_size: 512/batch_size: 1024/"
 )
 summary="$OUT/summary.txt"
 {

@@ -1,7 +1,9 @@
 """The U-Net of models/unet.cc (default UNetOptions, unet_train.py's copy) at inference in
 Python with PyTorch: one forward at batch 64 x 1 x 28 x 28 and a 50-step DDIM run of 64
 images, timed like //benchmarks:unet_benchmark's BM_UNetForward / BM_UNetSample50Steps and
-compared with their results.
+compared with their results. A third Python run puts the network in bfloat16 (oneDNN's
+AVX512-BF16 / AMX kernels where the CPU has them), the measurement behind not offering a
+bfloat16 network in the toolkit.
 
 Usage: python3 unet_sample.py CPP_RESULTS.json THREADS
 Python runs eager under torch.inference_mode() in the default (NCHW) layout, as a diffusers
@@ -62,28 +64,49 @@ def main():
             ddim_sample(model, x, alphas_cumprod)
 
     py = {"forward": median_seconds(forward), "sample": once_seconds(sample)}
+    # The same weights in bfloat16: input rounded to bfloat16, output widened back, the DDIM
+    # arithmetic in float32 (with the mallopt settings above).
+    model_bf16 = UNet().eval()
+    model_bf16.load_state_dict(model.state_dict())
+    model_bf16 = model_bf16.to(torch.bfloat16)
+
+    def bf16(x_t, t_in):
+        return model_bf16(x_t.to(torch.bfloat16), t_in).float()
+
+    def forward_bf16():
+        with torch.inference_mode():
+            bf16(x, t)
+
+    def sample_bf16():
+        with torch.inference_mode():
+            ddim_sample(bf16, x, alphas_cumprod)
+
+    py_bf16 = {"forward": median_seconds(forward_bf16), "sample": once_seconds(sample_bf16)}
     libc = ctypes.CDLL("libc.so.6")  # util/runtime.cc's settings, as in unet_train.py
     libc.mallopt(-3, 32 << 20)
     libc.mallopt(-1, 1 << 30)
     py_tuned = {"forward": median_seconds(forward), "sample": once_seconds(sample)}
 
-    def cpp_seconds(prefix):
-        for name, b in cpp.items():
-            if name.startswith(prefix) and b.get("aggregate_name", "median") == "median":
+    def cpp_seconds(run_name):  # e.g. "BM_UNetSample50Steps" (its "/iterations:1" dropped)
+        for b in cpp.values():
+            if (b["run_name"].split("/iterations:")[0] == run_name
+                    and b.get("aggregate_name", "median") == "median"):
                 return b["real_time"] / {"ms": 1e3, "us": 1e6, "ns": 1e9}[b["time_unit"]]
         return float("nan")
 
     ours = {"forward": cpp_seconds("BM_UNetForward"), "sample": cpp_seconds("BM_UNetSample50Steps")}
     print(f"U-Net inference, batch 64 x 1 x 28 x 28, {threads} intra-op threads")
-    print(f"{'':34} {'forward (ms)':>13} {'50 DDIM steps (s)':>18}")
+    print(f"{'':40} {'forward (ms)':>13} {'50 DDIM steps (s)':>18}")
     for name, r in (("Python eager, inference_mode", py), ("Python, mallopt as ours", py_tuned),
-                    ("C++ (diffuse)", ours)):
-        print(f"{name:34} {r['forward'] * 1e3:13.1f} {r['sample']:18.2f}")
+                    ("Python, bfloat16 network (mallopt)", py_bf16), ("C++ (diffuse)", ours)):
+        print(f"{name:40} {r['forward'] * 1e3:13.1f} {r['sample']:18.2f}")
     print(f"C++ speed-up: forward {py['forward'] / ours['forward']:.2f}x, "
           f"50-step sampling {py['sample'] / ours['sample']:.2f}x "
           f"(against Python with the same mallopt settings: "
           f"{py_tuned['forward'] / ours['forward']:.2f}x, {py_tuned['sample'] / ours['sample']:.2f}x)")
-
+    print(f"bfloat16 network against float32 (Python, same mallopt settings): forward "
+          f"{py_tuned['forward'] / py_bf16['forward']:.2f}x, 50-step sampling "
+          f"{py_tuned['sample'] / py_bf16['sample']:.2f}x")
 
 if __name__ == "__main__":
     main()

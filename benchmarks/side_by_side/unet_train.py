@@ -105,7 +105,8 @@ class UNet(nn.Module):
         nn.init.zeros_(self.output.bias)
 
     def forward(self, x, t):
-        emb = self.time2(F.silu(self.time1(sinusoidal(t, self.base))))
+        # float32 embedding, then the weights' type (a bfloat16 model: unet_sample.py)
+        emb = self.time2(F.silu(self.time1(sinusoidal(t, self.base).to(x.dtype))))
         h = self.input(x)
         skips = [h]
         block = 0
