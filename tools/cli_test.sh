@@ -92,12 +92,27 @@ header = json.loads(raw[8:8 + n])
 assert header["__metadata__"]["format"] == "diffuse-weights-v1", header["__metadata__"]
 names = [k for k in header if k != "__metadata__"]
 assert names and all(header[k]["dtype"] == "F32" for k in names), names
+assert header["fourier_frequencies"]["shape"] == [32, 2], names  # the MLP's buffer B
 for k in names:
     b, e = header[k]["data_offsets"]
     w = np.frombuffer(raw[8 + n + b:8 + n + e], np.float32).reshape(header[k]["shape"])
     assert np.isfinite(w).all(), k
 assert np.array_equal(np.load(sys.argv[2]), np.load(sys.argv[3]))
 PY
+# The file's buffers are read back: doubling its Fourier frequencies changes the samples.
+/usr/bin/python3 - "$TMP/weights.safetensors" "$TMP/doubled.safetensors" <<'PY'
+import json, struct, sys, numpy as np
+raw = bytearray(open(sys.argv[1], "rb").read())
+n = struct.unpack("<Q", raw[:8])[0]
+b, e = json.loads(raw[8:8 + n])["fourier_frequencies"]["data_offsets"]
+w = np.frombuffer(bytes(raw[8 + n + b:8 + n + e]), np.float32) * 2
+raw[8 + n + b:8 + n + e] = w.tobytes()
+open(sys.argv[2], "wb").write(raw)
+PY
+"$DIFFUSE" sample --pipeline="$TMP/small.pbtxt" --checkpoint="$TMP/doubled.safetensors" \
+  --num=100 --seed=5 --out="$TMP/doubled.npy" > /dev/null 2>&1
+/usr/bin/python3 -c "import numpy as np, sys; sys.exit(np.array_equal(np.load('$TMP/first100.npy'), np.load('$TMP/doubled.npy')))" \
+  && pass "safetensors buffers are imported" || fail "safetensors buffers are imported"
 head -c 300 "$TMP/weights.safetensors" > "$TMP/cut.safetensors"
 expect_error "truncated safetensors" "cut.safetensors" "$TMP/o8.npy" -- \
   "$DIFFUSE" sample --pipeline="$TMP/small.pbtxt" --checkpoint="$TMP/cut.safetensors" --out="$TMP/o8.npy"

@@ -44,6 +44,10 @@ absl::Status ExportWeights(Pipeline& p, const std::string& checkpoint, const std
   for (const auto& item : module.named_parameters()) {
     file.tensors.emplace_back(item.key(), item.value().detach());
   }
+  // Buffers (e.g. the MLP's Fourier frequencies) too, so a reader can rebuild the network.
+  for (const auto& item : module.named_buffers()) {
+    file.tensors.emplace_back(item.key(), item.value().detach());
+  }
   file.metadata["format"] = kFormat;
   file.metadata["pipeline"] = state.pipeline_text;
   file.metadata["step"] = absl::StrCat(state.step);
@@ -74,6 +78,19 @@ absl::Status ImportWeights(Pipeline& p, const std::string& path) {
     if (it->second.sizes() != item.value().sizes()) {
       return absl::InvalidArgumentError(absl::StrCat(
           "weights ", path, ": parameter '", item.key(), "' has shape [",
+          absl::StrJoin(it->second.sizes(), ", "), "], the network wants [",
+          absl::StrJoin(item.value().sizes(), ", "), "]"));
+    }
+    item.value().copy_(it->second);
+  }
+  // A buffer's value follows from the description (a seed, an option), so a file without it
+  // (written in Python, or before buffers were exported) keeps the one just built.
+  for (auto& item : module.named_buffers()) {
+    auto it = by_name.find(item.key());
+    if (it == by_name.end()) continue;
+    if (it->second.sizes() != item.value().sizes()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "weights ", path, ": buffer '", item.key(), "' has shape [",
           absl::StrJoin(it->second.sizes(), ", "), "], the network wants [",
           absl::StrJoin(item.value().sizes(), ", "), "]"));
     }
