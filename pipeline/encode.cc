@@ -38,8 +38,9 @@ absl::StatusOr<Encoded> EncodeImages(Pipeline& p, const at::Tensor& x0, bool wit
   }
   const double t_max = timed ? p.forward->time_domain().t_max() : 0.0;
   if (timed && !(*encoder_time >= 0.0 && *encoder_time <= t_max)) {
-    return absl::InvalidArgumentError(absl::StrCat("encoder time ", *encoder_time,
-                                                   " is outside [0, ", t_max, "]"));
+    // OutOfRange: the one error the caller's time alone causes (`diffuse encode` names its flag).
+    return absl::OutOfRangeError(absl::StrCat("encoder time ", *encoder_time,
+                                              " is outside [0, ", t_max, "]"));
   }
   if (with_x_T && p.autoencoder()) {
     return absl::FailedPreconditionError(

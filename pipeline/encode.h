@@ -25,7 +25,8 @@ struct Encoded {
 // z alone is FAILED_PRECONDITION. INVALID_ARGUMENT for images of the wrong shape.
 // An encoder that reads t (LRDM's z_t = E(x0, t)) has no one z per image: it is encoded at
 // `encoder_time` (on the forward process's time scale), which it needs and no other
-// encoder accepts; x_T is not defined for it (each inversion step would need its own z_t).
+// encoder accepts (a time outside the forward process's domain is OutOfRange); x_T is not
+// defined for it (each inversion step would need its own z_t).
 absl::StatusOr<Encoded> EncodeImages(Pipeline& pipeline, const at::Tensor& x0, bool with_x_T,
                                      std::optional<double> encoder_time = std::nullopt);
 

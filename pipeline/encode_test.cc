@@ -322,7 +322,7 @@ TEST(LrdmTest, TimeInputMakesTheLatentDependOnTAndTrains) {
     EXPECT_THAT(EncodeImages(*lrdm, x, true, 900.0),
                 StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("z_t per inversion step")));
     EXPECT_THAT(EncodeImages(*lrdm, x, false, 1000.5),
-                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("outside [0, 1000]")));
+                StatusIs(absl::StatusCode::kOutOfRange, HasSubstr("outside [0, 1000]")));
     EXPECT_THAT(EncodeImages(*plain, x, false, 900.0),
                 StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("does not read t")));
   }

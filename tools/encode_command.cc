@@ -9,7 +9,6 @@
 
 #include "absl/flags/flag.h"
 #include "absl/strings/numbers.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "data/fashion_mnist_files.h"
@@ -48,7 +47,7 @@ absl::Status EncodeCommand() {
   absl::StatusOr<Encoded> encoded =
       EncodeImages(*p, images, !x_T_out.empty(),
                    encoder_time == -1 ? std::nullopt : std::optional<double>(encoder_time));
-  if (!encoded.ok() && absl::StrContains(encoded.status().message(), "encoder time")) {
+  if (!encoded.ok() && encoded.status().code() == absl::StatusCode::kOutOfRange) {
     return absl::InvalidArgumentError(absl::StrCat("--encoder_time: ", encoded.status().message()));
   }
   if (!encoded.ok() && encoded.status().code() == absl::StatusCode::kInvalidArgument) {
