@@ -22,9 +22,9 @@ diffuse::Pipeline* Network() {
     auto config = diffuse::ParsePipelineText(R"(
         data { name: "eight_gaussians" }
         forward { name: "gaussian_vp" options { [type.googleapis.com/diffuse.GaussianVpOptions] {
-          schedule: COSINE num_steps: 1000 } } }
+          schedule: SIGMOID num_steps: 1000 } } }
         predictor { name: "mlp" options { [type.googleapis.com/diffuse.MlpOptions] {
-          parameterization: V hidden: 32 blocks: 3 } } }
+          parameterization: V hidden: 32 blocks: 3 fourier_features: 32 fourier_scale: 0.25 } } }
         prior { name: "standard_normal" }
         reverse { name: "substitution" })",
                                              "fuzz");

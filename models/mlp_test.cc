@@ -145,8 +145,8 @@ TEST(MlpDenoiserTest, FourierFeaturesFeedTheFirstLayer) {
   EXPECT_NEAR(b.std().item<double>(), 0.25, 0.02);
   EXPECT_EQ(net->named_parameters()["input.weight"].size(1), 2 + 2 * 500);
 
-  // Zero every block and the output's input is SiLU(input(features)): compare it through a
-  // copy of the network whose output layer is the identity on the first hidden unit.
+  // With the block zeroed and the output layer reading only the first hidden unit, output 0
+  // is SiLU(input(features))[0] and output 1 is 0.
   torch::NoGradGuard no_grad;
   auto params = net->named_parameters();
   params["blocks.0.weight"].zero_();

@@ -61,7 +61,7 @@ absl::Status ImportWeights(Pipeline& p, const std::string& path) {
   absl::StatusOr<Safetensors> file = ReadSafetensors(path);
   if (!file.ok()) return file.status();
   // Files this toolkit exported name their description; others (written in Python) are
-  // checked by parameter name and shape only.
+  // checked by parameter and buffer name and shape only.
   if (auto it = file->metadata.find("pipeline"); it != file->metadata.end()) {
     absl::Status same = CheckTrainedFrom(path, it->second, p.config, CheckpointUse::kWeights);
     if (!same.ok()) return same;
@@ -83,11 +83,17 @@ absl::Status ImportWeights(Pipeline& p, const std::string& path) {
     }
     item.value().copy_(it->second);
   }
-  // A buffer's value follows from the description (a seed, an option), so a file without it
-  // (written in Python, or before buffers were exported) keeps the one just built.
+  // A buffer's value follows from the description (a seed, an option): a file this toolkit
+  // exported before buffers were exported keeps the one just built; a file written
+  // elsewhere must carry it (its B need not be the one drawn here).
+  const bool ours = file->metadata.count("pipeline") > 0;
   for (auto& item : module.named_buffers()) {
     auto it = by_name.find(item.key());
-    if (it == by_name.end()) continue;
+    if (it == by_name.end() && ours) continue;
+    if (it == by_name.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("weights ", path, " lack buffer '", item.key(), "'"));
+    }
     if (it->second.sizes() != item.value().sizes()) {
       return absl::InvalidArgumentError(absl::StrCat(
           "weights ", path, ": buffer '", item.key(), "' has shape [",

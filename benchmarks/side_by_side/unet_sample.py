@@ -90,7 +90,7 @@ def main():
     def cpp_seconds(run_name):  # e.g. "BM_UNetSample50Steps" (its "/iterations:1" dropped)
         for b in cpp.values():
             if (b["run_name"].split("/iterations:")[0] == run_name
-                    and b.get("aggregate_name", "median") == "median"):
+                    and b.get("run_type") == "aggregate" and b["aggregate_name"] == "median"):
                 return b["real_time"] / {"ms": 1e3, "us": 1e6, "ns": 1e9}[b["time_unit"]]
         return float("nan")
 
