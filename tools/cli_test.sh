@@ -113,6 +113,24 @@ PY
   --num=100 --seed=5 --out="$TMP/doubled.npy" > /dev/null 2>&1
 /usr/bin/python3 -c "import numpy as np, sys; sys.exit(np.array_equal(np.load('$TMP/first100.npy'), np.load('$TMP/doubled.npy')))" \
   && pass "safetensors buffers are imported" || fail "safetensors buffers are imported"
+# Weights written elsewhere (no description in the metadata) must carry the buffers.
+/usr/bin/python3 - "$TMP/weights.safetensors" "$TMP/foreign.safetensors" <<'PY'
+import json, struct, sys
+raw = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", raw[:8])[0]
+header, data = json.loads(raw[8:8 + n]), raw[8 + n:]
+del header["__metadata__"], header["fourier_frequencies"]
+out, blobs = {}, b""
+for k, v in header.items():
+    b, e = v["data_offsets"]
+    out[k] = dict(v, data_offsets=[len(blobs), len(blobs) + e - b])
+    blobs += data[b:e]
+h = json.dumps(out).encode()
+open(sys.argv[2], "wb").write(struct.pack("<Q", len(h)) + h + blobs)
+PY
+expect_error "foreign weights without the MLP's buffer" \
+  "foreign.safetensors lack buffer 'fourier_frequencies'" "$TMP/o9.npy" -- \
+  "$DIFFUSE" sample --pipeline="$TMP/small.pbtxt" --checkpoint="$TMP/foreign.safetensors" --out="$TMP/o9.npy"
 head -c 300 "$TMP/weights.safetensors" > "$TMP/cut.safetensors"
 expect_error "truncated safetensors" "cut.safetensors" "$TMP/o8.npy" -- \
   "$DIFFUSE" sample --pipeline="$TMP/small.pbtxt" --checkpoint="$TMP/cut.safetensors" --out="$TMP/o8.npy"
