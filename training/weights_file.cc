@@ -11,6 +11,7 @@
 #include "training/checkpoint.h"
 #include "training/description_identity.h"
 #include "util/safetensors.h"
+#include "util/status_macros.h"
 
 namespace diffuse {
 namespace {
@@ -69,39 +70,30 @@ absl::Status ImportWeights(Pipeline& p, const std::string& path) {
   std::map<std::string, at::Tensor> by_name(file->tensors.begin(), file->tensors.end());
   torch::nn::Module& module = *p.trained_module();
   torch::NoGradGuard no_grad;
-  for (auto& item : module.named_parameters()) {
-    auto it = by_name.find(item.key());
-    if (it == by_name.end()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("weights ", path, " lack parameter '", item.key(), "'"));
-    }
-    if (it->second.sizes() != item.value().sizes()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "weights ", path, ": parameter '", item.key(), "' has shape [",
-          absl::StrJoin(it->second.sizes(), ", "), "], the network wants [",
-          absl::StrJoin(item.value().sizes(), ", "), "]"));
-    }
-    item.value().copy_(it->second);
-  }
   // A buffer's value follows from the description (a seed, an option): a file this toolkit
   // exported before buffers were exported keeps the one just built; a file written
   // elsewhere must carry it (its B need not be the one drawn here).
   const bool ours = file->metadata.count("pipeline") > 0;
-  for (auto& item : module.named_buffers()) {
-    auto it = by_name.find(item.key());
-    if (it == by_name.end() && ours) continue;
-    if (it == by_name.end()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("weights ", path, " lack buffer '", item.key(), "'"));
+  auto copy = [&](const char* kind, const auto& named, bool may_lack) -> absl::Status {
+    for (const auto& item : named) {
+      auto it = by_name.find(item.key());
+      if (it == by_name.end() && may_lack) continue;
+      if (it == by_name.end()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("weights ", path, " lack ", kind, " '", item.key(), "'"));
+      }
+      if (it->second.sizes() != item.value().sizes()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "weights ", path, ": ", kind, " '", item.key(), "' has shape [",
+            absl::StrJoin(it->second.sizes(), ", "), "], the network wants [",
+            absl::StrJoin(item.value().sizes(), ", "), "]"));
+      }
+      item.value().copy_(it->second);
     }
-    if (it->second.sizes() != item.value().sizes()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "weights ", path, ": buffer '", item.key(), "' has shape [",
-          absl::StrJoin(it->second.sizes(), ", "), "], the network wants [",
-          absl::StrJoin(item.value().sizes(), ", "), "]"));
-    }
-    item.value().copy_(it->second);
-  }
+    return absl::OkStatus();
+  };
+  ABSL_RETURN_IF_ERROR(copy("parameter", module.named_parameters(), /*may_lack=*/false));
+  ABSL_RETURN_IF_ERROR(copy("buffer", module.named_buffers(), /*may_lack=*/ours));
   module.eval();
   return absl::OkStatus();
 }

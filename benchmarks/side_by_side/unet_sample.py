@@ -55,37 +55,28 @@ def main():
     x = torch.randn(64, 1, 28, 28)
     t = torch.full((64,), 500.0)
 
-    def forward():
-        with torch.inference_mode():
-            model(x, t)
+    def timings(net):
+        def forward():
+            with torch.inference_mode():
+                net(x, t)
 
-    def sample():
-        with torch.inference_mode():
-            ddim_sample(model, x, alphas_cumprod)
+        def sample():
+            with torch.inference_mode():
+                ddim_sample(net, x, alphas_cumprod)
 
-    py = {"forward": median_seconds(forward), "sample": once_seconds(sample)}
-    # The same weights in bfloat16: input rounded to bfloat16, output widened back, the DDIM
-    # arithmetic in float32 (with the mallopt settings above).
-    model_bf16 = UNet().eval()
-    model_bf16.load_state_dict(model.state_dict())
-    model_bf16 = model_bf16.to(torch.bfloat16)
+        return {"forward": median_seconds(forward), "sample": once_seconds(sample)}
 
-    def bf16(x_t, t_in):
-        return model_bf16(x_t.to(torch.bfloat16), t_in).float()
-
-    def forward_bf16():
-        with torch.inference_mode():
-            bf16(x, t)
-
-    def sample_bf16():
-        with torch.inference_mode():
-            ddim_sample(bf16, x, alphas_cumprod)
-
-    py_bf16 = {"forward": median_seconds(forward_bf16), "sample": once_seconds(sample_bf16)}
+    py = timings(model)
     libc = ctypes.CDLL("libc.so.6")  # util/runtime.cc's settings, as in unet_train.py
     libc.mallopt(-3, 32 << 20)
     libc.mallopt(-1, 1 << 30)
-    py_tuned = {"forward": median_seconds(forward), "sample": once_seconds(sample)}
+    py_tuned = timings(model)
+    # The same weights in bfloat16, with the same mallopt settings: input rounded to
+    # bfloat16, output widened back, the DDIM arithmetic in float32.
+    model_bf16 = UNet().eval()
+    model_bf16.load_state_dict(model.state_dict())
+    model_bf16 = model_bf16.to(torch.bfloat16)
+    py_bf16 = timings(lambda x_t, t_in: model_bf16(x_t.to(torch.bfloat16), t_in).float())
 
     def cpp_seconds(run_name):  # e.g. "BM_UNetSample50Steps" (its "/iterations:1" dropped)
         for b in cpp.values():
