@@ -5,7 +5,7 @@
 #include <memory>
 #include <string>
 
-#include "pipeline/builder.h"
+#include "assembly/builder.h"
 
 namespace diffuse {
 

@@ -7,13 +7,16 @@
 #include <memory>
 
 #include <benchmark/benchmark.h>
-#include <torch/torch.h>
+#include <ATen/core/grad_mode.h>
+#include <torch/nn/module.h>
+#include <torch/optim/adam.h>
+#include <torch/types.h>
 
+#include "assembly/encode.h"
+#include "assembly/generate.h"
 #include "benchmarks/bench_support.h"
 #include "models/encoder.h"
 #include "models/trainable_model.h"
-#include "pipeline/encode.h"
-#include "pipeline/generate.h"
 
 namespace diffuse {
 namespace {
@@ -44,7 +47,7 @@ at::Tensor Images(Pipeline& p) {
 
 void BM_SemanticEncoderForward(benchmark::State& state) {
   auto p = BuildForBenchmark(kText);
-  torch::NoGradGuard no_grad;
+  at::NoGradGuard no_grad;
   const at::Tensor x = Images(*p);
   p->encoder->Encode(x, Time(0.0));  // warm-up (oneDNN kernels, heap)
   for (auto _ : state) benchmark::DoNotOptimize(p->encoder->Encode(x, Time(0.0)).mean);

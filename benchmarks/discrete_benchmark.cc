@@ -4,12 +4,17 @@
 #include <cstdlib>
 
 #include <benchmark/benchmark.h>
-#include <torch/torch.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/one_hot.h>
+#include <ATen/ops/rand.h>
+#include <ATen/ops/randint.h>
 
 #include "absl/strings/str_cat.h"
+#include "benchmarks/bench_support.h"
 #include "google/protobuf/text_format.h"
 #include "pipeline/registry.h"
-#include "benchmarks/bench_support.h"
 #include "random/noise_source.h"
 
 namespace diffuse {
@@ -40,7 +45,7 @@ constexpr char kDeletion[] = R"(name: "deletion" options {
 
 void BM_ImageApply(benchmark::State& state, const char* forward) {
   auto p = BuildForBenchmark(ImageText(forward, R"(name: "resample")"));
-  const at::Tensor x0 = torch::rand({64, 1, 28, 28}) * 2 - 1;
+  const at::Tensor x0 = at::rand({64, 1, 28, 28}) * 2 - 1;
   PhiloxNoise noise(0);
   const at::Tensor eps = p->forward->SampleNoise(x0.sizes(), noise);
   for (auto _ : state) benchmark::DoNotOptimize(p->forward->Apply(x0, 50.0, eps));
@@ -52,7 +57,7 @@ BENCHMARK_CAPTURE(BM_ImageApply, masking, kMasking);
 // One reverse step t = 50 -> 48 given x0_hat.
 void BM_ImageStep(benchmark::State& state, const char* forward, const char* reverse) {
   auto p = BuildForBenchmark(ImageText(forward, reverse));
-  const at::Tensor x0 = torch::rand({64, 1, 28, 28}) * 2 - 1;
+  const at::Tensor x0 = at::rand({64, 1, 28, 28}) * 2 - 1;
   PhiloxNoise noise(0);
   const at::Tensor x_t = p->forward->Apply(x0, 50.0, p->forward->SampleNoise(x0.sizes(), noise));
   const ReverseStep step{p->forward.get(), 50.0, 48.0, 1, 50, &noise, nullptr};
@@ -88,7 +93,7 @@ void BM_Deletion(benchmark::State& state, bool reverse_step) {
   spec.set_name("deletion_posterior");
   const std::unique_ptr<ReverseConditional> reverse =
       Registry<ReverseConditional>::Global().Create(spec, "reverse", BuildContext()).value();
-  const at::Tensor x0 = torch::randint(0, 32, {state.range(0), 16}, torch::kLong);
+  const at::Tensor x0 = at::randint(0, 32, {state.range(0), 16}, at::kLong);
   PhiloxNoise noise(0);
   const at::Tensor eps = f->SampleNoise(x0.sizes(), noise);
   const at::Tensor x_t = f->Apply(x0, 50.0, eps);
@@ -109,7 +114,7 @@ void BM_TokenStep(benchmark::State& state, const char* forward, const char* reve
   const at::Tensor x0 = p->data->Sample(state.range(0), gen).x;
   PhiloxNoise noise(0);
   const at::Tensor x_t = p->forward->Apply(x0, 50.0, p->forward->SampleNoise(x0.sizes(), noise));
-  const X0Prediction x0_hat{x0, torch::one_hot(x0, 32).to(torch::kFloat32).log()};
+  const X0Prediction x0_hat{x0, at::one_hot(x0, 32).to(at::kFloat).log()};
   const ReverseStep step{p->forward.get(), 50.0, 48.0, 1, 50, &noise, nullptr};
   for (auto _ : state) benchmark::DoNotOptimize(p->reverse->Step(step, x_t, x0_hat));
   state.SetItemsProcessed(state.iterations() * state.range(0));

@@ -10,12 +10,18 @@
 #include <string>
 
 #include <benchmark/benchmark.h>
-#include <torch/torch.h>
+#include <ATen/Context.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/core/grad_mode.h>
+#include <ATen/ops/arange.h>
+#include <ATen/ops/randn.h>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "benchmarks/bench_support.h"
 #include "guidance/guidance_term.h"
+#include "pipeline/trained_description.h"
 #include "training/trainer.h"
 
 namespace diffuse {
@@ -65,16 +71,16 @@ std::string Clip(bool noisy) {
 void GuidedPrediction(benchmark::State& state, const std::string& guidance,
                       const std::string& unet = "") {
   auto p = BuildForBenchmark(GuidedText(guidance, unet));
-  torch::NoGradGuard no_grad;
-  torch::manual_seed(0);
+  at::NoGradGuard no_grad;
+  at::manual_seed(0);
   GuidanceInput in;
   in.predictor = p->predictor.get();
   in.forward = p->forward.get();
-  in.x_t = torch::randn({64, 1, 28, 28});
+  in.x_t = at::randn({64, 1, 28, 28});
   in.t = Time(500.0);
-  in.condition.prompt = torch::arange(64, torch::kLong).remainder(2);
+  in.condition.prompt = at::arange(64, at::kLong).remainder(2);
   if (p->predictor->conditions().num_classes > 0) {
-    in.condition.label = torch::arange(64, torch::kLong).remainder(10);
+    in.condition.label = at::arange(64, at::kLong).remainder(10);
   }
   auto step = [&] {
     X0Prediction x0 = p->predictor->Predict(in.x_t, in.t, in.condition);

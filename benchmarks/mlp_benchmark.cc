@@ -1,7 +1,10 @@
 // One x0 prediction of the MLP (128 x 3 blocks, eps-parameterized) on 2-D points, and one
 // training step (forward + backward + Adam) at batch 512.
 #include <benchmark/benchmark.h>
-#include <torch/torch.h>
+#include <ATen/core/grad_mode.h>
+#include <torch/nn/module.h>
+#include <torch/optim/adam.h>
+#include <torch/types.h>
 
 #include "benchmarks/bench_support.h"
 #include "models/trainable_model.h"
@@ -12,7 +15,7 @@ namespace {
 void BM_MlpPredict(benchmark::State& state) {
   auto p = BuildForBenchmark(BenchmarkPipelineText());
   const at::Tensor x_t = torch::randn({state.range(0), 2});
-  torch::NoGradGuard no_grad;
+  at::NoGradGuard no_grad;
   for (auto _ : state) benchmark::DoNotOptimize(p->predictor->Predict(x_t, 500.0, {}).x0);
   state.SetItemsProcessed(state.iterations() * state.range(0));
 }

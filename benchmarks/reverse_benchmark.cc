@@ -1,7 +1,10 @@
 // One reverse step x_t -> x_{t_prev} given x0_hat (the predictor excluded), for each
 // reverse conditional and solver, on 2-D points and on 64 x 1 x 28 x 28 images (arg 0).
 #include <benchmark/benchmark.h>
-#include <torch/torch.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/core/grad_mode.h>
+#include <ATen/ops/randn.h>
 
 #include "benchmarks/bench_support.h"
 #include "random/noise_source.h"
@@ -20,11 +23,11 @@ template <const char* kReverse>
 void BM_ReverseStep(benchmark::State& state) {
   auto p = BuildForBenchmark(BenchmarkPipelineText(kReverse));
   const std::vector<int64_t> shape = Shape(state.range(0));
-  const at::Tensor x_t = torch::randn(shape);
-  const X0Prediction x0_hat{torch::randn(shape), at::Tensor()};
+  const at::Tensor x_t = at::randn(shape);
+  const X0Prediction x0_hat{at::randn(shape), at::Tensor()};
   const PredictFn predict = [&](const at::Tensor&, double) { return x0_hat; };
   PhiloxNoise noise(0);
-  torch::NoGradGuard no_grad;
+  at::NoGradGuard no_grad;
   p->reverse->Reset();
   int i = 0;
   for (auto _ : state) {

@@ -4,7 +4,10 @@
 #include <memory>
 
 #include <benchmark/benchmark.h>
-#include <torch/torch.h>
+#include <ATen/core/grad_mode.h>
+#include <torch/nn/module.h>
+#include <torch/optim/adam.h>
+#include <torch/types.h>
 
 #include "absl/strings/str_cat.h"
 #include "benchmarks/bench_support.h"
@@ -26,7 +29,7 @@ constexpr char kText[] = R"(
 
 void BM_UNetForward(benchmark::State& state) {
   auto p = BuildForBenchmark(kText);
-  torch::NoGradGuard no_grad;
+  at::NoGradGuard no_grad;
   const at::Tensor x = torch::randn({64, 1, 28, 28});
   // Warm-up, as the Python peer does: oneDNN builds its kernels and the heap grows to the
   // step's high-water mark on the first calls.
@@ -42,16 +45,16 @@ BENCHMARK(BM_UNetForward)->Unit(benchmark::kMillisecond);
 void BM_UNetForwardVariants(benchmark::State& state) {
   auto p = BuildForBenchmark(kText);
   const bool inference_mode = state.range(0) == 1, channels_last = state.range(1) == 1;
-  std::unique_ptr<torch::NoGradGuard> no_grad;
+  std::unique_ptr<at::NoGradGuard> no_grad;
   std::unique_ptr<c10::InferenceMode> inference;
   if (inference_mode) {
     inference = std::make_unique<c10::InferenceMode>();
   } else {
-    no_grad = std::make_unique<torch::NoGradGuard>();
+    no_grad = std::make_unique<at::NoGradGuard>();
   }
   at::Tensor x = torch::randn({64, 1, 28, 28});
   if (channels_last) {
-    torch::NoGradGuard guard;
+    at::NoGradGuard guard;
     for (at::Tensor w : p->predictor->trainable()->module().parameters()) {
       if (w.dim() == 4) w.set_data(w.contiguous(at::MemoryFormat::ChannelsLast));
     }

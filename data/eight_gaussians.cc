@@ -1,7 +1,8 @@
 // Data "eight_gaussians": the labelled ring of Gaussians; its exact distribution is known.
 #include <memory>
 
-#include <torch/types.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
 
 #include "data/gaussian_mixture.h"
 #include "data/mixture_dataset.h"

@@ -1,6 +1,9 @@
 #include "data/fashion_captions.h"
 
-#include <torch/torch.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/constant_pad_nd.h>
+#include <ATen/ops/stack.h>
 
 namespace diffuse {
 
@@ -12,20 +15,20 @@ const double kFashionAttributeMedians[10][3] = {
     {0.536990, 0.686892, 0.321521}, {0.429847, 0.702440, 0.344254}};
 
 at::Tensor FashionAttributes(const at::Tensor& x) {
-  const at::Tensor p = (x.detach().to(torch::kFloat64) + 1) / 2;  // [B, 1, H, W] in [0, 1]
-  const at::Tensor ink = p.gt(0.1).to(torch::kFloat64);
+  const at::Tensor p = (x.detach().to(at::kDouble) + 1) / 2;  // [B, 1, H, W] in [0, 1]
+  const at::Tensor ink = p.gt(0.1).to(at::kDouble);
   const at::Tensor count = ink.sum({1, 2, 3}).clamp_min(1);
   const at::Tensor area = ink.mean({1, 2, 3});
   const at::Tensor brightness = (p * ink).sum({1, 2, 3}) / count;
   // 4 p - (up + down + left + right), zero outside the image.
-  const at::Tensor padded = torch::constant_pad_nd(p, {1, 1, 1, 1}, 0);
+  const at::Tensor padded = at::constant_pad_nd(p, {1, 1, 1, 1}, 0);
   const int64_t h = p.size(2), w = p.size(3);
   const at::Tensor laplacian = 4 * p - padded.slice(2, 0, h).slice(3, 1, w + 1) -
                                padded.slice(2, 2, h + 2).slice(3, 1, w + 1) -
                                padded.slice(2, 1, h + 1).slice(3, 0, w) -
                                padded.slice(2, 1, h + 1).slice(3, 2, w + 2);
   const at::Tensor texture = (laplacian.abs() * ink).sum({1, 2, 3}) / count;
-  return torch::stack({area, brightness, texture}, 1);
+  return at::stack({area, brightness, texture}, 1);
 }
 
 std::vector<std::string> FashionCaptioner::vocabulary() const {
@@ -37,7 +40,7 @@ std::vector<std::string> FashionCaptioner::vocabulary() const {
 std::vector<std::vector<std::string>> FashionCaptioner::Caption(const at::Tensor& x,
                                                                 const at::Tensor& label) const {
   const at::Tensor stats = FashionAttributes(x).contiguous();
-  const at::Tensor labels = label.to(torch::kLong).contiguous();
+  const at::Tensor labels = label.to(at::kLong).contiguous();
   const double* s = stats.data_ptr<double>();
   const int64_t* y = labels.data_ptr<int64_t>();
   std::vector<std::vector<std::string>> captions(labels.size(0));

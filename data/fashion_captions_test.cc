@@ -1,6 +1,6 @@
 #include "data/fashion_captions.h"
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include "data/fashion_mnist_files.h"
 #include "gtest/gtest.h"

@@ -1,7 +1,11 @@
 // Data "fashion_mnist": see FashionMnistOptions in toy_data.proto.
 #include <memory>
 
-#include <torch/torch.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/rand.h>
+#include <ATen/ops/randint.h>
+#include <ATen/ops/where.h>
 
 #include "data/dataset.h"
 #include "data/fashion_captions.h"
@@ -25,13 +29,13 @@ class FashionMnist : public Dataset {
   int64_t num_classes() const override { return 10; }
 
   DataBatch Sample(int64_t batch, at::Generator& generator) override {
-    const at::Tensor index = torch::randint(0, images_.size(0), {batch}, generator, torch::kLong);
+    const at::Tensor index = at::randint(0, images_.size(0), {batch}, generator, at::kLong);
     const at::Tensor images = images_.index_select(0, index);
     at::Tensor x = grey_levels_ > 0 ? FashionMnistToGreyLevels(images, grey_levels_)
                                     : FashionMnistToFloat(images);
     if (flip_) {
-      const at::Tensor flip = torch::rand({batch}, generator).lt(0.5).view({batch, 1, 1, 1});
-      x = torch::where(flip, x.flip({3}), x);
+      const at::Tensor flip = at::rand({batch}, generator).lt(0.5).view({batch, 1, 1, 1});
+      x = at::where(flip, x.flip({3}), x);
     }
     return {x, labels_.index_select(0, index)};
   }

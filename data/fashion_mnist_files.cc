@@ -1,6 +1,8 @@
 #include "data/fashion_mnist_files.h"
 
-#include <torch/torch.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/from_blob.h>
 
 #include "absl/strings/str_cat.h"
 #include "data/idx_file.h"
@@ -24,8 +26,8 @@ absl::StatusOr<FashionMnistSplit> ReadFashionMnist(const std::string& dir, bool 
   }
   const int64_t n = images.dims[0];
   FashionMnistSplit split;
-  split.images = torch::from_blob(images.data.data(), {n, 1, 28, 28}, torch::kUInt8).clone();
-  split.labels = torch::from_blob(labels.data.data(), {n}, torch::kUInt8).to(torch::kLong);
+  split.images = at::from_blob(images.data.data(), {n, 1, 28, 28}, at::kByte).clone();
+  split.labels = at::from_blob(labels.data.data(), {n}, at::kByte).to(at::kLong);
   if (split.labels.max().item<int64_t>() > 9) {
     return absl::DataLossError(absl::StrCat(labels_path, ": labels outside 0..9"));
   }
@@ -33,15 +35,15 @@ absl::StatusOr<FashionMnistSplit> ReadFashionMnist(const std::string& dir, bool 
 }
 
 at::Tensor FashionMnistToFloat(const at::Tensor& images) {
-  return images.to(torch::kFloat32).div_(127.5).sub_(1.0);
+  return images.to(at::kFloat).div_(127.5).sub_(1.0);
 }
 
 at::Tensor FashionMnistToGreyLevels(const at::Tensor& images, int64_t levels) {
-  return images.to(torch::kLong).mul_(levels).div_(256, "floor");
+  return images.to(at::kLong).mul_(levels).div_(256, "floor");
 }
 
 at::Tensor GreyLevelsToFloat(const at::Tensor& tokens, int64_t levels) {
-  return tokens.to(torch::kFloat32).mul_(2).add_(1).div_(double(levels)).sub_(1.0);
+  return tokens.to(at::kFloat).mul_(2).add_(1).div_(double(levels)).sub_(1.0);
 }
 
 }  // namespace diffuse

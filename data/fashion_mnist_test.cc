@@ -1,14 +1,14 @@
 #include <cstdio>
 #include <fstream>
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
+#include "assembly/test_support.h"
 #include "data/dataset.h"
 #include "data/fashion_mnist_files.h"
 #include "data/idx_file.h"
 #include "data/toy_data.pb.h"
 #include "gtest/gtest.h"
-#include "pipeline/test_support.h"
 #include "util/status_matchers.h"
 
 namespace diffuse {

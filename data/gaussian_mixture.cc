@@ -3,7 +3,8 @@
 #include <cmath>
 #include <limits>
 
-#include <torch/torch.h>
+#include <torch/types.h>
+#include <torch/linalg.h>  // after types.h: it does not include it
 
 namespace diffuse {
 namespace {

@@ -4,7 +4,8 @@
 #include <string>
 #include <vector>
 
-#include <torch/torch.h>
+#include <torch/types.h>
+#include <torch/linalg.h>  // after types.h: it does not include it
 
 #include "absl/strings/str_cat.h"
 #include "data/gaussian_mixture.h"

@@ -4,11 +4,12 @@
 
 #include <cmath>
 
-#include <torch/torch.h>
+#include <torch/types.h>
+#include <torch/linalg.h>  // after types.h: it does not include it
 
+#include "assembly/generate.h"
+#include "assembly/test_support.h"
 #include "gtest/gtest.h"
-#include "pipeline/generate.h"
-#include "pipeline/test_support.h"
 #include "util/status_matchers.h"
 
 namespace diffuse {

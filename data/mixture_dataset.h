@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 
 #include "data/dataset.h"
 #include "data/gaussian_mixture.h"

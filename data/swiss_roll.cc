@@ -2,7 +2,11 @@
 #include <cmath>
 #include <memory>
 
-#include <torch/torch.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/rand.h>
+#include <ATen/ops/randn.h>
+#include <ATen/ops/stack.h>
 
 #include "data/dataset.h"
 #include "data/toy_data.pb.h"
@@ -18,10 +22,10 @@ class SwissRollData : public Dataset {
   explicit SwissRollData(double noise) : noise_(noise) {}
   std::vector<int64_t> sample_shape() const override { return {2}; }
   DataBatch Sample(int64_t batch, at::Generator& generator) override {
-    at::Tensor t = 1.5 * M_PI * (1 + 2 * torch::rand({batch}, generator, torch::kFloat64));
-    at::Tensor points = torch::stack({t * t.cos(), t * t.sin()}, 1) / 5.0 +
-                        noise_ * torch::randn({batch, 2}, generator, torch::kFloat64);
-    return {points.to(torch::kFloat32), at::Tensor()};
+    at::Tensor t = 1.5 * M_PI * (1 + 2 * at::rand({batch}, generator, at::kDouble));
+    at::Tensor points = at::stack({t * t.cos(), t * t.sin()}, 1) / 5.0 +
+                        noise_ * at::randn({batch, 2}, generator, at::kDouble);
+    return {points.to(at::kFloat), at::Tensor()};
   }
 
  private:

@@ -2,7 +2,12 @@
 #include <cmath>
 #include <memory>
 
-#include <torch/torch.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/rand.h>
+#include <ATen/ops/randint.h>
+#include <ATen/ops/randn.h>
+#include <ATen/ops/stack.h>
 
 #include "data/dataset.h"
 #include "data/toy_data.pb.h"
@@ -19,15 +24,15 @@ class TwoMoonsData : public Dataset {
   std::vector<int64_t> sample_shape() const override { return {2}; }
   int64_t num_classes() const override { return 2; }
   DataBatch Sample(int64_t batch, at::Generator& generator) override {
-    at::Tensor label = torch::randint(0, 2, {batch}, generator, torch::kLong);
-    at::Tensor theta = torch::rand({batch}, generator, torch::kFloat64) * M_PI;
-    at::Tensor upper = label.eq(0).to(torch::kFloat64);
+    at::Tensor label = at::randint(0, 2, {batch}, generator, at::kLong);
+    at::Tensor theta = at::rand({batch}, generator, at::kDouble) * M_PI;
+    at::Tensor upper = label.eq(0).to(at::kDouble);
     // Upper moon (cos, sin); lower moon (1 - cos, 0.5 - sin); centre (0.5, 0.25).
     at::Tensor x = upper * theta.cos() + (1 - upper) * (1 - theta.cos()) - 0.5;
     at::Tensor y = upper * theta.sin() + (1 - upper) * (0.5 - theta.sin()) - 0.25;
-    at::Tensor points = torch::stack({x, y}, 1) * 2.0 +
-                        noise_ * torch::randn({batch, 2}, generator, torch::kFloat64);
-    return {points.to(torch::kFloat32), label};
+    at::Tensor points = at::stack({x, y}, 1) * 2.0 +
+                        noise_ * at::randn({batch, 2}, generator, at::kDouble);
+    return {points.to(at::kFloat), label};
   }
 
  private:

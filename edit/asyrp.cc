@@ -12,6 +12,11 @@
 
 #include <glog/logging.h>
 
+#include <ATen/core/grad_mode.h>
+#include <torch/nn/module.h>
+#include <torch/optim/adam.h>
+#include <torch/types.h>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "edit/editor.h"
@@ -67,7 +72,7 @@ class AsyrpEditor : public Editor {
         const at::Tensor x0 = images.index_select(0, order.slice(0, i, i + batch));
         at::Tensor x;
         {
-          torch::NoGradGuard no_grad;
+          at::NoGradGuard no_grad;
           x = context_.Invert(x0);
         }
         double loss_sum = 0, direction_sum = 0;
@@ -77,7 +82,7 @@ class AsyrpEditor : public Editor {
           const double t_prev = k + 1 < context_.times.size() ? context_.times[k + 1] : 0.0;
           at::Tensor x0_orig;
           {
-            torch::NoGradGuard no_grad;
+            at::NoGradGuard no_grad;
             x0_orig = context_.plain.predictor->Predict(x, t, {}).x0;
           }
           const at::Tensor x0_edit = Shifted(x, t, 1.0);
@@ -93,7 +98,7 @@ class AsyrpEditor : public Editor {
           loss_sum += loss.item<double>();
           direction_sum += direction.item<double>();
           ++steps;
-          torch::NoGradGuard no_grad;
+          at::NoGradGuard no_grad;
           x = context_.Step(x, t, t_prev, x0_orig, x0_edit.detach());
         }
         done += x0.size(0);
@@ -122,7 +127,7 @@ class AsyrpEditor : public Editor {
 
   at::Tensor Run(const at::Tensor& images, int64_t first_index, double scale,
                  std::ostream* progress) {
-    torch::NoGradGuard no_grad;
+    at::NoGradGuard no_grad;
     const int64_t chunk = context_.pipeline->config.sampler().batch_size();
     std::vector<at::Tensor> parts;
     for (int64_t i = 0; i < images.size(0); i += chunk) {
@@ -170,7 +175,7 @@ std::unique_ptr<Editor> MakeAsyrpEditor(EditContext context) {
       channels = h.size(1);
       return h;
     });
-    torch::NoGradGuard no_grad;
+    at::NoGradGuard no_grad;
     std::vector<int64_t> shape = context.pipeline->data->sample_shape();
     shape.insert(shape.begin(), 1);
     context.plain.predictor->Predict(torch::zeros(shape, context.dtype), context.t_max, {});
@@ -178,7 +183,7 @@ std::unique_ptr<Editor> MakeAsyrpEditor(EditContext context) {
   // f_t's initialization draws from edit.seed, leaving the global generator as it was.
   at::Generator global = at::detail::getDefaultCPUGenerator();
   const at::Tensor state = global.get_state();
-  torch::manual_seed(context.options.seed());
+  at::manual_seed(context.options.seed());
   HShift shift(channels, context.options.shift_channels());
   global.set_state(state);
   shift->to(context.dtype);

@@ -1,7 +1,8 @@
 // Edit loss "classifier_target": see ClassifierTargetOptions in classifier_target.proto.
 #include <memory>
 
-#include <torch/torch.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
 
 #include "absl/strings/str_cat.h"
 #include "edit/classifier_target.pb.h"

@@ -1,7 +1,8 @@
 // Edit loss "clip_direction": see ClipDirectionOptions in clip_direction.proto.
 #include <memory>
 
-#include <torch/torch.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
 
 #include "absl/strings/str_cat.h"
 #include "edit/clip_direction.pb.h"

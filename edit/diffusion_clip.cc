@@ -7,6 +7,11 @@
 #include <chrono>
 #include <cmath>
 
+#include <ATen/core/grad_mode.h>
+#include <torch/nn/module.h>
+#include <torch/optim/adam.h>
+#include <torch/types.h>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "edit/editor.h"
@@ -18,7 +23,7 @@ namespace {
 class DiffusionClipEditor : public Editor {
  public:
   explicit DiffusionClipEditor(EditContext context) : Editor(std::move(context)) {
-    torch::NoGradGuard no_grad;
+    at::NoGradGuard no_grad;
     for (const at::Tensor& w : Weights()) original_.push_back(w.detach().clone());
   }
 
@@ -36,11 +41,11 @@ class DiffusionClipEditor : public Editor {
   // back after).
   template <typename F>
   at::Tensor WithOriginalWeights(F f) {
-    torch::NoGradGuard no_grad;
+    at::NoGradGuard no_grad;
     struct Swap {  // puts the fine-tuned weights back however f ends
       std::vector<at::Tensor> weights, tuned;
       ~Swap() {
-        torch::NoGradGuard no_grad;
+        at::NoGradGuard no_grad;
         for (size_t i = 0; i < weights.size(); ++i) weights[i].copy_(tuned[i]);
       }
     } swap{Weights(), {}};
@@ -103,7 +108,7 @@ class DiffusionClipEditor : public Editor {
   at::Tensor Apply(const at::Tensor& images, int64_t, std::ostream* progress) override {
     const at::Tensor x_start = InvertWithOriginalWeights(images);
     if (finetunes()) {
-      torch::NoGradGuard no_grad;
+      at::NoGradGuard no_grad;
       return context_.Regenerate(x_start);
     }
     RequiresGradScope frozen(Weights(), false);
@@ -121,7 +126,7 @@ class DiffusionClipEditor : public Editor {
         optimizer.step();
         loss_value = loss.item<double>();
       }
-      torch::NoGradGuard no_grad;
+      at::NoGradGuard no_grad;
       parts.push_back(context_.Regenerate(z));
       if (progress != nullptr) {
         *progress << absl::StrFormat("edit noise: %d/%d images  loss %.4f\n", i + x0.size(0),

@@ -2,8 +2,15 @@
 
 #include <cmath>
 
+#include <ATen/core/grad_mode.h>
+#include <torch/nn/module.h>
+#include <torch/serialize/input-archive.h>
+#include <torch/serialize/output-archive.h>
+#include <torch/types.h>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "assembly/trained_loader.h"
 #include "pipeline/option_checks.h"
 #include "pipeline/registry.h"
 #include "reverse/inversion.h"
@@ -155,6 +162,7 @@ absl::StatusOr<std::unique_ptr<Editor>> BuildEditor(Pipeline& p) {
   if (!c.options.has_loss()) return absl::InvalidArgumentError("edit.loss is required");
   BuildContext context;
   context.config = &p.config;
+  context.trained = &PipelineLoader();
   context.data = p.data.get();
   context.forward = p.forward.get();
   context.predictor = p.predictor.get();
@@ -207,7 +215,7 @@ absl::Status LoadLearned(Editor& editor, const std::string& path) {
   for (const auto& [name, old] : before) {
     const at::Tensor& now = after[name];
     if (now.sizes() != old.sizes() || now.scalar_type() != old.scalar_type()) {
-      torch::NoGradGuard no_grad;
+      at::NoGradGuard no_grad;
       for (const auto& [n, w] : before) after[n].set_data(w);  // leave the editor as it was
       return absl::InvalidArgumentError(absl::StrCat(
           path, ": ", name, " has shape [", absl::StrJoin(now.sizes(), ", "), "] ",

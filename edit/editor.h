@@ -11,11 +11,15 @@
 #include <string>
 #include <vector>
 
-#include <torch/torch.h>
+#include <ATen/core/Tensor.h>
 
 #include "absl/status/statusor.h"
+#include "assembly/builder.h"
 #include "edit/edit_loss.h"
-#include "pipeline/builder.h"
+
+namespace torch::nn {
+class Module;
+}  // namespace torch::nn
 
 namespace diffuse {
 

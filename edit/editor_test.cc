@@ -6,15 +6,21 @@
 #include <sstream>
 #include <string>
 
-#include <torch/torch.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/core/grad_mode.h>
+#include <ATen/ops/allclose.h>
+#include <ATen/ops/equal.h>
 
 #include "absl/strings/str_cat.h"
+#include "assembly/test_support.h"
+#include "assembly/trained_loader.h"
 #include "data/fashion_mnist_files.h"
 #include "edit/editor.h"
 #include "gtest/gtest.h"
 #include "models/prompts.h"
 #include "models/text_image_model.h"
-#include "pipeline/test_support.h"
+#include "pipeline/trained_description.h"
 #include "random/noise_source.h"
 #include "reverse/inversion.h"
 #include "training/trainer.h"
@@ -106,7 +112,7 @@ at::Tensor TestImages(int64_t n) {
 double AlongText(const at::Tensor& edited, const at::Tensor& original) {
   std::unique_ptr<Pipeline> model = BuildOrFail(TextImageText());
   EXPECT_THAT(LoadWeightsForSampling(*model, TrainedOnce(TextImageText(), "text_image")), IsOk());
-  torch::NoGradGuard no_grad;
+  at::NoGradGuard no_grad;
   auto embed = [&](const at::Tensor& x) {
     const at::Tensor e = model->encoder->Encode(x, Time(0.0)).mean;
     return e / e.norm(2, 1, true);
@@ -157,7 +163,7 @@ TEST(AsyrpTest, ZeroShiftIsBitIdenticalAndPhasesAreTheToolkitsSteps) {
                         "shift_scale: 0");
   ASSERT_NE(zero.editor, nullptr);
   ASSERT_NE(off.editor, nullptr);
-  EXPECT_TRUE(torch::equal(zero.editor->Apply(images, 0, nullptr),
+  EXPECT_TRUE(at::equal(zero.editor->Apply(images, 0, nullptr),
                            off.editor->Apply(images, 0, nullptr)));
 
   // Without an edited step there is nothing to learn.
@@ -173,7 +179,7 @@ TEST(AsyrpTest, ZeroShiftIsBitIdenticalAndPhasesAreTheToolkitsSteps) {
                                      "boost_below: ", boost, " seed: 3"));
     ASSERT_NE(b.editor, nullptr);
     const EditContext& c = b.editor->context();
-    torch::NoGradGuard no_grad;
+    at::NoGradGuard no_grad;
     const at::Tensor x_start = c.Invert(images);
     std::unique_ptr<Pipeline> reference = BuildOrFail(UNetText());
     ASSERT_THAT(LoadWeightsForSampling(*reference, TrainedOnce(UNetText(), "unet")), IsOk());
@@ -183,7 +189,7 @@ TEST(AsyrpTest, ZeroShiftIsBitIdenticalAndPhasesAreTheToolkitsSteps) {
     if (boost > 0) components.reverse = ddpm.get();
     PhiloxNoise noise(3, 0);
     const at::Tensor expected = RunReverseProcess(components, x_start, c.times, {}, noise);
-    EXPECT_TRUE(torch::allclose(b.editor->Apply(images, 0, nullptr), expected, 1e-5, 1e-5));
+    EXPECT_TRUE(at::allclose(b.editor->Apply(images, 0, nullptr), expected, 1e-5, 1e-5));
   }
 }
 
@@ -205,7 +211,7 @@ TEST(AsyrpTest, LearnedShiftMovesImagesAlongTheTextDirection) {
   ASSERT_THAT(SaveLearned(*b.editor, path), IsOk());
   Built fresh = BuildEdit("num_steps: 10 inversion_steps: 10 edit_until: 0.4 boost_below: 0");
   ASSERT_THAT(LoadLearned(*fresh.editor, path), IsOk());
-  EXPECT_TRUE(torch::equal(fresh.editor->Apply(held_out, 0, nullptr), after));
+  EXPECT_TRUE(at::equal(fresh.editor->Apply(held_out, 0, nullptr), after));
   Built narrow = BuildEdit("num_steps: 10 inversion_steps: 10 edit_until: 0.4 shift_channels: 16");
   EXPECT_THAT(LoadLearned(*narrow.editor, path),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("learned for another model")));
@@ -228,7 +234,7 @@ TEST(DiffusionClipTest, FineTuningAndNoiseOptimizationFollowTheTextDirection) {
     ASSERT_NE(b.editor, nullptr);
     at::Tensor reconstruction;
     {
-      torch::NoGradGuard no_grad;
+      at::NoGradGuard no_grad;
       reconstruction = b.editor->context().Regenerate(b.editor->context().Invert(held_out));
     }
     ASSERT_THAT(b.editor->Learn(train, nullptr), IsOk());
@@ -265,7 +271,7 @@ TEST(ClassifierTargetTest, NoiseOptimizationRaisesTheTargetClassProbability) {
   const at::Tensor images = TestImages(8);
   const at::Tensor reconstruction = (*editor)->Reconstruct(images, 0);
   const at::Tensor edited = (*editor)->Apply(images, 0, nullptr);
-  torch::NoGradGuard no_grad;
+  at::NoGradGuard no_grad;
   EditLoss& loss = *(*editor)->context().loss;
   EXPECT_LT(loss.Loss(edited, images).mean().item<double>(),
             loss.Loss(reconstruction, images).mean().item<double>() - 0.5);

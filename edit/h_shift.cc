@@ -2,6 +2,12 @@
 
 #include <numeric>
 
+#include <ATen/core/grad_mode.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/normalization.h>
+#include <torch/types.h>
+
 #include "models/mlp.h"
 
 namespace diffuse {
@@ -11,7 +17,7 @@ HShiftImpl::HShiftImpl(int64_t channels, int64_t hidden) : hidden_(hidden) {
   norm_ = register_module("norm", torch::nn::GroupNorm(std::gcd(hidden, int64_t{8}), hidden));
   time_ = register_module("time", torch::nn::Linear(hidden, hidden));
   out_ = register_module("conv_out", torch::nn::Conv2d(torch::nn::Conv2dOptions(hidden, channels, 1)));
-  torch::NoGradGuard no_grad;
+  at::NoGradGuard no_grad;
   out_->weight.zero_();
   out_->bias.zero_();
 }

@@ -6,7 +6,11 @@
 #ifndef DIFFUSE_EDIT_H_SHIFT_H_
 #define DIFFUSE_EDIT_H_SHIFT_H_
 
-#include <torch/torch.h>
+#include <torch/nn/module.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/normalization.h>
+#include <torch/nn/pimpl.h>
 
 namespace diffuse {
 

@@ -1,5 +1,13 @@
 #include "eval/fashion_classifier.h"
 
+#include <ATen/core/grad_mode.h>
+#include <torch/nn/functional/loss.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/dropout.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/optim/adam.h>
+#include <torch/types.h>
+
 #include <sys/stat.h>
 
 #include <chrono>
@@ -50,7 +58,7 @@ double ClassifierAccuracy(const at::Tensor& logits, const at::Tensor& labels) {
 }
 
 ClassifierOutputs Classify(FashionClassifier& classifier, const at::Tensor& images) {
-  torch::NoGradGuard no_grad;
+  at::NoGradGuard no_grad;
   classifier->eval();
   std::vector<at::Tensor> logits, features;
   for (int64_t i = 0; i < images.size(0); i += 500) {
@@ -75,7 +83,7 @@ absl::StatusOr<ClassifierReport> TrainFashionClassifier(const ClassifierTraining
   RemoveStaleTemporaries(dir);
   const std::string path = dir + "/classifier.pt";
 
-  torch::manual_seed(o.seed);
+  at::manual_seed(o.seed);
   FashionClassifier model;
   torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(o.learning_rate));
   at::Generator gen = at::detail::createCPUGenerator(o.seed);
@@ -121,7 +129,7 @@ absl::StatusOr<ClassifierReport> TrainFashionClassifier(const ClassifierTraining
     int64_t batches = 0;
     for (int64_t b = state.step % steps_per_epoch; b < steps_per_epoch; ++b) {
       // Dropout from a global seed per step: any step is a place to resume exactly.
-      torch::manual_seed(o.seed * 1000003 + state.step);
+      at::manual_seed(o.seed * 1000003 + state.step);
       const at::Tensor index = order.slice(0, b * o.batch_size, (b + 1) * o.batch_size);
       at::Tensor x = FashionMnistToFloat(train.images.index_select(0, index));
       x = torch::where(flips.index_select(0, index).view({-1, 1, 1, 1}), x.flip({3}), x);

@@ -8,7 +8,12 @@
 #include <utility>
 
 #include <gtest/gtest.h>
-#include <torch/torch.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/equal.h>
+#include <ATen/ops/rand.h>
+#include <ATen/ops/zeros.h>
 
 #include "data/fashion_mnist_files.h"
 #include "eval/image_quality.h"
@@ -30,7 +35,7 @@ void WriteIdx(const std::string& path, const std::vector<int32_t>& dims, const a
                                  static_cast<unsigned char>(d >> 8), static_cast<unsigned char>(d)};
     out.write(reinterpret_cast<const char*>(be), 4);
   }
-  const at::Tensor c = bytes.to(torch::kUInt8).contiguous();
+  const at::Tensor c = bytes.to(at::kByte).contiguous();
   out.write(reinterpret_cast<const char*>(c.data_ptr<uint8_t>()), c.numel());
 }
 
@@ -51,7 +56,7 @@ std::string SmallFashionMnist(int32_t n_train, int32_t n_test) {
 
 TEST(FashionClassifierTest, ShapesOfFeaturesAndLogits) {
   FashionClassifier model;
-  const at::Tensor x = torch::zeros({3, 1, 28, 28});
+  const at::Tensor x = at::zeros({3, 1, 28, 28});
   EXPECT_EQ(model->Features(x).sizes(), (std::vector<int64_t>{3, FashionClassifierImpl::kFeatures}));
   EXPECT_EQ(model->forward(x).sizes(), (std::vector<int64_t>{3, 10}));
 }
@@ -89,11 +94,11 @@ TEST(FashionClassifierTest, LearnsFromAFewStepsResumesAndRejectsBadCheckpoints) 
   // Noise is far from clothes.
   at::Generator gen = at::detail::createCPUGenerator(0);
   ASSERT_OK_AND_ASSIGN(ImageQuality noise,
-                       EvaluateImages(loaded, torch::rand({1000, 1, 28, 28}, gen) * 2 - 1,
+                       EvaluateImages(loaded, at::rand({1000, 1, 28, 28}, gen) * 2 - 1,
                                       at::Tensor(), reference));
   EXPECT_LT(noise.accuracy, 0);
   EXPECT_GT(noise.frechet_distance, 10 * q.frechet_distance + 1.0);
-  EXPECT_THAT(EvaluateImages(loaded, torch::zeros({4, 3, 28, 28}), at::Tensor(), reference),
+  EXPECT_THAT(EvaluateImages(loaded, at::zeros({4, 3, 28, 28}), at::Tensor(), reference),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("[N, 1, 28, 28]")));
 
   // A truncated checkpoint is a DATA_LOSS naming the file.
@@ -145,7 +150,7 @@ TEST(FashionClassifierTest, SigtermMidEpochWritesACheckpointAndResumesExactly) {
   ASSERT_OK_AND_ASSIGN(FashionClassifier a, LoadFashionClassifier(tmp + "/straight/classifier.pt"));
   ASSERT_OK_AND_ASSIGN(FashionClassifier b, LoadFashionClassifier(tmp + "/stopped/classifier.pt"));
   for (size_t i = 0; i < a->parameters().size(); ++i) {
-    EXPECT_TRUE(torch::equal(a->parameters()[i], b->parameters()[i])) << i;
+    EXPECT_TRUE(at::equal(a->parameters()[i], b->parameters()[i])) << i;
   }
 }
 

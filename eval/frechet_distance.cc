@@ -1,6 +1,7 @@
 #include "eval/frechet_distance.h"
 
-#include <torch/torch.h>
+#include <torch/types.h>
+#include <torch/linalg.h>  // after types.h: it does not include it
 
 #include "absl/strings/str_cat.h"
 

@@ -3,7 +3,8 @@
 #include <cmath>
 
 #include <gtest/gtest.h>
-#include <torch/torch.h>
+#include <torch/types.h>
+#include <torch/linalg.h>  // after types.h: it does not include it
 
 #include "util/status_matchers.h"
 

@@ -2,7 +2,8 @@
 
 #include <cmath>
 
-#include <torch/types.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
 
 #include "util/png.h"
 
@@ -17,7 +18,7 @@ absl::Status WriteImageGridPng(const std::string& path, const at::Tensor& images
   const int64_t rows = (n + cols - 1) / cols;
   const int border = 2;
   const at::Tensor pixels =
-      ((images.to(torch::kFloat32).clamp(-1, 1) + 1) * 127.5).round().to(torch::kUInt8).contiguous();
+      ((images.to(at::kFloat).clamp(-1, 1) + 1) * 127.5).round().to(at::kByte).contiguous();
   const uint8_t* p = pixels.data_ptr<uint8_t>();
   RgbImage grid(static_cast<int>(cols * (w * zoom + border) + border),
                 static_cast<int>(rows * (h * zoom + border) + border), 255);

@@ -1,6 +1,9 @@
 #include "eval/image_quality.h"
 
-#include <torch/torch.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/randperm.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -21,7 +24,7 @@ absl::StatusOr<ImageQuality> EvaluateImages(FashionClassifier& classifier,
     return absl::InvalidArgumentError(absl::StrCat("labels must be [", samples.size(0),
                                                    "], got ", c10::str(labels.sizes())));
   }
-  const ClassifierOutputs out = Classify(classifier, samples.to(torch::kFloat32));
+  const ClassifierOutputs out = Classify(classifier, samples.to(at::kFloat));
   ABSL_ASSIGN_OR_RETURN(FeatureStatistics s, ComputeFeatureStatistics(out.features));
   ImageQuality q;
   q.count = samples.size(0);
@@ -48,7 +51,7 @@ absl::StatusOr<std::string> ImageQualityReport(FashionClassifier& classifier,
   ABSL_ASSIGN_OR_RETURN(ImageQuality q, EvaluateImages(classifier, samples, labels, reference));
   // The floor: as many real training images (a seeded draw), with their true labels.
   at::Generator gen = at::detail::createCPUGenerator(1);
-  const at::Tensor index = torch::randperm(train.images.size(0), gen, torch::kLong)
+  const at::Tensor index = at::randperm(train.images.size(0), gen, at::kLong)
                                .slice(0, 0, samples.size(0));
   ABSL_ASSIGN_OR_RETURN(
       ImageQuality real,

@@ -3,7 +3,12 @@
 #include <algorithm>
 #include <cmath>
 
-#include <torch/torch.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/matmul.h>
+#include <ATen/ops/randn.h>
+#include <ATen/ops/scalar_tensor.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -29,19 +34,19 @@ std::string MixtureQuality::ToString() const {
 double SlicedW2(const at::Tensor& a, const at::Tensor& b, int num_projections, uint64_t seed) {
   TORCH_CHECK(a.sizes() == b.sizes(), "sliced W2 needs equally shaped sample sets");
   at::Generator gen = at::detail::createCPUGenerator(seed);
-  at::Tensor theta = torch::randn({a.size(1), num_projections}, gen, torch::kFloat64);
+  at::Tensor theta = at::randn({a.size(1), num_projections}, gen, at::kDouble);
   theta = theta / theta.norm(2, 0, true);
-  at::Tensor pa = std::get<0>(torch::matmul(a.to(torch::kFloat64), theta).sort(0));
-  at::Tensor pb = std::get<0>(torch::matmul(b.to(torch::kFloat64), theta).sort(0));
+  at::Tensor pa = std::get<0>(at::matmul(a.to(at::kDouble), theta).sort(0));
+  at::Tensor pb = std::get<0>(at::matmul(b.to(at::kDouble), theta).sort(0));
   return std::sqrt((pa - pb).pow(2).mean().item<double>());
 }
 
 MixtureQuality EvaluateAgainstMixture(const at::Tensor& samples, const GaussianMixture& mixture,
                                       const at::Tensor& reference) {
   MixtureQuality q;
-  const at::Tensor x = samples.to(torch::kFloat64).flatten(1);
-  const at::Tensor one = torch::scalar_tensor(1.0, torch::kFloat64);
-  const at::Tensor zero = torch::scalar_tensor(0.0, torch::kFloat64);
+  const at::Tensor x = samples.to(at::kDouble).flatten(1);
+  const at::Tensor one = at::scalar_tensor(1.0, at::kDouble);
+  const at::Tensor zero = at::scalar_tensor(0.0, at::kDouble);
   const at::Tensor nearest = mixture.Responsibilities(x, one, zero).argmax(1);
   const at::Tensor distance = mixture.Mahalanobis(x, nearest);
   const at::Tensor on_mode = distance.le(3.0);

@@ -2,7 +2,8 @@
 
 #include <algorithm>
 
-#include <torch/torch.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -23,7 +24,7 @@ absl::StatusOr<std::map<std::string, WordAdherence>> FashionPromptAdherence(
   FashionCaptioner captioner;
   const std::vector<std::string> vocabulary = captioner.vocabulary();
   WordVocabulary words(vocabulary);
-  const at::Tensor predicted = classified.to(torch::kLong).contiguous();
+  const at::Tensor predicted = classified.to(at::kLong).contiguous();
   // The class each prompt asks for (-1: none), then each image's measured caption relative
   // to it.
   std::vector<int64_t> asked_class(n, -1);

@@ -1,6 +1,6 @@
 #include "eval/prompt_adherence.h"
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include "absl/strings/str_join.h"
 #include "data/fashion_captions.h"

@@ -4,7 +4,8 @@
 #include <array>
 #include <cmath>
 
-#include <torch/types.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
 
 #include "util/png.h"
 
@@ -30,8 +31,8 @@ absl::Status WriteScatterPng(const std::string& path, const at::Tensor& samples,
   if (samples.dim() != 2 || samples.size(1) != 2) {
     return absl::InvalidArgumentError("scatter plots need [N, 2] samples");
   }
-  const at::Tensor s = samples.to(torch::kFloat64).contiguous();
-  const at::Tensor r = reference.defined() ? reference.to(torch::kFloat64).contiguous() : s;
+  const at::Tensor s = samples.to(at::kDouble).contiguous();
+  const at::Tensor r = reference.defined() ? reference.to(at::kDouble).contiguous() : s;
   const at::Tensor finite = r.abs().masked_fill(~r.isfinite(), 0);
   const double extent = 1.1 * std::max(1e-6, finite.max().item<double>());
   RgbImage image(size, size, 255);
@@ -56,7 +57,7 @@ absl::Status WriteScatterPng(const std::string& path, const at::Tensor& samples,
     }
   };
   if (reference.defined()) plot(r, at::Tensor(), 1, true);
-  plot(s, labels.defined() ? labels.to(torch::kLong).clamp_min(0) : at::Tensor(), 1, false);
+  plot(s, labels.defined() ? labels.to(at::kLong).clamp_min(0) : at::Tensor(), 1, false);
   return WritePng(path, image);
 }
 

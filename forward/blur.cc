@@ -3,7 +3,15 @@
 #include <memory>
 #include <vector>
 
-#include <torch/torch.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/core/grad_mode.h>
+#include <ATen/ops/_unique.h>
+#include <ATen/ops/add.h>
+#include <ATen/ops/empty_like.h>
+#include <ATen/ops/mm.h>
+#include <ATen/ops/zeros.h>
 
 #include "absl/strings/str_join.h"
 #include "data/dataset.h"
@@ -33,8 +41,8 @@ class Blur : public ForwardProcess {
   }
 
   at::Tensor Apply(const at::Tensor& x0, const Time& t, const at::Tensor& eps) const override {
-    if (t.is_shared()) return torch::add(BlurAt(x0, t.shared()), eps, NoiseScale(t.shared()));
-    at::Tensor out = torch::empty_like(x0);
+    if (t.is_shared()) return at::add(BlurAt(x0, t.shared()), eps, NoiseScale(t.shared()));
+    at::Tensor out = at::empty_like(x0);
     const at::Tensor times = t.per_sample();
     const at::Tensor unique = std::get<0>(at::_unique(times));
     for (int64_t i = 0; i < unique.size(0); ++i) {
@@ -46,7 +54,7 @@ class Blur : public ForwardProcess {
   }
 
   at::Tensor SampleNoise(at::IntArrayRef shape, NoiseSource& noise) const override {
-    return NoiseIsStandardNormal() ? noise.Normal(shape) : torch::zeros(shape);
+    return NoiseIsStandardNormal() ? noise.Normal(shape) : at::zeros(shape);
   }
 
   bool IsInvertible() const override { return true; }
@@ -67,7 +75,7 @@ class Blur : public ForwardProcess {
     // pixel-independent noise that no blurred image resembles), in O(n CHW).
     const int64_t n = terminal_deviations_.size(0);
     const at::Tensor z = noise.Normal({shape[0], n});
-    at::Tensor x = terminal_mean_ + torch::mm(z, terminal_deviations_)
+    at::Tensor x = terminal_mean_ + at::mm(z, terminal_deviations_)
                                         .div_(std::sqrt(double(n - 1)))
                                         .view(shape);
     const double c = options_.noise_std();
@@ -86,7 +94,7 @@ class Blur : public ForwardProcess {
   }
 
   void FitTerminal(Dataset& data) {
-    torch::NoGradGuard no_grad;
+    at::NoGradGuard no_grad;
     at::Generator gen = at::detail::createCPUGenerator(0);
     const at::Tensor blurred =
         BlurAt(data.Sample(options_.terminal_fit_samples(), gen).x, options_.num_steps());

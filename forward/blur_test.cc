@@ -3,12 +3,12 @@
 // consistency with noise, and the builder's refusals.
 #include "forward/gaussian_blur.h"
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
+#include "assembly/test_support.h"
 #include "data/dataset.h"
 #include "gtest/gtest.h"
 #include "pipeline/registry.h"
-#include "pipeline/test_support.h"
 #include "random/noise_source.h"
 #include "reverse/reverse_conditional.h"
 #include "util/status_matchers.h"

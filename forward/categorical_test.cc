@@ -3,11 +3,11 @@
 // the published closed forms, and F_t draws from the marginal q(x_t | x0).
 #include <cmath>
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
+#include "assembly/test_support.h"
 #include "forward/categorical.h"
 #include "gtest/gtest.h"
-#include "pipeline/test_support.h"
 #include "random/noise_source.h"
 #include "util/status_matchers.h"
 

@@ -4,13 +4,19 @@
 #include <cmath>
 #include <memory>
 
-#include <torch/torch.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/arange.h>
+#include <ATen/ops/full.h>
+#include <ATen/ops/full_like.h>
+#include <ATen/ops/scalar_tensor.h>
+#include <ATen/ops/where.h>
 
 #include "absl/strings/str_cat.h"
 #include "forward/deletion.pb.h"
 #include "forward/forward_process.h"
-#include "forward/keep_schedule.h"
 #include "forward/gaussian.h"
+#include "forward/keep_schedule.h"
 #include "pipeline/option_checks.h"
 #include "pipeline/registry.h"
 #include "util/status_macros.h"
@@ -20,11 +26,11 @@ namespace diffuse {
 at::Tensor PackSurvivors(const at::Tensor& x, const at::Tensor& keep, int64_t marker) {
   const int64_t length = x.size(1);
   // Survivors first, each group in its original order: sort by (deleted, position).
-  const at::Tensor position = torch::arange(length, torch::kLong).unsqueeze(0);
-  const at::Tensor order = ((~keep).to(torch::kLong) * length + position).argsort(/*dim=*/int64_t{1});
+  const at::Tensor position = at::arange(length, at::kLong).unsqueeze(0);
+  const at::Tensor order = ((~keep).to(at::kLong) * length + position).argsort(/*dim=*/int64_t{1});
   const at::Tensor packed = x.gather(1, order);
   const at::Tensor count = keep.sum(1, /*keepdim=*/true);
-  return torch::where(position < count, packed, torch::full_like(packed, marker));
+  return at::where(position < count, packed, at::full_like(packed, marker));
 }
 
 namespace {
@@ -50,11 +56,11 @@ class Deletion : public ForwardProcess, public DeletionCoefficients {
   at::Tensor Apply(const at::Tensor& x0, const Time& t, const at::Tensor& eps) const override {
     const at::Tensor keep =
         t.is_shared()
-            ? torch::scalar_tensor(Keep(t.shared()), torch::kFloat64)
+            ? at::scalar_tensor(Keep(t.shared()), at::kDouble)
             : BroadcastPerSample(
                   EvaluatePerSample(t.per_sample(), [this](double v) { return Keep(v); }),
-                  eps.to(torch::kFloat64));
-    const at::Tensor survives = eps.to(torch::kFloat64).lt(keep) & x0.lt(options_.num_classes());
+                  eps.to(at::kDouble));
+    const at::Tensor survives = eps.to(at::kDouble).lt(keep) & x0.lt(options_.num_classes());
     return PackSurvivors(x0, survives, options_.num_classes());
   }
   at::Tensor SampleNoise(at::IntArrayRef shape, NoiseSource& noise) const override {
@@ -64,7 +70,7 @@ class Deletion : public ForwardProcess, public DeletionCoefficients {
     TORCH_CHECK(false, "deletion is not invertible in eps");
   }
   at::Tensor SampleTerminal(at::IntArrayRef shape, NoiseSource&) const override {
-    return torch::full(shape, options_.num_classes(), torch::kLong);
+    return at::full(shape, options_.num_classes(), at::kLong);
   }
   const DeletionCoefficients* deletion() const override { return this; }
 

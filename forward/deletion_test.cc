@@ -3,11 +3,11 @@
 // consistent: x0 ~ data, x_t ~ q(x_t | x0), x_s ~ p(x_s | x_t, x0) has the law of
 // q(x_s | x0) (lengths and per-slot token frequencies, by Monte Carlo, with repeated tokens
 // so that the alignment of x_t to x0 is ambiguous).
-#include <torch/torch.h>
+#include <torch/types.h>
 
+#include "assembly/test_support.h"
 #include "data/token_mixture.h"
 #include "gtest/gtest.h"
-#include "pipeline/test_support.h"
 #include "random/noise_source.h"
 #include "util/status_matchers.h"
 

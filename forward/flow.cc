@@ -2,7 +2,8 @@
 // x_t = (1 - t) x0 + t eps, a Gaussian family with alpha = 1 - t, sigma = t.
 #include <memory>
 
-#include <torch/types.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
 
 #include "forward/forward_process.h"
 #include "forward/gaussian.h"
@@ -16,8 +17,8 @@ class FlowCoefficients : public GaussianCoefficients {
  public:
   double Alpha(double t) const override { return 1.0 - Check(t); }
   double Sigma(double t) const override { return Check(t); }
-  at::Tensor Alpha(const at::Tensor& t) const override { return 1.0 - t.to(torch::kFloat64); }
-  at::Tensor Sigma(const at::Tensor& t) const override { return t.to(torch::kFloat64); }
+  at::Tensor Alpha(const at::Tensor& t) const override { return 1.0 - t.to(at::kDouble); }
+  at::Tensor Sigma(const at::Tensor& t) const override { return t.to(at::kDouble); }
 
  private:
   static double Check(double t) {

@@ -18,12 +18,11 @@
 #include <ATen/core/Tensor.h>
 
 #include "absl/status/status.h"
+#include "forward/condition.h"
 #include "forward/time.h"
 #include "random/noise_source.h"
 
 namespace diffuse {
-
-struct Condition;  // models/x0_predictor.h
 
 enum class DataKind {
   kContinuous,  // real-valued tensors

@@ -2,11 +2,17 @@
 // coefficients against their closed forms.
 #include <cmath>
 
-#include <torch/torch.h>
+#include <ATen/Context.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/allclose.h>
+#include <ATen/ops/equal.h>
+#include <ATen/ops/rand.h>
+#include <ATen/ops/randn.h>
 
+#include "assembly/test_support.h"
 #include "forward/vp_schedules.h"
 #include "gtest/gtest.h"
-#include "pipeline/test_support.h"
 
 namespace diffuse {
 namespace {
@@ -30,19 +36,19 @@ TEST_P(GaussianFamilyTest, InvertNoiseUndoesApplyAtEveryTime) {
   ASSERT_NE(p, nullptr);
   const ForwardProcess& f = *p->forward;
   const double t_max = f.time_domain().t_max();
-  torch::manual_seed(1);
-  const at::Tensor x0 = torch::randn({64, 2}, torch::kFloat64);
-  const at::Tensor eps = torch::randn({64, 2}, torch::kFloat64);
+  at::manual_seed(1);
+  const at::Tensor x0 = at::randn({64, 2}, at::kDouble);
+  const at::Tensor eps = at::randn({64, 2}, at::kDouble);
   for (double u : {0.01, 0.3, 0.77, 1.0}) {
     const double t = f.time_domain().discrete ? std::round(u * t_max) : u * t_max;
     const at::Tensor x_t = f.Apply(x0, t, eps);
-    EXPECT_TRUE(torch::allclose(f.InvertNoise(x0, x_t, t), eps, 1e-9, 1e-9)) << "t=" << t;
+    EXPECT_TRUE(at::allclose(f.InvertNoise(x0, x_t, t), eps, 1e-9, 1e-9)) << "t=" << t;
   }
-  const at::Tensor per_sample = torch::rand({64}, torch::kFloat64) * t_max;
+  const at::Tensor per_sample = at::rand({64}, at::kDouble) * t_max;
   const at::Tensor t = f.time_domain().discrete ? per_sample.ceil() : per_sample;
   const at::Tensor x_t = f.Apply(x0, Time(t), eps);
-  EXPECT_TRUE(torch::allclose(f.InvertNoise(x0, x_t, Time(t)), eps, 1e-9, 1e-9));
-  EXPECT_TRUE(torch::equal(f.Apply(x0, 0.0, eps), x0));
+  EXPECT_TRUE(at::allclose(f.InvertNoise(x0, x_t, Time(t)), eps, 1e-9, 1e-9));
+  EXPECT_TRUE(at::equal(f.Apply(x0, 0.0, eps), x0));
   // sigma_tilde = sigma / alpha increases with t (samplers and the KARRAS grid rely on it).
   const GaussianCoefficients& g = *f.gaussian();
   double last = -1;

@@ -3,7 +3,9 @@
 #include <cmath>
 #include <memory>
 
-#include <torch/types.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/ones_like.h>
 
 #include "forward/forward_process.h"
 #include "forward/gaussian.h"
@@ -25,7 +27,7 @@ class VeCoefficients : public GaussianCoefficients {
     return t == 0 ? 0.0 : sigma_min_ * std::exp(log_ratio_ * t);
   }
   at::Tensor Alpha(const at::Tensor& t) const override {
-    return torch::ones_like(t, torch::kFloat64);
+    return at::ones_like(t, at::kDouble);
   }
   at::Tensor Sigma(const at::Tensor& t) const override {
     return EvaluatePerSample(t, [this](double v) { return Sigma(v); });

@@ -5,7 +5,8 @@
 #include <functional>
 #include <vector>
 
-#include <torch/types.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
 
 #include "forward/gaussian.h"
 #include "forward/vp_schedules.h"

@@ -2,7 +2,12 @@
 
 #include <cmath>
 
-#include <torch/torch.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/allclose.h>
+#include <ATen/ops/equal.h>
+#include <ATen/ops/full.h>
+#include <ATen/ops/randint.h>
 
 #include "forward/vp_schedules.h"
 #include "gtest/gtest.h"
@@ -53,15 +58,15 @@ TEST(GaussianVpTest, CoefficientsApplyAndInvertRoundTrip) {
   PhiloxNoise noise(7);
   at::Tensor x0 = noise.Normal({16, 2});
   at::Tensor eps = noise.Normal({16, 2});
-  at::Tensor per_sample = torch::randint(1, 1001, {16}, torch::kFloat64);
+  at::Tensor per_sample = at::randint(1, 1001, {16}, at::kDouble);
   for (const Time& t : {Time(1.0), Time(700.0), Time(per_sample)}) {
     at::Tensor x_t = (*vp)->Apply(x0, t, eps);
-    EXPECT_TRUE(torch::allclose((*vp)->InvertNoise(x0, x_t, t), eps, 1e-4, 1e-4));
+    EXPECT_TRUE(at::allclose((*vp)->InvertNoise(x0, x_t, t), eps, 1e-4, 1e-4));
   }
   // Shared and per-sample times agree.
-  at::Tensor same = torch::full({16}, 700.0, torch::kFloat64);
-  EXPECT_TRUE(torch::allclose((*vp)->Apply(x0, Time(same), eps), (*vp)->Apply(x0, 700.0, eps)));
-  EXPECT_TRUE(torch::equal((*vp)->Apply(x0, 0.0, eps), x0));
+  at::Tensor same = at::full({16}, 700.0, at::kDouble);
+  EXPECT_TRUE(at::allclose((*vp)->Apply(x0, Time(same), eps), (*vp)->Apply(x0, 700.0, eps)));
+  EXPECT_TRUE(at::equal((*vp)->Apply(x0, 0.0, eps), x0));
 }
 
 // EulerDiscreteScheduler at fractional t: sigma = np.interp(t, arange, sigmas), sigmas =

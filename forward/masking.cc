@@ -2,12 +2,21 @@
 #include <cmath>
 #include <memory>
 
-#include <torch/torch.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/full.h>
+#include <ATen/ops/full_like.h>
+#include <ATen/ops/randperm.h>
+#include <ATen/ops/scalar_tensor.h>
+#include <ATen/ops/where.h>
+#include <ATen/ops/zeros.h>
+#include <ATen/ops/zeros_like.h>
 
 #include "forward/categorical.h"
 #include "forward/forward_process.h"
-#include "forward/keep_schedule.h"
 #include "forward/gaussian.h"
+#include "forward/keep_schedule.h"
 #include "forward/masking.pb.h"
 #include "pipeline/option_checks.h"
 #include "pipeline/registry.h"
@@ -37,7 +46,7 @@ class Masking : public ForwardProcess,
   int64_t num_classes() const override { return options_.num_classes(); }
   int64_t num_states() const override { return options_.num_classes() + 1; }
   at::Tensor Stationary() const override {
-    at::Tensor m = torch::zeros({num_states()}, torch::kFloat64);
+    at::Tensor m = at::zeros({num_states()}, at::kDouble);
     m[num_classes()] = 1.0;
     return m;
   }
@@ -52,16 +61,16 @@ class Masking : public ForwardProcess,
     if (tokens()) return CategoricalApply(*this, x0, t, eps);
     const at::Tensor keep =
         t.is_shared()
-            ? torch::scalar_tensor(Keep(t.shared()), torch::kFloat32)
+            ? at::scalar_tensor(Keep(t.shared()), at::kFloat)
             : BroadcastPerSample(
                   EvaluatePerSample(t.per_sample(), [this](double v) { return Keep(v); }), x0);
     const at::Tensor u = options_.deterministic() ? Ranking(x0) : eps;
-    const at::Tensor masked = torch::where(u.lt(keep), x0, torch::full_like(x0, MaskValue()));
+    const at::Tensor masked = at::where(u.lt(keep), x0, at::full_like(x0, MaskValue()));
     return options_.deterministic() ? masked + eps : masked;
   }
 
   at::Tensor SampleNoise(at::IntArrayRef shape, NoiseSource& noise) const override {
-    return options_.deterministic() ? torch::zeros(shape) : noise.Uniform(shape);
+    return options_.deterministic() ? at::zeros(shape) : noise.Uniform(shape);
   }
 
   bool IsInvertible() const override { return options_.deterministic(); }
@@ -69,13 +78,13 @@ class Masking : public ForwardProcess,
   at::Tensor InvertNoise(const at::Tensor& x0, const at::Tensor& x_t,
                          const Time& t) const override {
     TORCH_CHECK(options_.deterministic(), "random masking is not invertible in eps");
-    return x_t - Apply(x0, t, torch::zeros_like(x0));
+    return x_t - Apply(x0, t, at::zeros_like(x0));
   }
 
   at::Tensor SampleTerminal(at::IntArrayRef shape, NoiseSource&) const override {
     // keep(T) = 0: everything is masked.
-    return tokens() ? torch::full(shape, num_classes(), torch::kLong)
-                    : torch::full(shape, MaskValue());
+    return tokens() ? at::full(shape, num_classes(), at::kLong)
+                    : at::full(shape, MaskValue());
   }
 
  private:
@@ -84,7 +93,7 @@ class Masking : public ForwardProcess,
     const int64_t n = like[0].numel();
     if (ranking_.numel() != n) {
       at::Generator gen = at::detail::createCPUGenerator(options_.order_seed());
-      ranking_ = ((torch::randperm(n, gen, torch::kLong).to(torch::kFloat32) + 0.5) / n)
+      ranking_ = ((at::randperm(n, gen, at::kLong).to(at::kFloat) + 0.5) / n)
                      .view(like[0].sizes());
     }
     return ranking_.unsqueeze(0).expand_as(like);

@@ -5,7 +5,6 @@
 #include "forward/forward_process.h"
 #include "forward/forward_wrapper.h"
 #include "forward/shifted.pb.h"
-#include "models/x0_predictor.h"
 #include "pipeline/registry.h"
 #include "util/status_macros.h"
 

@@ -6,15 +6,25 @@
 //    x_hat), with DDIM and with the Heun ODE solver.
 #include <cmath>
 
-#include <torch/torch.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/core/grad_mode.h>
+#include <ATen/ops/allclose.h>
+#include <ATen/ops/cat.h>
+#include <ATen/ops/eye.h>
+#include <ATen/ops/linspace.h>
+#include <ATen/ops/matmul.h>
+#include <ATen/ops/randn.h>
+#include <ATen/ops/zeros.h>
 
-#include "eval/mixture_metrics.h"
 #include "absl/strings/str_cat.h"
+#include "assembly/generate.h"
+#include "assembly/test_support.h"
+#include "eval/mixture_metrics.h"
 #include "forward/gaussian.h"
 #include "gtest/gtest.h"
 #include "models/trainable_model.h"
-#include "pipeline/generate.h"
-#include "pipeline/test_support.h"
 #include "random/noise_source.h"
 #include "reverse/sampler.h"
 #include "util/status_matchers.h"
@@ -54,16 +64,16 @@ TEST(ShiftedTest, IsDiffuseVaesFormulaAndRoundTrips) {
   ASSERT_NE(p, nullptr);
   const ForwardProcess& f = *p->forward;
   const GaussianCoefficients& g = *f.gaussian();
-  const at::Tensor x0 = torch::randn({6, 2}, torch::kFloat64);
-  const at::Tensor x_hat = torch::randn({6, 2}, torch::kFloat64);
-  const at::Tensor eps = torch::randn({6, 2}, torch::kFloat64);
+  const at::Tensor x0 = at::randn({6, 2}, at::kDouble);
+  const at::Tensor x_hat = at::randn({6, 2}, at::kDouble);
+  const at::Tensor eps = at::randn({6, 2}, at::kDouble);
   for (double t : {1.0, 300.0, 999.0}) {
     const double ab = std::pow(g.Alpha(t), 2);
     const at::Tensor expected =
         std::sqrt(ab) * x0 + (1 - std::sqrt(ab)) * x_hat + std::sqrt(1 - ab) * eps;
     const at::Tensor x_t = Diffuse(f, x0, x_hat, t, eps);
-    EXPECT_TRUE(torch::allclose(x_t, expected, 0, 1e-12));
-    EXPECT_TRUE(torch::allclose(f.InvertNoise(x0 - x_hat, x_t - x_hat, t), eps, 0, 1e-10));
+    EXPECT_TRUE(at::allclose(x_t, expected, 0, 1e-12));
+    EXPECT_TRUE(at::allclose(f.InvertNoise(x0 - x_hat, x_t - x_hat, t), eps, 0, 1e-10));
   }
   // The end: N(x_hat, I) up to alpha(T) (x0) terms.
   const double alpha_T = g.Alpha(1000.0);
@@ -85,10 +95,10 @@ TEST_P(ShiftedConsistencyTest, ResidualIsStandardNormal) {
   const ForwardProcess& f = *p->forward;
   const int64_t n = 200000;
   at::Generator gen = at::detail::createCPUGenerator(2);
-  const at::Tensor x0 = p->data->Sample(n, gen).x.to(torch::kFloat64);
-  const at::Tensor x_hat = 2 * torch::randn({n, 2}, gen, torch::kFloat64);
+  const at::Tensor x0 = p->data->Sample(n, gen).x.to(at::kDouble);
+  const at::Tensor x_hat = 2 * at::randn({n, 2}, gen, at::kDouble);
   PhiloxNoise noise(4);
-  const at::Tensor x_t = Diffuse(f, x0, x_hat, c.t, f.SampleNoise({n, 2}, noise).to(torch::kFloat64));
+  const at::Tensor x_t = Diffuse(f, x0, x_hat, c.t, f.SampleNoise({n, 2}, noise).to(at::kDouble));
   // One reverse step, through the sampler so the offset is handled as in real runs; the
   // "predictor" is replaced by the true x0 with a hook.
   Condition condition;
@@ -98,17 +108,17 @@ TEST_P(ShiftedConsistencyTest, ResidualIsStandardNormal) {
       components, x_t, {c.t}, condition, noise, [&](StepView& v) { v.x0_hat.x0 = x0; });
   // RunReverseProcess steps to 0 on a one-time grid; compare with s = 0 then.
   const GaussianCoefficients& g = *f.gaussian();
-  EXPECT_TRUE(torch::allclose(x_s, x0, 0, 1e-9));  // the step to t = 0 lands on x0_hat
+  EXPECT_TRUE(at::allclose(x_s, x0, 0, 1e-9));  // the step to t = 0 lands on x0_hat
   // And a step to an intermediate time, called directly on residuals.
   ReverseStep step{&f, c.t, c.s, 0, 2, &noise, nullptr};
   p->reverse->Reset();
   const at::Tensor u_s = p->reverse->Step(step, x_t - x_hat, {x0 - x_hat, at::Tensor()});
   const at::Tensor z = (u_s + x_hat - g.Alpha(c.s) * x0 - (1 - g.Alpha(c.s)) * x_hat) / g.Sigma(c.s);
   const at::Tensor mean = z.mean(0);
-  const at::Tensor cov = torch::matmul((z - mean).t(), z - mean) / n;
-  EXPECT_TRUE(torch::allclose(mean, torch::zeros({2}, torch::kFloat64), 0, 0.012)) << mean;
-  EXPECT_TRUE(torch::allclose(cov, torch::eye(2, torch::kFloat64), 0, 0.016)) << cov;
-  const at::Tensor cross = torch::matmul(torch::cat({x0, x_hat}, 1).t(), z - mean) / n;
+  const at::Tensor cov = at::matmul((z - mean).t(), z - mean) / n;
+  EXPECT_TRUE(at::allclose(mean, at::zeros({2}, at::kDouble), 0, 0.012)) << mean;
+  EXPECT_TRUE(at::allclose(cov, at::eye(2, at::kDouble), 0, 0.016)) << cov;
+  const at::Tensor cross = at::matmul(at::cat({x0, x_hat}, 1).t(), z - mean) / n;
   EXPECT_LT(cross.abs().max().item<double>(), 0.05) << cross;
 }
 
@@ -157,19 +167,19 @@ TEST(ShiftedNetworkTest, PredictionAndLossAgreeOnTheResidual) {
     ASSERT_NE(model, nullptr);
     const int64_t n = 64;
     TrainingExample e;
-    e.x0 = torch::randn({n, 2});
-    e.eps = torch::randn({n, 2});
-    e.condition.image = 3 * torch::randn({n, 2}) + 2;
-    e.t = Time(torch::linspace(20, 980, n, torch::kFloat64));
+    e.x0 = at::randn({n, 2});
+    e.eps = at::randn({n, 2});
+    e.condition.image = 3 * at::randn({n, 2}) + 2;
+    e.t = Time(at::linspace(20, 980, n, at::kDouble));
     const GaussianCoefficients& g = *p->forward->gaussian();
-    const at::Tensor alpha = AlphaTensor(g, e.t).to(torch::kFloat32).view({n, 1});
-    const at::Tensor sigma = SigmaTensor(g, e.t).to(torch::kFloat32).view({n, 1});
+    const at::Tensor alpha = AlphaTensor(g, e.t).to(at::kFloat).view({n, 1});
+    const at::Tensor sigma = SigmaTensor(g, e.t).to(at::kFloat).view({n, 1});
     e.x_t = e.condition.image + alpha * (e.x0 - e.condition.image) + sigma * e.eps;
-    torch::NoGradGuard no_grad;
-    const at::Tensor loss = model->Loss(e).to(torch::kFloat64);
+    at::NoGradGuard no_grad;
+    const at::Tensor loss = model->Loss(e).to(at::kDouble);
     const at::Tensor x0_hat = p->predictor->Predict(e.x_t, e.t, e.condition).x0;
-    const at::Tensor x0_error = (x0_hat - e.x0).square().mean(1).to(torch::kFloat64);
-    EXPECT_TRUE(torch::allclose(x0_error * model->X0LossScale(e.t, n), loss, 1e-3, 1e-6))
+    const at::Tensor x0_error = (x0_hat - e.x0).square().mean(1).to(at::kDouble);
+    EXPECT_TRUE(at::allclose(x0_error * model->X0LossScale(e.t, n), loss, 1e-3, 1e-6))
         << (x0_error * model->X0LossScale(e.t, n) / loss).slice(0, 0, 8);
   }
 }

@@ -2,7 +2,9 @@
 #include <cmath>
 #include <memory>
 
-#include <torch/torch.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/full.h>
 
 #include "forward/categorical.h"
 #include "forward/categorical.pb.h"
@@ -29,7 +31,7 @@ class UniformCategorical : public ForwardProcess, public CategoricalCoefficients
                         options_.schedule() == UniformCategoricalOptions::COSINE);
   }
   at::Tensor Stationary() const override {
-    return torch::full({num_states()}, 1.0 / num_states(), torch::kFloat64);
+    return at::full({num_states()}, 1.0 / num_states(), at::kDouble);
   }
   const CategoricalCoefficients* categorical() const override { return this; }
 
@@ -43,7 +45,7 @@ class UniformCategorical : public ForwardProcess, public CategoricalCoefficients
     TORCH_CHECK(false, "uniform_categorical is not invertible in eps");
   }
   at::Tensor SampleTerminal(at::IntArrayRef shape, NoiseSource& noise) const override {
-    return (noise.Uniform(shape) * num_classes()).to(torch::kLong).clamp_max(num_classes() - 1);
+    return (noise.Uniform(shape) * num_classes()).to(at::kLong).clamp_max(num_classes() - 1);
   }
 
  private:

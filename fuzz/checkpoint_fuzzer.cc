@@ -8,10 +8,12 @@
 #include <string>
 
 #include <ATen/Parallel.h>
-#include <torch/torch.h>
+#include <torch/nn/module.h>
+#include <torch/optim/adam.h>
+#include <torch/types.h>
 
+#include "assembly/builder.h"
 #include "fuzz/fuzz_support.h"
-#include "pipeline/builder.h"
 #include "training/checkpoint.h"
 #include "util/checksummed.h"
 

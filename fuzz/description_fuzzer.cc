@@ -6,7 +6,7 @@
 
 #include <ATen/Parallel.h>
 
-#include "pipeline/builder.h"
+#include "assembly/builder.h"
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   at::set_num_threads(1);

@@ -1,7 +1,9 @@
 // Guidance "classifier" (Dhariwal & Nichol 2021, Algorithm 2 in eps form).
 #include <memory>
 
-#include <torch/torch.h>
+#include <ATen/core/grad_mode.h>
+#include <torch/csrc/autograd/autograd.h>
+#include <torch/types.h>
 
 #include "guidance/guidance_options.pb.h"
 #include "guidance/guidance_term.h"
@@ -41,7 +43,7 @@ class ClassifierGuidance : public GuidanceTerm {
     TORCH_CHECK(in.t.is_shared(), "classifier guidance runs at a shared time");
     at::Tensor grad;
     {
-      torch::AutoGradMode enable_grad(true);
+      at::AutoGradMode enable_grad(true);
       at::Tensor x = in.x_t.detach().requires_grad_(true);
       at::Tensor log_prob = classifier_->LogProb(x, in.t, in.condition.label).sum();
       grad = torch::autograd::grad({log_prob}, {x})[0].to(in.x_t.scalar_type());

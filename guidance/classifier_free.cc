@@ -1,7 +1,10 @@
 // Guidance "classifier_free" (Ho & Salimans 2022), with optional guidance rescale.
 #include <memory>
 
-#include <torch/types.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/add.h>
+#include <ATen/ops/full_like.h>
 
 #include "forward/gaussian.h"
 #include "guidance/guidance_options.pb.h"
@@ -68,17 +71,17 @@ class ClassifierFree : public GuidanceTerm {
       negative.latent = in.condition.negative_latent;
     } else {
       TORCH_CHECK(in.condition.label.defined(), "classifier-free guidance needs labels");
-      negative.label = torch::full_like(in.condition.label, options_.negative_label());
+      negative.label = at::full_like(in.condition.label, options_.negative_label());
     }
     const X0Prediction neg = in.predictor->Predict(in.x_t, in.t, negative);
     const double w = options_.scale();
     if (x0_hat.logits.defined()) {
       // Token data: guide the log-probabilities, (1 + w) log p(x0 | c) - w log p(x0 | c_neg).
-      at::Tensor logits = torch::add(x0_hat.logits * (1 + w), neg.logits, -w);
+      at::Tensor logits = at::add(x0_hat.logits * (1 + w), neg.logits, -w);
       return {logits.argmax(-1), std::move(logits)};
     }
     const at::Tensor& x0_neg = neg.x0;
-    at::Tensor guided = torch::add(x0_hat.x0 * (1 + w), x0_neg, -w);
+    at::Tensor guided = at::add(x0_hat.x0 * (1 + w), x0_neg, -w);
     if (options_.rescale() > 0) guided = Rescale(in, x0_hat.x0, guided);
     return {guided, x0_hat.logits};
   }

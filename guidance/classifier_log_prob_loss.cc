@@ -2,7 +2,8 @@
 // guidance_options.proto.
 #include <memory>
 
-#include <torch/torch.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
 
 #include "forward/forward_process.h"
 #include "guidance/guidance_loss.h"

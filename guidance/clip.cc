@@ -1,7 +1,9 @@
 // Guidance "clip": see ClipGuidanceOptions in guidance_options.proto.
 #include <memory>
 
-#include <torch/torch.h>
+#include <ATen/core/grad_mode.h>
+#include <torch/csrc/autograd/autograd.h>
+#include <torch/types.h>
 
 #include "absl/strings/str_cat.h"
 #include "forward/gaussian.h"
@@ -60,7 +62,7 @@ class ClipGuidance : public GuidanceTerm {
     TORCH_CHECK(in.t.is_shared(), "CLIP guidance runs at a shared time");
     at::Tensor grad;
     {
-      torch::AutoGradMode enable_grad(true);
+      at::AutoGradMode enable_grad(true);
       const at::Tensor x = in.x_t.detach().requires_grad_(true);
       const at::Tensor similarity =
           model_->noise_aware()

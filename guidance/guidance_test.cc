@@ -1,11 +1,11 @@
 // Guidance moves samples toward the requested class; classifier-free guidance is exactly
 // (1 + w) x0(c) - w x0(c_neg).
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include "absl/strings/str_cat.h"
+#include "assembly/test_support.h"
 #include "eval/mixture_metrics.h"
 #include "gtest/gtest.h"
-#include "pipeline/test_support.h"
 #include "reverse/sampler.h"
 #include "util/npy.h"
 #include "util/status_matchers.h"

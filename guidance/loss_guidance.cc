@@ -1,7 +1,9 @@
 // Guidance "loss": see LossGuidanceOptions in guidance_options.proto.
 #include <memory>
 
-#include <torch/torch.h>
+#include <ATen/core/grad_mode.h>
+#include <torch/csrc/autograd/autograd.h>
+#include <torch/types.h>
 
 #include "absl/strings/str_cat.h"
 #include "forward/gaussian.h"
@@ -47,7 +49,7 @@ class LossGuidance : public GuidanceTerm {
     TORCH_CHECK(in.t.is_shared(), "loss guidance runs at a shared time");
     at::Tensor grad;
     {
-      torch::AutoGradMode enable_grad(true);
+      at::AutoGradMode enable_grad(true);
       if (through_predictor_) {
         const at::Tensor x = in.x_t.detach().requires_grad_(true);
         const at::Tensor x0 = in.predictor->Predict(x, in.t, in.condition).x0;

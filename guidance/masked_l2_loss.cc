@@ -2,13 +2,13 @@
 #include <memory>
 #include <vector>
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "data/dataset.h"
 #include "guidance/guidance_loss.h"
 #include "guidance/guidance_options.pb.h"
-#include "data/dataset.h"
 #include "pipeline/registry.h"
 #include "util/npy.h"
 #include "util/status_macros.h"

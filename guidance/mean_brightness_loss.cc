@@ -1,7 +1,8 @@
 // Guidance loss "mean_brightness": see MeanBrightnessLossOptions in guidance_options.proto.
 #include <memory>
 
-#include <torch/torch.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
 
 #include "guidance/guidance_loss.h"
 #include "guidance/guidance_options.pb.h"

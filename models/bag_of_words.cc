@@ -1,7 +1,12 @@
 // Text encoder "bag_of_words": see bag_of_words.proto.
 #include <memory>
 
-#include <torch/torch.h>
+#include <torch/enum.h>
+#include <torch/nn/module.h>
+#include <torch/nn/modules/embedding.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/pimpl.h>
+#include <torch/types.h>
 
 #include "absl/strings/str_cat.h"
 #include "data/captioner.h"
@@ -80,7 +85,7 @@ absl::StatusOr<std::unique_ptr<TextEncoder>> Make(const BagOfWordsOptions& o,
         "' has none"));
   }
   WordVocabulary vocabulary(captioner->vocabulary());
-  torch::manual_seed(context.config->training().seed() + 2);  // not the other networks' draws
+  at::manual_seed(context.config->training().seed() + 2);  // not the other networks' draws
   BagOfWordsNet net(vocabulary.size() + 1, o.hidden_dim(), o.embedding_dim());
   return std::unique_ptr<TextEncoder>(
       new BagOfWords(std::move(vocabulary), std::move(net), o.embedding_dim()));

@@ -4,7 +4,15 @@
 #include <vector>
 
 #include <c10/util/accumulate.h>
-#include <torch/torch.h>
+#include <torch/enum.h>
+#include <torch/nn/functional/upsampling.h>
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/normalization.h>
+#include <torch/nn/pimpl.h>
+#include <torch/types.h>
 
 #include "absl/strings/str_cat.h"
 #include "data/dataset.h"
@@ -138,7 +146,7 @@ absl::StatusOr<std::unique_ptr<Decoder>> Make(const ConvDecoderOptions& o,
   ABSL_ASSIGN_OR_RETURN(const std::vector<int64_t> latent_shape,
                         LatentShape(o.latent_dim(), o.latent_channels(), shape,
                                     static_cast<int64_t>(mult.size())));
-  torch::manual_seed(context.config->training().seed() + 2);  // not the encoder's draws
+  at::manual_seed(context.config->training().seed() + 2);  // not the encoder's draws
   return std::unique_ptr<Decoder>(new ConvDecoder(ConvDecoderNet(shape, o, mult), latent_shape));
 }
 

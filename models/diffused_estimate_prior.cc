@@ -2,17 +2,20 @@
 #include <memory>
 #include <vector>
 
-#include <torch/torch.h>
+#include <ATen/core/grad_mode.h>
+#include <torch/nn/module.h>
+#include <torch/types.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "data/dataset.h"
+#include "models/decoder.h"
 #include "models/diffused_estimate_prior.pb.h"
+#include "models/encoder.h"
 #include "models/latent_prior.h"
-#include "pipeline/builder.h"
 #include "pipeline/option_checks.h"
 #include "pipeline/registry.h"
-#include "training/trainer.h"
+#include "pipeline/trained_description.h"
 #include "util/status_macros.h"
 
 namespace diffuse {
@@ -21,8 +24,10 @@ namespace {
 class DiffusedEstimatePrior : public LatentPrior {
  public:
   DiffusedEstimatePrior(const ForwardProcess& forward, const DiffusedEstimatePriorOptions& o,
-                        std::vector<int64_t> sample_shape, DataBatch pool)
+                        std::vector<int64_t> sample_shape, DataBatch pool,
+                        const TrainedDescriptionLoader* loader)
       : forward_(forward),
+        loader_(loader),
         options_(o),
         estimate_(o.estimate()),
         as_condition_(o.estimate_as_condition()),
@@ -55,20 +60,20 @@ class DiffusedEstimatePrior : public LatentPrior {
       return absl::Status(status.code(), absl::StrCat("prior 'diffused_estimate': option ",
                                                       "vae_pipeline: ", status.message()));
     };
-    absl::StatusOr<PipelineConfig> config = LoadPipelineFile(path);
+    absl::StatusOr<PipelineConfig> config = loader_->ReadDescriptionFile(path);
     if (!config.ok()) return named(config.status());
-    absl::StatusOr<std::unique_ptr<Pipeline>> vae = BuildPipeline(*config);
+    absl::StatusOr<std::unique_ptr<TrainedDescription>> vae = loader_->Build(*config);
     if (!vae.ok()) return named(absl::Status(vae.status().code(), absl::StrCat(path, ": ", vae.status().message())));
-    if (!(*vae)->autoencoder()) {
+    if ((*vae)->decoder() == nullptr) {
       return named(absl::InvalidArgumentError(
           absl::StrCat(path, " is not an autoencoder description (it has no decoder)")));
     }
-    if ((*vae)->data->sample_shape() != sample_shape_) {
+    if ((*vae)->sample_shape() != sample_shape_) {
       return named(absl::InvalidArgumentError(absl::StrCat(
-          path, " decodes samples of shape [", absl::StrJoin((*vae)->data->sample_shape(), ", "),
+          path, " decodes samples of shape [", absl::StrJoin((*vae)->sample_shape(), ", "),
           "], this pipeline's are [", absl::StrJoin(sample_shape_, ", "), "]")));
     }
-    if (absl::Status loaded = LoadWeightsForSampling(**vae, options_.vae_checkpoint());
+    if (absl::Status loaded = loader_->LoadWeights(**vae, options_.vae_checkpoint());
         !loaded.ok()) {
       return absl::Status(loaded.code(), absl::StrCat("prior 'diffused_estimate': option "
                                                       "vae_checkpoint: ", loaded.message()));
@@ -76,8 +81,8 @@ class DiffusedEstimatePrior : public LatentPrior {
     // A VAE with a model of its codes (latent diffusion) starts from that model's z. Only
     // sampling needs it (DiffuseVAE's training uses encoder and decoder alone), so a missing
     // second stage is reported when a start is drawn.
-    if ((*vae)->prior != nullptr) {
-      if (absl::Status ready = (*vae)->prior->PrepareForSampling(); !ready.ok()) {
+    if ((*vae)->prior() != nullptr) {
+      if (absl::Status ready = (*vae)->prior()->PrepareForSampling(); !ready.ok()) {
         vae_prior_error_ = absl::StrCat("prior 'diffused_estimate': option vae_pipeline: ", path,
                                         ": ", ready.message());
       }
@@ -94,9 +99,9 @@ class DiffusedEstimatePrior : public LatentPrior {
   // DiffuseVAE's x_hat for training: the VAE's reconstruction D(mean of q(z | x0)).
   at::Tensor TrainingImage(const at::Tensor& x0) override {
     TORCH_CHECK(vae_ != nullptr, "prior 'diffused_estimate' used before PrepareForSampling");
-    torch::NoGradGuard no_grad;
-    const LatentPosterior q = vae_->encoder->Encode(x0.to(torch::kFloat32), Time(0.0));
-    return vae_->decoder->Decode(q.mean).mean.to(x0.scalar_type());
+    at::NoGradGuard no_grad;
+    const LatentPosterior q = vae_->encoder()->Encode(x0.to(torch::kFloat32), Time(0.0));
+    return vae_->decoder()->Decode(q.mean).mean.to(x0.scalar_type());
   }
 
   PriorSample Sample(int64_t batch, at::IntArrayRef sample_shape, NoiseSource& noise) override {
@@ -113,15 +118,15 @@ class DiffusedEstimatePrior : public LatentPrior {
       if (pool_labels_.defined()) condition.label = pool_labels_.index_select(0, index);
     } else if (estimate_ == DiffusedEstimatePriorOptions::VAE) {
       TORCH_CHECK(vae_ != nullptr, "prior 'diffused_estimate' used before PrepareForSampling");
-      torch::NoGradGuard no_grad;
+      at::NoGradGuard no_grad;
       // z on the sample's own stream, before its diffusion noise: N(0, I), or the VAE's
       // model of its codes.
       TORCH_CHECK(vae_prior_error_.empty(), vae_prior_error_);
       const at::Tensor z =
-          vae_->prior != nullptr
-              ? vae_->prior->Sample(batch, sample_shape, noise).condition.latent
-              : noise.Normal({batch, vae_->decoder->latent_dim()});
-      x0 = vae_->decoder->Decode(z).mean;
+          vae_->prior() != nullptr
+              ? vae_->prior()->Sample(batch, sample_shape, noise).condition.latent
+              : noise.Normal({batch, vae_->decoder()->latent_dim()});
+      x0 = vae_->decoder()->Decode(z).mean;
     } else {
       const at::Tensor z = noise.Normal({batch, mean_.size(0)}).to(torch::kFloat64);
       x0 = (mean_ + torch::matmul(z, cholesky_.t())).to(torch::kFloat32).view(shape);
@@ -137,11 +142,12 @@ class DiffusedEstimatePrior : public LatentPrior {
 
  private:
   const ForwardProcess& forward_;
+  const TrainedDescriptionLoader* loader_;  // VAE: what loads the autoencoder
   DiffusedEstimatePriorOptions options_;
   DiffusedEstimatePriorOptions::Estimate estimate_;
   bool as_condition_;
   std::vector<int64_t> sample_shape_;
-  std::unique_ptr<Pipeline> vae_;  // VAE: the autoencoder, loaded by PrepareForSampling
+  std::unique_ptr<TrainedDescription> vae_;  // VAE: the autoencoder, loaded by PrepareForSampling
   std::string vae_prior_error_;    // why its model of z could not be loaded, if it has one
   at::Tensor pool_, pool_labels_;
   at::Tensor mean_, cholesky_;
@@ -172,6 +178,10 @@ absl::StatusOr<std::unique_ptr<LatentPrior>> Make(const DiffusedEstimatePriorOpt
         "options vae_pipeline and vae_checkpoint apply to estimate VAE, not ",
         DiffusedEstimatePriorOptions::Estimate_Name(o.estimate())));
   }
+  const TrainedDescriptionLoader* loader = nullptr;
+  if (vae) {
+    ABSL_ASSIGN_OR_RETURN(loader, TrainedLoader(context));
+  }
   // The pool feeds DATA_SAMPLES and GAUSSIAN_FIT; the VAE needs none.
   DataBatch pool;
   if (!vae) {
@@ -179,7 +189,8 @@ absl::StatusOr<std::unique_ptr<LatentPrior>> Make(const DiffusedEstimatePriorOpt
     pool = context.data->Sample(o.pool_size(), generator);
   }
   return std::unique_ptr<LatentPrior>(
-      new DiffusedEstimatePrior(*context.forward, o, context.data->sample_shape(), std::move(pool)));
+      new DiffusedEstimatePrior(*context.forward, o, context.data->sample_shape(), std::move(pool),
+                                loader));
 }
 
 }  // namespace

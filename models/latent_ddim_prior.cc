@@ -4,7 +4,7 @@
 #include <vector>
 
 #include <c10/util/accumulate.h>
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -13,11 +13,9 @@
 #include "data/tensor_file.pb.h"
 #include "models/encoder.h"
 #include "models/latent_prior.h"
-#include "pipeline/builder.h"
 #include "pipeline/option_checks.h"
 #include "pipeline/registry.h"
-#include "reverse/sampler.h"
-#include "training/trainer.h"
+#include "pipeline/trained_description.h"
 #include "util/atomic_file.h"
 #include "util/checksummed.h"
 #include "util/npy.h"
@@ -99,8 +97,10 @@ namespace {
 
 class LatentDdimPrior : public LatentPrior {
  public:
-  LatentDdimPrior(LatentDdimPriorOptions options, std::vector<int64_t> latent_shape)
+  LatentDdimPrior(LatentDdimPriorOptions options, std::vector<int64_t> latent_shape,
+                  const TrainedDescriptionLoader& loader)
       : options_(std::move(options)),
+        loader_(loader),
         latent_shape_(std::move(latent_shape)),
         latent_dim_(c10::multiply_integers(latent_shape_)) {}
 
@@ -138,18 +138,18 @@ class LatentDdimPrior : public LatentPrior {
     const std::string dir = options_.dir();
     const std::string hint = " (train it with `diffuse train-latent-prior`)";
     ABSL_ASSIGN_OR_RETURN(PipelineConfig config, LatentModelDescription(options_));
-    absl::StatusOr<std::unique_ptr<Pipeline>> model = BuildPipeline(config);
+    absl::StatusOr<std::unique_ptr<TrainedDescription>> model = loader_.Build(config);
     if (!model.ok()) {
       return absl::Status(model.status().code(), absl::StrCat(model.status().message(), hint));
     }
-    if ((*model)->data->sample_shape() != latent_shape_) {
+    if ((*model)->sample_shape() != latent_shape_) {
       return absl::InvalidArgumentError(absl::StrCat(
-          LatentsPath(dir), " holds z of shape [", absl::StrJoin((*model)->data->sample_shape(), ", "),
+          LatentsPath(dir), " holds z of shape [", absl::StrJoin((*model)->sample_shape(), ", "),
           "], want [", absl::StrJoin(latent_shape_, ", "), "] (the shape of the codes this ",
           "description's z has; remove ", dir, " and run train-latent-prior again)"));
     }
     if ((*model)->trained_module() != nullptr) {
-      absl::Status loaded = LoadWeightsForSampling(**model, dir + "/checkpoint.pt");
+      absl::Status loaded = loader_.LoadWeights(**model, CheckpointPath(dir));
       if (!loaded.ok()) return absl::Status(loaded.code(), absl::StrCat(loaded.message(), hint));
     }
     ABSL_ASSIGN_OR_RETURN(NpyArray stats, ReadNpy(LatentStatsPath(dir)));
@@ -165,9 +165,10 @@ class LatentDdimPrior : public LatentPrior {
   }
 
   LatentDdimPriorOptions options_;
+  const TrainedDescriptionLoader& loader_;
   std::vector<int64_t> latent_shape_;  // [D], or a spatial code's [C, h, w]
   int64_t latent_dim_;
-  std::unique_ptr<Pipeline> model_;
+  std::unique_ptr<TrainedDescription> model_;
   at::Tensor mean_, std_;
 };
 
@@ -175,10 +176,7 @@ PriorSample LatentDdimPrior::Sample(int64_t batch, at::IntArrayRef sample_shape,
                                     NoiseSource& noise) {
   TORCH_CHECK(model_ != nullptr, "prior 'latent_ddim' used before PrepareForSampling");
   // z from the latent model, on the same per-sample streams as x_T.
-  PriorSample start = model_->prior->Sample(batch, latent_shape_, noise);
-  at::Tensor z = RunReverseProcess(model_->sampling(), start.x_start, model_->times,
-                                   start.condition, noise)
-                     .flatten(1);
+  const at::Tensor z = model_->Sample(batch, latent_shape_, noise).flatten(1);
   std::vector<int64_t> shape{batch};
   shape.insert(shape.end(), sample_shape.begin(), sample_shape.end());
   PriorSample out{noise.Normal(shape), Condition()};
@@ -190,6 +188,7 @@ absl::StatusOr<std::unique_ptr<LatentPrior>> Make(const LatentDdimPriorOptions& 
                                                   const BuildContext& context) {
   ABSL_RETURN_IF_ERROR(CheckInRange("max_terminal_alpha", o.max_terminal_alpha(), 0, 1));
   ABSL_RETURN_IF_ERROR(LatentModelDescription(o).status());
+  ABSL_ASSIGN_OR_RETURN(const TrainedDescriptionLoader* loader, TrainedLoader(context));
   // A diffusion model's z conditions its predictor; an autoencoder's (latent diffusion) is
   // its encoder's code.
   const int64_t latent_dim = context.predictor != nullptr
@@ -205,7 +204,7 @@ absl::StatusOr<std::unique_ptr<LatentPrior>> Make(const LatentDdimPriorOptions& 
   const std::vector<int64_t> latent_shape = context.predictor != nullptr
                                                 ? std::vector<int64_t>{latent_dim}
                                                 : context.encoder->latent_shape();
-  return std::unique_ptr<LatentPrior>(new LatentDdimPrior(o, latent_shape));
+  return std::unique_ptr<LatentPrior>(new LatentDdimPrior(o, latent_shape, *loader));
 }
 
 }  // namespace

@@ -3,7 +3,10 @@
 // sampler and guidance term can be tested with no training.
 #include <memory>
 
-#include <torch/types.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/full.h>
+#include <ATen/ops/stack.h>
 
 #include "data/dataset.h"
 #include "data/gaussian_mixture.h"
@@ -86,10 +89,10 @@ class MixtureClassifier : public NoisyClassifier {
     const at::Tensor log_evidence = mixture_.LogProb(x, alpha, sigma);
     std::vector<at::Tensor> columns;
     for (int64_t k = 0; k < mixture_.num_classes(); ++k) {
-      const at::Tensor label = torch::full({x.size(0)}, k, torch::kLong);
+      const at::Tensor label = at::full({x.size(0)}, k, at::kLong);
       columns.push_back(mixture_.LogProb(x, alpha, sigma, label) + log_prior[k] - log_evidence);
     }
-    return torch::stack(columns, 1);
+    return at::stack(columns, 1);
   }
 
  private:

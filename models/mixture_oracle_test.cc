@@ -1,10 +1,10 @@
 // The analytic x0-oracle against Monte Carlo: E[x0 | x_t] estimated by self-normalized
 // importance sampling over exact draws of x0, weights q(x_t | x0).
-#include <torch/torch.h>
+#include <torch/types.h>
 
+#include "assembly/test_support.h"
 #include "data/gaussian_mixture.h"
 #include "gtest/gtest.h"
-#include "pipeline/test_support.h"
 
 namespace diffuse {
 namespace {

@@ -4,7 +4,11 @@
 #include <cmath>
 #include <memory>
 
-#include <torch/torch.h>
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/embedding.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/types.h>
 
 #include "data/dataset.h"
 #include "forward/gaussian.h"
@@ -118,7 +122,7 @@ absl::StatusOr<std::unique_ptr<X0Predictor>> Make(const MlpOptions& options,
   }
   // Parameter initialization draws from LibTorch's global generator: seed it so a pipeline
   // starts from the same weights every time (training.seed).
-  torch::manual_seed(context.config->training().seed());
+  at::manual_seed(context.config->training().seed());
   MlpDenoiser net(MlpDenoiserOptions(data_dim)
                       .hidden(options.hidden())
                       .blocks(options.blocks())

@@ -3,6 +3,7 @@
 #ifndef DIFFUSE_MODELS_MLP_H_
 #define DIFFUSE_MODELS_MLP_H_
 
+#include <torch/nn/cloneable.h>
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/embedding.h>

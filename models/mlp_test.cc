@@ -1,20 +1,21 @@
 #include "models/mlp.h"
 
-#include <torch/torch.h>
+#include <ATen/core/grad_mode.h>
+#include <torch/types.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "assembly/test_support.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "models/parameterization.h"
 #include "models/trainable_model.h"
-#include "pipeline/test_support.h"
 
 namespace diffuse {
 namespace {
 
 TEST(ParameterizationTest, TargetThenX0RecoversX0ForGeneralCoefficients) {
-  torch::manual_seed(0);
+  at::manual_seed(0);
   const at::Tensor x0 = torch::randn({5, 3}, torch::kFloat64);
   const at::Tensor eps = torch::randn({5, 3}, torch::kFloat64);
   // VP (alpha^2 + sigma^2 = 1), VE-like (alpha = 1) and per-sample coefficients.
@@ -105,7 +106,7 @@ TEST(MlpPredictorTest, SharedAndPerSampleTimesAgreeAndNullLabelIsAccepted) {
   ASSERT_NE(p, nullptr);
   EXPECT_EQ(p->predictor->conditions().num_classes, 8);
   EXPECT_TRUE(p->predictor->conditions().null_label);
-  torch::NoGradGuard no_grad;
+  at::NoGradGuard no_grad;
   const at::Tensor x = torch::randn({6, 2});
   Condition c;
   c.label = torch::tensor({0, 1, 2, -1, 7, -1}, torch::kLong);
@@ -136,7 +137,7 @@ TEST(MlpPredictorTest, SameSeedSameInitialWeights) {
 // The first layer reads [x, sin(2 pi B x), cos(2 pi B x)] (Tancik et al. 2020), B kept as
 // a buffer (so in the checkpoint) with entries of std fourier_scale.
 TEST(MlpDenoiserTest, FourierFeaturesFeedTheFirstLayer) {
-  torch::manual_seed(4);
+  at::manual_seed(4);
   MlpDenoiser net(MlpDenoiserOptions(2).hidden(8).blocks(1).fourier_features(500).fourier_scale(0.25));
   const auto buffers = net->named_buffers();
   ASSERT_TRUE(buffers.contains("fourier_frequencies"));
@@ -147,7 +148,7 @@ TEST(MlpDenoiserTest, FourierFeaturesFeedTheFirstLayer) {
 
   // With the block zeroed and the output layer reading only the first hidden unit, output 0
   // is SiLU(input(features))[0] and output 1 is 0.
-  torch::NoGradGuard no_grad;
+  at::NoGradGuard no_grad;
   auto params = net->named_parameters();
   params["blocks.0.weight"].zero_();
   params["blocks.0.bias"].zero_();

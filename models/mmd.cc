@@ -1,6 +1,8 @@
 #include "models/mmd.h"
 
-#include <torch/torch.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/exp.h>
 
 namespace diffuse {
 namespace {
@@ -9,7 +11,7 @@ at::Tensor Kernel(const at::Tensor& a, const at::Tensor& b, MmdKernel kernel) {
   const double scale = 2.0 * a.size(1);
   // ||a_i - b_j||^2 exactly (cdist's matrix-product shortcut loses precision near 0).
   const at::Tensor d2 = (a.unsqueeze(1) - b.unsqueeze(0)).square().sum(-1);
-  return kernel == MmdKernel::kRbf ? torch::exp(-d2 / scale) : scale / (scale + d2);
+  return kernel == MmdKernel::kRbf ? at::exp(-d2 / scale) : scale / (scale + d2);
 }
 
 // The mean of k over pairs i != j.

@@ -3,7 +3,9 @@
 #include <tuple>
 #include <vector>
 
-#include <torch/torch.h>
+#include <torch/enum.h>
+#include <torch/nn/functional/loss.h>
+#include <torch/types.h>
 
 #include "absl/strings/str_cat.h"
 #include "forward/gaussian.h"

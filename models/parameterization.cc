@@ -1,6 +1,8 @@
 #include "models/parameterization.h"
 
-#include <torch/torch.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/ones_like.h>
 
 namespace diffuse {
 
@@ -40,7 +42,7 @@ at::Tensor X0LossScale(Parameterization kind, const at::Tensor& alpha, const at:
     case EPS:
       return (alpha / sigma).pow(2);
     case X0:
-      return torch::ones_like(alpha);
+      return at::ones_like(alpha);
     case V:
       return (alpha * alpha + sigma * sigma).pow(2) / (sigma * sigma);
     case EDM:

@@ -2,6 +2,12 @@
 
 #include <algorithm>
 
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/normalization.h>
+#include <torch/types.h>
+
 #include "absl/strings/str_cat.h"
 #include "models/mlp.h"   // SinusoidalEmbedding
 #include "models/unet.h"  // ResBlock, Attention

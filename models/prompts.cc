@@ -1,6 +1,9 @@
 #include "models/prompts.h"
 
-#include <torch/torch.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/core/grad_mode.h>
+#include <ATen/ops/rand.h>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -40,7 +43,7 @@ absl::StatusOr<at::Tensor> EmbedPrompts(TextEncoder& encoder,
     }
     tokens.push_back(*std::move(t));
   }
-  torch::NoGradGuard no_grad;
+  at::NoGradGuard no_grad;
   return encoder.Embed(tokens);
 }
 
@@ -49,7 +52,7 @@ std::vector<std::string> DropWords(const std::vector<std::vector<std::string>>& 
   size_t words = 0;
   for (const auto& caption : captions) words += caption.size();
   const at::Tensor keep =
-      torch::rand({static_cast<int64_t>(words)}, generator, torch::kFloat64).ge(drop);
+      at::rand({static_cast<int64_t>(words)}, generator, at::kDouble).ge(drop);
   const bool* k = keep.data_ptr<bool>();
   std::vector<std::string> texts;
   texts.reserve(captions.size());

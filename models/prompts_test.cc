@@ -1,6 +1,8 @@
 #include "models/prompts.h"
 
-#include <torch/torch.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
 
 #include "gtest/gtest.h"
 

@@ -3,14 +3,15 @@
 #include <vector>
 
 #include <c10/util/accumulate.h>
-#include <torch/torch.h>
+#include <torch/nn/module.h>
+#include <torch/types.h>
 
 #include "absl/strings/str_cat.h"
 #include "data/dataset.h"
 #include "forward/forward_process.h"
 #include "models/encoder.h"
-#include "models/semantic_encoder.pb.h"
 #include "models/pooled_conv_net.h"
+#include "models/semantic_encoder.pb.h"
 #include "pipeline/option_checks.h"
 #include "pipeline/pipeline.pb.h"
 #include "pipeline/registry.h"
@@ -92,7 +93,7 @@ absl::StatusOr<std::unique_ptr<Encoder>> Make(const SemanticEncoderOptions& o,
     }
     time_scale = 1000.0 / context.forward->network_time_domain().t_max();
   }
-  torch::manual_seed(context.config->training().seed() + 1);  // not the predictor's draws
+  at::manual_seed(context.config->training().seed() + 1);  // not the predictor's draws
   PooledConvNetConfig net;
   net.in_channels = shape[0];
   net.out_features = o.latent_dim() * (o.gaussian() ? 2 : 1);  // Gaussian: mean, log-variance

@@ -14,14 +14,13 @@
 #include "forward/time.h"
 #include "models/text_encoder.h"
 #include "pipeline/build_context.h"
+#include "pipeline/trained_description.h"
 
 namespace diffuse {
 
-struct Pipeline;
-
 class TextImageModel {
  public:
-  explicit TextImageModel(std::unique_ptr<Pipeline> trained);
+  explicit TextImageModel(std::unique_ptr<TrainedDescription> trained);
   ~TextImageModel();
   int64_t embedding_dim() const;
   // Whether the image encoder reads x_t at t (trained on a forward process's x_t), or clean
@@ -35,7 +34,7 @@ class TextImageModel {
   at::Tensor EmbedImages(const at::Tensor& x, const Time& t);
 
  private:
-  std::unique_ptr<Pipeline> trained_;
+  std::unique_ptr<TrainedDescription> trained_;
 };
 
 // Loads the checkpoint `path` of a text-image description. With `images_here`, its images

@@ -1,7 +1,8 @@
 // Predictor "token_mixture_oracle": see mixture_oracle.proto (TokenMixtureOracleOptions).
 #include <memory>
 
-#include <torch/torch.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
 
 #include "absl/strings/str_cat.h"
 #include "data/dataset.h"

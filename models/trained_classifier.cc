@@ -1,14 +1,14 @@
 // Noisy classifier "trained_classifier": see trained_classifier.proto.
 #include <memory>
 
-#include <torch/torch.h>
+#include <torch/nn/module.h>
+#include <torch/types.h>
 
 #include "absl/strings/str_cat.h"
 #include "models/noisy_classifier.h"
 #include "models/trained_classifier.pb.h"
-#include "pipeline/builder.h"
 #include "pipeline/registry.h"
-#include "training/trained_pipeline.h"
+#include "pipeline/trained_description.h"
 #include "util/status_macros.h"
 
 namespace diffuse {
@@ -17,28 +17,29 @@ namespace {
 // Owns the classifier description it was trained from, rebuilt, with its EMA weights.
 class TrainedClassifier : public NoisyClassifier {
  public:
-  explicit TrainedClassifier(std::unique_ptr<Pipeline> trained) : trained_(std::move(trained)) {
+  explicit TrainedClassifier(std::unique_ptr<TrainedDescription> trained) : trained_(std::move(trained)) {
     // Guidance differentiates in x_t only.
-    for (at::Tensor& param : trained_->classifier->module()->parameters()) {
+    for (at::Tensor& param : trained_->classifier()->module()->parameters()) {
       param.set_requires_grad(false);
     }
   }
-  int64_t num_classes() const override { return trained_->classifier->num_classes(); }
+  int64_t num_classes() const override { return trained_->classifier()->num_classes(); }
   at::Tensor LogProbabilities(const at::Tensor& x_t, const Time& t) override {
-    return trained_->classifier->LogProbabilities(x_t, t);
+    return trained_->classifier()->LogProbabilities(x_t, t);
   }
   // No module(): the loaded weights are frozen, not trained again (a classifier description
   // naming "trained_classifier" is refused as having no network to train).
 
  private:
-  std::unique_ptr<Pipeline> trained_;
+  std::unique_ptr<TrainedDescription> trained_;
 };
 
 absl::StatusOr<std::unique_ptr<NoisyClassifier>> Load(const std::string& path,
                                                       const BuildContext& context) {
+  ABSL_ASSIGN_OR_RETURN(const TrainedDescriptionLoader* loader, TrainedLoader(context));
   ABSL_ASSIGN_OR_RETURN(
-      std::unique_ptr<Pipeline> trained,
-      LoadTrainedPipeline(path, [&](const PipelineConfig& config) -> absl::Status {
+      std::unique_ptr<TrainedDescription> trained,
+      loader->LoadCheckpoint(path, [&](const PipelineConfig& config) -> absl::Status {
         if (!config.has_classifier()) {
           return absl::InvalidArgumentError(absl::StrCat(
               "checkpoint ", path, " was not trained from a classifier description (it has "
@@ -50,7 +51,7 @@ absl::StatusOr<std::unique_ptr<NoisyClassifier>> Load(const std::string& path,
         }
         return absl::OkStatus();
       }));
-  ABSL_RETURN_IF_ERROR(CheckReadsThisPipeline(path, "classifies", *trained, context));
+  ABSL_RETURN_IF_ERROR(loader->CheckReadsThisDescription(path, "classifies", *trained, context));
   return std::unique_ptr<NoisyClassifier>(new TrainedClassifier(std::move(trained)));
 }
 

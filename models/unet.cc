@@ -3,6 +3,17 @@
 
 #include <memory>
 
+#include <ATen/core/grad_mode.h>
+#include <torch/enum.h>
+#include <torch/nn/functional/upsampling.h>
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/embedding.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/normalization.h>
+#include <torch/types.h>
+
 #include "absl/strings/str_cat.h"
 #include "data/dataset.h"
 #include "models/mlp.h"  // SinusoidalEmbedding
@@ -27,7 +38,7 @@ ResBlockImpl::ResBlockImpl(int64_t in, int64_t out, int64_t emb_dim, int64_t gro
                                         torch::nn::GroupNormOptions(groups, out).affine(emb_dim == 0)));
   conv2_ = register_module("conv2", torch::nn::Conv2d(torch::nn::Conv2dOptions(out, out, 3).padding(1)));
   // Zero-initialized last convolution: every block starts as the identity (Ho et al. 2020).
-  torch::NoGradGuard no_grad;
+  at::NoGradGuard no_grad;
   conv2_->weight.zero_();
   conv2_->bias.zero_();
   if (in != out) skip_ = register_module("skip", torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 1)));
@@ -52,7 +63,7 @@ AttentionImpl::AttentionImpl(int64_t channels, int64_t groups) {
   norm_ = register_module("norm", torch::nn::GroupNorm(groups, channels));
   qkv_ = register_module("qkv", torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, 3 * channels, 1)));
   proj_ = register_module("proj", torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, channels, 1)));
-  torch::NoGradGuard no_grad;
+  at::NoGradGuard no_grad;
   proj_->weight.zero_();
   proj_->bias.zero_();
 }
@@ -123,7 +134,7 @@ UNetImpl::UNetImpl(const UNetConfig& config) : config_(config) {
   }
   out_norm_ = register_module("out_norm", torch::nn::GroupNorm(g, ch));
   output_ = register_module("output", torch::nn::Conv2d(torch::nn::Conv2dOptions(ch, config.out_channels, 3).padding(1)));
-  torch::NoGradGuard no_grad;
+  at::NoGradGuard no_grad;
   output_->weight.zero_();
   output_->bias.zero_();
 }
@@ -268,7 +279,7 @@ absl::StatusOr<std::unique_ptr<X0Predictor>> Make(const UNetOptions& o, const Bu
   predictor.gaussian = context.forward->gaussian();
   if (context.forward->HasOffset()) predictor.offset_forward = context.forward;
   predictor.time_scale = 1000.0 / context.forward->network_time_domain().t_max();
-  torch::manual_seed(context.config->training().seed());  // the same initial weights per seed
+  at::manual_seed(context.config->training().seed());  // the same initial weights per seed
   return std::unique_ptr<X0Predictor>(new UNetPredictor(UNet(config), std::move(predictor)));
 }
 

@@ -2,7 +2,8 @@
 #include <memory>
 #include <vector>
 
-#include <torch/torch.h>
+#include <torch/nn/module.h>
+#include <torch/types.h>
 
 #include "absl/strings/str_cat.h"
 #include "data/dataset.h"
@@ -79,7 +80,7 @@ absl::StatusOr<std::unique_ptr<NoisyClassifier>> Make(const UNetClassifierOption
     net.attention_resolutions = {7};
   }
   const double time_scale = 1000.0 / context.forward->network_time_domain().t_max();
-  torch::manual_seed(context.config->training().seed());  // the same initial weights per seed
+  at::manual_seed(context.config->training().seed());  // the same initial weights per seed
   return std::unique_ptr<NoisyClassifier>(
       new UNetClassifier(PooledConvNet(net), net.out_features, time_scale));
 }

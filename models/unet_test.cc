@@ -5,14 +5,20 @@
 
 #include <iostream>
 
-#include <torch/torch.h>
+#include <ATen/core/grad_mode.h>
+#include <torch/nn/functional/conv.h>
+#include <torch/nn/functional/linear.h>
+#include <torch/nn/functional/normalization.h>
+#include <torch/types.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
-#include "models/network_predictor.h"
-#include "pipeline/generate.h"
+#include "assembly/generate.h"
+#include "assembly/test_support.h"
+#include "assembly/trained_loader.h"
 #include "gtest/gtest.h"
-#include "pipeline/test_support.h"
+#include "models/network_predictor.h"
+#include "pipeline/trained_description.h"
 #include "training/trainer.h"
 #include "util/status_matchers.h"
 
@@ -41,7 +47,7 @@ TEST(UNetTest, PredictsImagesAndSharedEqualsPerSampleTime) {
   EXPECT_EQ(p->predictor->conditions().num_classes, 10);
   EXPECT_TRUE(p->predictor->conditions().null_label);
   // Zero-initialized output: a fresh eps-network predicts eps = 0; perturb it to test more.
-  torch::NoGradGuard no_grad;
+  at::NoGradGuard no_grad;
   for (auto& w : p->predictor->trainable()->module().parameters()) w.add_(0.05 * torch::randn_like(w));
   const at::Tensor x = torch::randn({3, 1, 28, 28});
   Condition c;
@@ -61,9 +67,9 @@ TEST(UNetTest, PredictsImagesAndSharedEqualsPerSampleTime) {
 // Diffusion Autoencoders' conditioning (Preechakul et al. 2022, eq. 8), written out from the
 // block's own parameters: h = z_s (t_s GroupNorm(h) + t_b), z_s = 1 + W silu(z) + c.
 TEST(UNetTest, LatentScalesTheAdaptiveGroupNormAsDiffAe) {
-  torch::manual_seed(3);
+  at::manual_seed(3);
   ResBlock block(8, 8, /*emb_dim=*/12, /*groups=*/4, /*latent_dim=*/5);
-  torch::NoGradGuard no_grad;
+  at::NoGradGuard no_grad;
   for (auto& w : block->parameters()) w.copy_(0.3 * torch::randn_like(w));
   auto param = [&](const std::string& name) { return block->named_parameters()[name]; };
   const at::Tensor x = torch::randn({2, 8, 6, 6});
@@ -92,7 +98,7 @@ TEST(UNetTest, LatentScalesTheAdaptiveGroupNormAsDiffAe) {
 TEST(UNetTest, BottleneckHookReadsAndReplacesH) {
   auto p = BuildOrFail(Text(kSmall));
   ASSERT_NE(p, nullptr);
-  torch::NoGradGuard no_grad;
+  at::NoGradGuard no_grad;
   for (auto& w : p->predictor->trainable()->module().parameters()) w.add_(0.05 * torch::randn_like(w));
   const at::Tensor x = torch::randn({2, 1, 28, 28});
   const at::Tensor plain = p->predictor->Predict(x, 300.0, {}).x0;
@@ -142,9 +148,9 @@ TEST(UNetTest, ShortTrainingLowersTheLossAndItsCheckpointLoads) {
 
   auto loaded = BuildOrFail(text);
   ASSERT_NE(loaded, nullptr);
-  ASSERT_THAT(LoadWeightsForSampling(*loaded, dir + "/checkpoint.pt"), IsOk());
-  ASSERT_THAT(LoadWeightsForSampling(*p, dir + "/checkpoint.pt"), IsOk());
-  torch::NoGradGuard no_grad;
+  ASSERT_THAT(LoadWeightsForSampling(*loaded, CheckpointPath(dir)), IsOk());
+  ASSERT_THAT(LoadWeightsForSampling(*p, CheckpointPath(dir)), IsOk());
+  at::NoGradGuard no_grad;
   const at::Tensor x = torch::randn({4, 1, 28, 28});
   Condition c;
   c.label = torch::tensor({0, 3, 9, -1}, torch::kLong);
@@ -185,7 +191,7 @@ TEST(UNetTest, OnGreyLevelTokensItPredictsLogitsAndSamplesTokens) {
   ASSERT_NE(p, nullptr);
   EXPECT_TRUE(p->predictor->predicts_logits());
   {
-    torch::NoGradGuard no_grad;
+    at::NoGradGuard no_grad;
     const X0Prediction y = p->predictor->Predict(torch::full({2, 1, 28, 28}, 4, torch::kLong),
                                                  20.0, Condition());
     EXPECT_EQ(y.logits.sizes(), (std::vector<int64_t>{2, 1, 28, 28, 4}));

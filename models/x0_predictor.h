@@ -14,27 +14,12 @@
 #include <ATen/core/Tensor.h>
 
 #include "absl/status/status.h"
+#include "forward/condition.h"
 #include "forward/time.h"
 
 namespace diffuse {
 
 class TrainableModel;
-
-// What a prediction is conditioned on; an undefined tensor means "absent".
-struct Condition {
-  // The label of the null condition (classifier-free guidance, condition dropout).
-  static constexpr int64_t kNullLabel = -1;
-
-  at::Tensor label;   // [B] int64 class ids, or kNullLabel.
-  at::Tensor latent;  // [B, D] latent z (Diffusion Autoencoders, LRDM, ES-DDPM).
-  at::Tensor image;   // [B, C, H, W] image condition (DiffuseVAE).
-  // [B] int64: the index of each sample's prompt in sampler.prompts (CLIP guidance reads it;
-  // a text-conditioned predictor reads the prompt's embedding in `latent`).
-  at::Tensor prompt;
-  // [B, D]: the latent of the negative condition of classifier-free guidance on a
-  // text-conditioned predictor (the negative prompt's embedding, or zeros, the null one).
-  at::Tensor negative_latent;
-};
 
 // The conditions a predictor accepts; the builder checks these against guidance and data.
 struct ConditionSupport {

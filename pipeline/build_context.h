@@ -10,6 +10,7 @@ class Dataset;
 class Encoder;
 class ForwardProcess;
 class PipelineConfig;
+class TrainedDescriptionLoader;
 class X0Predictor;
 
 struct BuildContext {
@@ -20,6 +21,9 @@ struct BuildContext {
   // An autoencoder's q(z | x0), built before its prior (a model of z; latent diffusion);
   // an autoencoder has no forward process or predictor (both null).
   const Encoder* encoder = nullptr;
+  // Builds and loads other trained descriptions a component reads (a VAE, a model of z, a
+  // noisy classifier, a text-image model); set by the builder.
+  const TrainedDescriptionLoader* trained = nullptr;
 };
 
 }  // namespace diffuse

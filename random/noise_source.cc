@@ -1,6 +1,10 @@
 #include "random/noise_source.h"
 
-#include <torch/types.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/rand.h>
+#include <ATen/ops/randn.h>
 
 #include "random/philox_kernels.h"
 
@@ -19,7 +23,7 @@ int64_t PerSample(at::IntArrayRef shape) {
 
 at::Tensor PhiloxNoise::Normal(at::IntArrayRef shape) {
   const int64_t n = PerSample(shape);
-  at::Tensor z = torch::empty(shape, torch::kFloat32);
+  at::Tensor z = at::empty(shape, at::kFloat);
   PhiloxNormals(seed_, first_sample_, blocks_used_, shape[0], n, z.data_ptr<float>());
   blocks_used_ += (n + 3) / 4;
   return z;
@@ -27,18 +31,18 @@ at::Tensor PhiloxNoise::Normal(at::IntArrayRef shape) {
 
 at::Tensor PhiloxNoise::Uniform(at::IntArrayRef shape) {
   const int64_t n = PerSample(shape);
-  at::Tensor u = torch::empty(shape, torch::kFloat32);
+  at::Tensor u = at::empty(shape, at::kFloat);
   PhiloxUniforms(seed_, first_sample_, blocks_used_, shape[0], n, u.data_ptr<float>());
   blocks_used_ += (n + 3) / 4;
   return u;
 }
 
 at::Tensor GeneratorNoise::Normal(at::IntArrayRef shape) {
-  return torch::randn(shape, generator_, torch::kFloat32);
+  return at::randn(shape, generator_, at::kFloat);
 }
 
 at::Tensor GeneratorNoise::Uniform(at::IntArrayRef shape) {
-  return torch::rand(shape, generator_, torch::kFloat32);
+  return at::rand(shape, generator_, at::kFloat);
 }
 
 at::Tensor SuppliedNoise::Normal(at::IntArrayRef shape) {

@@ -4,7 +4,13 @@
 #include <algorithm>
 #include <cmath>
 
-#include <torch/torch.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/arange.h>
+#include <ATen/ops/equal.h>
+#include <ATen/ops/erfc.h>
+#include <ATen/ops/ones.h>
+#include <ATen/ops/zeros.h>
 
 #include "gtest/gtest.h"
 
@@ -49,23 +55,23 @@ TEST(PhiloxNoiseTest, ASampleDoesNotDependOnBatchSizeOrChunking) {
   PhiloxNoise part(42, /*first_sample=*/4);
   at::Tensor b1 = part.Normal({3, 3});
   at::Tensor b2 = part.Normal({3, 3});
-  EXPECT_TRUE(torch::equal(a1.slice(0, 4, 7), b1));
-  EXPECT_TRUE(torch::equal(a2.slice(0, 4, 7), b2));
-  EXPECT_FALSE(torch::equal(a1, a2));
+  EXPECT_TRUE(at::equal(a1.slice(0, 4, 7), b1));
+  EXPECT_TRUE(at::equal(a2.slice(0, 4, 7), b2));
+  EXPECT_FALSE(at::equal(a1, a2));
   PhiloxNoise other_seed(43);
-  EXPECT_FALSE(torch::equal(a1, other_seed.Normal({10, 3})));
+  EXPECT_FALSE(at::equal(a1, other_seed.Normal({10, 3})));
 }
 
 TEST(PhiloxNoiseTest, DrawsAreStandardNormalAndUniform) {
   PhiloxNoise noise(1);
-  at::Tensor z = noise.Normal({200000, 3}).to(torch::kFloat64);
+  at::Tensor z = noise.Normal({200000, 3}).to(at::kDouble);
   // Standard errors: mean 1/sqrt(n) ~ 1.3e-3, variance sqrt(2/n) ~ 1.8e-3.
   EXPECT_NEAR(z.mean().item<double>(), 0.0, 0.006);
   EXPECT_NEAR(z.var().item<double>(), 1.0, 0.008);
   EXPECT_NEAR((z.pow(4)).mean().item<double>(), 3.0, 0.05);
   // Coordinates of one sample are uncorrelated.
   EXPECT_NEAR((z.select(1, 0) * z.select(1, 1)).mean().item<double>(), 0.0, 0.01);
-  at::Tensor u = noise.Uniform({100000, 1}).to(torch::kFloat64);
+  at::Tensor u = noise.Uniform({100000, 1}).to(at::kDouble);
   EXPECT_GE(u.min().item<double>(), 0.0);
   EXPECT_LT(u.max().item<double>(), 1.0);
   EXPECT_NEAR(u.mean().item<double>(), 0.5, 0.005);
@@ -102,15 +108,15 @@ TEST(PhiloxNoiseTest, NormalsAreBoxMullerOfTheDocumentedWords) {
 TEST(PhiloxNoiseTest, NormalsMatchTheirCdfAndAreIndependentAcrossSamples) {
   PhiloxNoise noise(5);
   const int64_t n = 400000;
-  at::Tensor z = noise.Normal({n, 2}).to(torch::kFloat64);
+  at::Tensor z = noise.Normal({n, 2}).to(at::kDouble);
   at::Tensor flat = std::get<0>(z.flatten().sort());
   // Kolmogorov-Smirnov distance to Phi; the 0.1% critical value at 800,000 draws is 0.0022.
-  at::Tensor phi = 0.5 * torch::erfc(-flat / std::sqrt(2.0));
+  at::Tensor phi = 0.5 * at::erfc(-flat / std::sqrt(2.0));
   const int64_t m = flat.numel();
-  at::Tensor grid = torch::arange(1, m + 1, torch::kFloat64) / m;
+  at::Tensor grid = at::arange(1, m + 1, at::kDouble) / m;
   EXPECT_LT((phi - grid).abs().max().item<double>(), 0.0022);
   // Tails: P(|z| > 3) = 0.0026998, standard error 5.8e-5 at this n.
-  EXPECT_NEAR((z.abs() > 3).to(torch::kFloat64).mean().item<double>(), 0.0026998, 3.5e-4);
+  EXPECT_NEAR((z.abs() > 3).to(at::kDouble).mean().item<double>(), 0.0026998, 3.5e-4);
   // Neighbouring samples (separate streams) are uncorrelated.
   at::Tensor a = z.slice(0, 0, n - 1).select(1, 0), b = z.slice(0, 1, n).select(1, 0);
   EXPECT_NEAR((a * b).mean().item<double>(), 0.0, 0.008);
@@ -119,8 +125,8 @@ TEST(PhiloxNoiseTest, NormalsMatchTheirCdfAndAreIndependentAcrossSamples) {
 }
 
 TEST(SuppliedNoiseTest, ReturnsTensorsInOrderAndChecksShape) {
-  SuppliedNoise noise({torch::ones({2, 2}), torch::zeros({2, 2})});
-  EXPECT_TRUE(torch::equal(noise.Normal({2, 2}), torch::ones({2, 2})));
+  SuppliedNoise noise({at::ones({2, 2}), at::zeros({2, 2})});
+  EXPECT_TRUE(at::equal(noise.Normal({2, 2}), at::ones({2, 2})));
   EXPECT_THROW(noise.Normal({3, 2}), c10::Error);
   EXPECT_THROW(noise.Normal({2, 2}), c10::Error);  // ran out
 }

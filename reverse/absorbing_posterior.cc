@@ -4,7 +4,10 @@
 
 #include <memory>
 
-#include <torch/torch.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/softmax.h>
+#include <ATen/ops/where.h>
 
 #include "forward/categorical.h"
 #include "pipeline/registry.h"
@@ -37,9 +40,9 @@ class AbsorbingPosterior : public ReverseConditional {
     // Tokens: x0 ~ softmax(logits) for the entries it unmasks (x0_hat ~ q(x0 | x_t)); an
     // argmax would collapse every unmasked token onto the mode.
     const at::Tensor x0 = x0_hat.logits.defined()
-                              ? SampleCategorical(torch::softmax(x0_hat.logits, -1), *step.noise)
+                              ? SampleCategorical(at::softmax(x0_hat.logits, -1), *step.noise)
                               : x0_hat.x0;
-    return torch::where(unmask, x0, x_t);
+    return at::where(unmask, x0, x_t);
   }
 };
 

@@ -5,7 +5,9 @@
 // With the true p(x0 | x_t) each token's step is exact; at s = 0 it draws x0 itself.
 #include <memory>
 
-#include <torch/torch.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/softmax.h>
 
 #include "forward/categorical.h"
 #include "pipeline/registry.h"
@@ -27,7 +29,7 @@ class CategoricalPosteriorStep : public ReverseConditional {
   at::Tensor Step(const ReverseStep& step, const at::Tensor& x_t,
                   const X0Prediction& x0_hat) override {
     TORCH_CHECK(x0_hat.logits.defined(), "categorical_posterior needs x0 logits");
-    const at::Tensor p0 = torch::softmax(x0_hat.logits.to(torch::kFloat64), -1);
+    const at::Tensor p0 = at::softmax(x0_hat.logits.to(at::kDouble), -1);
     return SampleCategorical(
         CategoricalPosterior(*step.forward->categorical(), x_t, p0, step.t, step.t_prev),
         *step.noise);

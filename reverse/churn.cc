@@ -3,7 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
-#include <torch/types.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
 
 #include "reverse/gaussian_steps.h"
 #include "reverse/time_grid.h"

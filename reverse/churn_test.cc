@@ -6,12 +6,19 @@
 #include <cmath>
 #include <iostream>
 
-#include <torch/torch.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/allclose.h>
+#include <ATen/ops/equal.h>
+#include <ATen/ops/eye.h>
+#include <ATen/ops/matmul.h>
+#include <ATen/ops/zeros.h>
 
+#include "assembly/generate.h"
+#include "assembly/test_support.h"
 #include "eval/mixture_metrics.h"
 #include "gtest/gtest.h"
-#include "pipeline/generate.h"
-#include "pipeline/test_support.h"
 #include "reverse/gaussian_steps.h"
 #include "util/status_matchers.h"
 
@@ -27,10 +34,10 @@ TEST(ChurnTest, KeepsTheForwardMarginalAtTheRaisedTime) {
   const GaussianCoefficients& g = *f.gaussian();
   const int64_t n = 200000;
   at::Generator gen = at::detail::createCPUGenerator(2);
-  const at::Tensor x0 = p->data->Sample(n, gen).x.to(torch::kFloat64);
+  const at::Tensor x0 = p->data->Sample(n, gen).x.to(at::kDouble);
   PhiloxNoise noise(6);
   const double t = 300;
-  const at::Tensor x_t = f.Apply(x0, t, f.SampleNoise({n, 2}, noise).to(torch::kFloat64));
+  const at::Tensor x_t = f.Apply(x0, t, f.SampleNoise({n, 2}, noise).to(at::kDouble));
   KarrasSolverOptions o;
   o.set_s_churn(100);  // gamma = sqrt(2) - 1 with N = 10
   ReverseStep step{&f, t, 200, 0, 10, &noise, nullptr};
@@ -39,9 +46,9 @@ TEST(ChurnTest, KeepsTheForwardMarginalAtTheRaisedTime) {
               1e-6);
   const at::Tensor z = (c.x - g.Alpha(c.t_hat) * x0) / g.Sigma(c.t_hat);
   const at::Tensor mean = z.mean(0);
-  const at::Tensor cov = torch::matmul((z - mean).t(), z - mean) / n;
-  EXPECT_TRUE(torch::allclose(mean, torch::zeros({2}, torch::kFloat64), 0, 0.012)) << mean;
-  EXPECT_TRUE(torch::allclose(cov, torch::eye(2, torch::kFloat64), 0, 0.016)) << cov;
+  const at::Tensor cov = at::matmul((z - mean).t(), z - mean) / n;
+  EXPECT_TRUE(at::allclose(mean, at::zeros({2}, at::kDouble), 0, 0.012)) << mean;
+  EXPECT_TRUE(at::allclose(cov, at::eye(2, at::kDouble), 0, 0.016)) << cov;
   // Outside [s_tmin, s_tmax] nothing moves.
   o.set_s_tmax(0.1);
   EXPECT_EQ(Churn(o, step, x_t).t_hat, t);
@@ -66,9 +73,9 @@ at::Tensor Samples(const std::string& reverse, int64_t n, uint64_t seed) {
 TEST(ChurnTest, ZeroChurnIsTheDeterministicSolver) {
   for (const char* name : {"euler", "heun"}) {
     const std::string plain = absl::StrCat("name: \"", name, "\"");
-    EXPECT_TRUE(torch::equal(Samples(plain, 50, 1), Samples(Solver(name, 0), 50, 1)));
+    EXPECT_TRUE(at::equal(Samples(plain, 50, 1), Samples(Solver(name, 0), 50, 1)));
     // Churn draws fresh noise: the same x_T ends elsewhere.
-    EXPECT_FALSE(torch::equal(Samples(plain, 50, 1), Samples(Solver(name, 20), 50, 1)));
+    EXPECT_FALSE(at::equal(Samples(plain, 50, 1), Samples(Solver(name, 20), 50, 1)));
   }
 }
 

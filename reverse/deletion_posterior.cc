@@ -12,7 +12,11 @@
 #include <memory>
 #include <vector>
 
-#include <torch/torch.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/where.h>
+#include <ATen/ops/zeros.h>
 
 #include "forward/deletion.h"
 #include "pipeline/registry.h"
@@ -65,13 +69,13 @@ class DeletionPosterior : public ReverseConditional {
     const double keep_s = d.Keep(step.t_prev);
     // A token deleted by t survives to s as a masked entry is revealed (the same law).
     const double revive = AbsorbingUnmaskProbability(d.Keep(step.t), keep_s);
-    const at::Tensor x0 = x0_hat.x0.to(torch::kLong).contiguous();
-    const at::Tensor xt = x_t.to(torch::kLong).contiguous();
+    const at::Tensor x0 = x0_hat.x0.to(at::kLong).contiguous();
+    const at::Tensor xt = x_t.to(at::kLong).contiguous();
     const int64_t batch = x0.size(0), length = x0.size(1);
     const at::Tensor u_align = step.noise->Uniform({batch, length}).contiguous();
     const at::Tensor u_revive = step.noise->Uniform({batch, length});
-    at::Tensor survived = torch::zeros({batch, length}, torch::kBool);
-    at::Tensor consistent = torch::empty({batch}, torch::kBool);
+    at::Tensor survived = at::zeros({batch, length}, at::kBool);
+    at::Tensor consistent = at::empty({batch}, at::kBool);
     const at::Tensor n = xt.lt(marker).sum(1).contiguous();
     const int64_t *x0_p = x0.data_ptr<int64_t>(), *xt_p = xt.data_ptr<int64_t>(),
                   *n_p = n.data_ptr<int64_t>();
@@ -84,7 +88,7 @@ class DeletionPosterior : public ReverseConditional {
     }
     const at::Tensor real = x0.lt(marker);
     // Consistent rows: survivors at t plus revived ones; others: a fresh draw at s.
-    const at::Tensor at_s = torch::where(
+    const at::Tensor at_s = at::where(
         consistent.unsqueeze(1), survived | (u_revive.lt(revive) & real),
         u_revive.lt(keep_s) & real);
     return PackSurvivors(x0, at_s & real, marker);

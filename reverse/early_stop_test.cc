@@ -2,12 +2,14 @@
 // With exact data samples as the estimate, x_{T'} has exactly the forward marginal, so the
 // oracle's samples reproduce the mixture from any T'; with a single-Gaussian fit the
 // estimate's errors must be washed out by the noise, so quality improves as T' grows.
-#include <torch/torch.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
 
+#include "assembly/generate.h"
+#include "assembly/test_support.h"
 #include "eval/mixture_metrics.h"
 #include "gtest/gtest.h"
-#include "pipeline/generate.h"
-#include "pipeline/test_support.h"
 #include "util/status_matchers.h"
 
 namespace diffuse {

@@ -3,7 +3,8 @@
 #ifndef DIFFUSE_REVERSE_GAUSSIAN_SOLVER_H_
 #define DIFFUSE_REVERSE_GAUSSIAN_SOLVER_H_
 
-#include <torch/types.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
 
 #include "reverse/gaussian_steps.h"
 #include "reverse/reverse_conditional.h"

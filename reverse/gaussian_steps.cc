@@ -3,7 +3,9 @@
 #include <cmath>
 #include <limits>
 
-#include <torch/types.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/add.h>
 
 namespace diffuse {
 
@@ -20,7 +22,7 @@ GaussianPoint PointAt(const GaussianCoefficients& g, double t) {
 at::Tensor DdimStep(const at::Tensor& x_t, const at::Tensor& x0, GaussianPoint t,
                     GaussianPoint s) {
   const double ratio = s.sigma / t.sigma;
-  return torch::add(x_t * ratio, x0, s.alpha - t.alpha * ratio);
+  return at::add(x_t * ratio, x0, s.alpha - t.alpha * ratio);
 }
 
 at::Tensor AncestralStep(const at::Tensor& x_t, const at::Tensor& x0, GaussianPoint t,
@@ -57,9 +59,9 @@ at::Tensor DpmSolver2MStep(const at::Tensor& x_t, const at::Tensor& x0,
   at::Tensor d = x0;
   if (x0_prev.defined() && std::isfinite(h_prev) && std::isfinite(h)) {
     const double r = h_prev / h;
-    d = torch::add(x0 * (1 + 1 / (2 * r)), x0_prev, -1 / (2 * r));
+    d = at::add(x0 * (1 + 1 / (2 * r)), x0_prev, -1 / (2 * r));
   }
-  return torch::add(x_t * (s.sigma / t.sigma), d, -s.alpha * std::expm1(-h));
+  return at::add(x_t * (s.sigma / t.sigma), d, -s.alpha * std::expm1(-h));
 }
 
 at::Tensor Score(const at::Tensor& x, const at::Tensor& x0, GaussianPoint s) {

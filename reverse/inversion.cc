@@ -1,12 +1,14 @@
 #include "reverse/inversion.h"
 
-#include <torch/types.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/core/grad_mode.h>
 
 namespace diffuse {
 
 at::Tensor InvertToNoise(const SamplingComponents& components, const at::Tensor& x0,
                          const std::vector<double>& times, const Condition& condition) {
-  torch::NoGradGuard no_grad;
+  at::NoGradGuard no_grad;
   const ForwardProcess& forward = *components.forward;
   at::Tensor x = x0;
   double s = times.back();  // x0 stands in for x_{t_first}

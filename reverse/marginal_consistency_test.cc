@@ -4,10 +4,17 @@
 // sigma_prev, which must be N(0, I) and independent of x0.
 #include <cmath>
 
-#include <torch/torch.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/allclose.h>
+#include <ATen/ops/eye.h>
+#include <ATen/ops/matmul.h>
+#include <ATen/ops/randn.h>
+#include <ATen/ops/zeros.h>
 
+#include "assembly/test_support.h"
 #include "gtest/gtest.h"
-#include "pipeline/test_support.h"
 #include "random/noise_source.h"
 #include "reverse/partial_substitution.h"
 
@@ -40,9 +47,9 @@ TEST_P(MarginalConsistencyTest, ResidualIsStandardNormalAndIndependentOfX0) {
   const ForwardProcess& forward = *pipeline->forward;
   const int64_t n = 200000;
   at::Generator gen = at::detail::createCPUGenerator(11);
-  const at::Tensor x0 = pipeline->data->Sample(n, gen).x.to(torch::kFloat64);
+  const at::Tensor x0 = pipeline->data->Sample(n, gen).x.to(at::kDouble);
   PhiloxNoise noise(5);
-  const at::Tensor x_t = forward.Apply(x0, c.t, forward.SampleNoise({n, 2}, noise).to(torch::kFloat64));
+  const at::Tensor x_t = forward.Apply(x0, c.t, forward.SampleNoise({n, 2}, noise).to(at::kDouble));
   ReverseStep step{&forward, c.t, c.t_prev, 0, 1, &noise, nullptr};
   pipeline->reverse->Reset();
   const at::Tensor x_prev = pipeline->reverse->Step(step, x_t, {x0, at::Tensor()});
@@ -50,13 +57,13 @@ TEST_P(MarginalConsistencyTest, ResidualIsStandardNormalAndIndependentOfX0) {
   const at::Tensor z = (x_prev - g.Alpha(c.t_prev) * x0) / g.Sigma(c.t_prev);
   // Standard errors at n = 2e5: mean 2.2e-3, variance 3.2e-3, kurtosis ~1.1e-2.
   const at::Tensor mean = z.mean(0);
-  const at::Tensor cov = torch::matmul((z - mean).t(), z - mean) / n;
-  EXPECT_TRUE(torch::allclose(mean, torch::zeros({2}, torch::kFloat64), 0, 0.012)) << mean;
-  EXPECT_TRUE(torch::allclose(cov, torch::eye(2, torch::kFloat64), 0, 0.016)) << cov;
+  const at::Tensor cov = at::matmul((z - mean).t(), z - mean) / n;
+  EXPECT_TRUE(at::allclose(mean, at::zeros({2}, at::kDouble), 0, 0.012)) << mean;
+  EXPECT_TRUE(at::allclose(cov, at::eye(2, at::kDouble), 0, 0.016)) << cov;
   EXPECT_NEAR(z.pow(4).mean().item<double>(), 3.0, 0.06);
   const at::Tensor x0c = (x0 - x0.mean(0)) / x0.std(0);
-  const at::Tensor cross = torch::matmul(x0c.t(), z - mean) / n;
-  EXPECT_TRUE(torch::allclose(cross, torch::zeros({2, 2}, torch::kFloat64), 0, 0.012)) << cross;
+  const at::Tensor cross = at::matmul(x0c.t(), z - mean) / n;
+  EXPECT_TRUE(at::allclose(cross, at::zeros({2, 2}, at::kDouble), 0, 0.012)) << cross;
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -98,10 +105,10 @@ TEST(PartialSubstitutionTest, GaussianStepIsTheUnifiedForm) {
     ASSERT_NE(p, nullptr);
     const bool discrete = p->forward->time_domain().discrete;
     const double t = discrete ? 600 : 0.6, t_prev = discrete ? 400 : 0.4;
-    const at::Tensor x0 = torch::randn({5, 2}, torch::kFloat64);
-    const at::Tensor x_t = torch::randn({5, 2}, torch::kFloat64);
+    const at::Tensor x0 = at::randn({5, 2}, at::kDouble);
+    const at::Tensor x_t = at::randn({5, 2}, at::kDouble);
     // Noise sources hand out float32: z is float32-representable so both sides see it exactly.
-    const at::Tensor z = torch::randn({5, 2}).to(torch::kFloat64);
+    const at::Tensor z = at::randn({5, 2}).to(at::kDouble);
     SuppliedNoise noise({z});
     ReverseStep step{p->forward.get(), t, t_prev, 0, 1, &noise, nullptr};
     const at::Tensor fast = p->reverse->Step(step, x_t, {x0, at::Tensor()});
@@ -109,7 +116,7 @@ TEST(PartialSubstitutionTest, GaussianStepIsTheUnifiedForm) {
     ASSERT_GT(s, 0);
     const at::Tensor eps = p->forward->InvertNoise(x0, x_t, t);
     const at::Tensor want = p->forward->Apply(x0, t_prev, std::sqrt(1 - s * s) * eps + s * z);
-    EXPECT_TRUE(torch::allclose(fast, want, 1e-12, 1e-12)) << fast - want;
+    EXPECT_TRUE(at::allclose(fast, want, 1e-12, 1e-12)) << fast - want;
   }
 }
 

@@ -6,7 +6,9 @@
 #include <cmath>
 #include <memory>
 
-#include <torch/types.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/add.h>
 
 #include "forward/gaussian.h"
 #include "pipeline/option_checks.h"
@@ -49,7 +51,7 @@ class PartialSubstitution : public ReverseConditional {
     }
     at::Tensor eps = step.forward->InvertNoise(x0_hat.x0, x_t, step.t);
     if (s > 0) {
-      eps = torch::add(eps * std::sqrt(1 - s * s), step.noise->Normal(x_t.sizes()), s);
+      eps = at::add(eps * std::sqrt(1 - s * s), step.noise->Normal(x_t.sizes()), s);
     }
     return step.forward->Apply(x0_hat.x0, step.t_prev, eps);
   }

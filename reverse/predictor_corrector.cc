@@ -9,7 +9,8 @@
 #include <memory>
 #include <cmath>
 
-#include <torch/types.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
 
 #include "pipeline/option_checks.h"
 #include "pipeline/registry.h"

@@ -1,6 +1,11 @@
 #include "reverse/sampler.h"
 
-#include <torch/types.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/core/grad_mode.h>
+#include <ATen/ops/max.h>
+#include <ATen/ops/min.h>
+#include <ATen/ops/quantile.h>
 
 namespace diffuse {
 namespace {
@@ -37,22 +42,22 @@ X0Prediction GuidedPrediction(const SamplingComponents& components, const at::Te
 }
 
 at::Tensor DynamicThreshold(const at::Tensor& x0, double c, double q) {
-  const at::Tensor flat = x0.reshape({x0.size(0), -1}).abs().to(torch::kFloat32);
-  at::Tensor s = torch::quantile(flat, q, /*dim=*/1, /*keepdim=*/true).clamp_min(c);
+  const at::Tensor flat = x0.reshape({x0.size(0), -1}).abs().to(at::kFloat);
+  at::Tensor s = at::quantile(flat, q, /*dim=*/1, /*keepdim=*/true).clamp_min(c);
   std::vector<int64_t> shape(x0.dim(), 1);
   shape[0] = x0.size(0);
   s = s.view(shape).to(x0.scalar_type());
-  return torch::max(torch::min(x0, s), -s) * (c / s);
+  return at::max(at::min(x0, s), -s) * (c / s);
 }
 
 at::Tensor RunReverseProcess(const SamplingComponents& components, at::Tensor x_start,
                              const std::vector<double>& times, const Condition& condition,
                              NoiseSource& caller_noise, const StepHook& hook) {
-  torch::NoGradGuard no_grad;
+  at::NoGradGuard no_grad;
   // Token states (int64) take uniforms; real states get normals of their own type.
   CastNoise noise(caller_noise, at::isFloatingType(x_start.scalar_type())
                                     ? x_start.scalar_type()
-                                    : torch::kFloat32);
+                                    : at::kFloat);
   const at::Tensor offset = components.forward->Offset(condition);
   const bool shifted = offset.defined();
   Condition step_condition = condition;  // LRDM: z_t replaced at every step

@@ -2,11 +2,11 @@
 // samples are per-sample seeded; DDIM inversion round-trips.
 #include "reverse/sampler.h"
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
+#include "assembly/test_support.h"
 #include "eval/mixture_metrics.h"
 #include "gtest/gtest.h"
-#include "pipeline/test_support.h"
 #include "reverse/inversion.h"
 
 namespace diffuse {

@@ -4,10 +4,12 @@
 // printed (docs/components.md quotes it).
 #include <cstdio>
 
-#include <torch/torch.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/allclose.h>
 
+#include "assembly/test_support.h"
 #include "gtest/gtest.h"
-#include "pipeline/test_support.h"
 #include "reverse/sampler.h"
 
 namespace diffuse {
@@ -31,7 +33,7 @@ at::Tensor Solve(const std::string& reverse, int steps, const at::Tensor& x_T) {
 
 TEST(SolverConvergenceTest, SecondOrderSolversBeatEulerAndConvergeFaster) {
   PhiloxNoise noise(3);
-  const at::Tensor x_T = noise.Normal({512, 2}).to(torch::kFloat64);
+  const at::Tensor x_T = noise.Normal({512, 2}).to(at::kDouble);
   const at::Tensor reference = Solve(R"(name: "substitution")", 4000, x_T);
   std::map<std::string, std::vector<double>> errors;
   const std::vector<int> steps = {5, 10, 20, 40};
@@ -66,8 +68,8 @@ TEST(SolverConvergenceTest, SecondOrderSolversBeatEulerAndConvergeFaster) {
 
 TEST(SolverConvergenceTest, EulerIsDdim) {
   PhiloxNoise noise(4);
-  const at::Tensor x_T = noise.Normal({64, 2}).to(torch::kFloat64);
-  EXPECT_TRUE(torch::allclose(Solve(R"(name: "euler")", 30, x_T),
+  const at::Tensor x_T = noise.Normal({64, 2}).to(at::kDouble);
+  EXPECT_TRUE(at::allclose(Solve(R"(name: "euler")", 30, x_T),
                               Solve(R"(name: "substitution")", 30, x_T), 1e-10, 1e-10));
 }
 

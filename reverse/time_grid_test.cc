@@ -3,8 +3,8 @@
 #include <cmath>
 #include <vector>
 
+#include "assembly/test_support.h"
 #include "gtest/gtest.h"
-#include "pipeline/test_support.h"
 #include "util/status_matchers.h"
 
 namespace diffuse {

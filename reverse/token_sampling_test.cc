@@ -5,13 +5,20 @@
 //    all K^L sequences (total variation within a stated margin of exact samples').
 #include <cmath>
 
-#include <torch/torch.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/allclose.h>
+#include <ATen/ops/bincount.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/one_hot.h>
+#include <ATen/ops/zeros.h>
 
+#include "assembly/generate.h"
+#include "assembly/test_support.h"
 #include "data/token_mixture.h"
 #include "forward/categorical.h"
 #include "gtest/gtest.h"
-#include "pipeline/generate.h"
-#include "pipeline/test_support.h"
 #include "random/noise_source.h"
 #include "util/status_matchers.h"
 
@@ -56,7 +63,7 @@ TEST_P(TokenConsistencyTest, StepReproducesTheForwardMarginal) {
   const at::Tensor x0 = p->data->Sample(n, gen).x;
   PhiloxNoise noise(9);
   const at::Tensor x_t = p->forward->Apply(x0, c.t, p->forward->SampleNoise(x0.sizes(), noise));
-  const at::Tensor logits = torch::one_hot(x0, 3).to(torch::kFloat64).log();
+  const at::Tensor logits = at::one_hot(x0, 3).to(at::kDouble).log();
   ReverseStep step{p->forward.get(), c.t, c.s, 0, 1, &noise, nullptr};
   const at::Tensor x_s = p->reverse->Step(step, x_t, {x0, logits});
   const CategoricalCoefficients& cat = *p->forward->categorical();
@@ -64,9 +71,9 @@ TEST_P(TokenConsistencyTest, StepReproducesTheForwardMarginal) {
   for (int64_t i = 0; i < 3; ++i) {
     const at::Tensor from_i = x_s.masked_select(x0.eq(i));
     const at::Tensor freq =
-        torch::bincount(from_i, {}, cat.num_states()).to(torch::kFloat64) / from_i.numel();
+        at::bincount(from_i, {}, cat.num_states()).to(at::kDouble) / from_i.numel();
     // ~1.3e5 tokens per class: standard error <= 0.0014.
-    EXPECT_TRUE(torch::allclose(freq, expected[i], 0, 0.007)) << i << "\n" << freq << expected[i];
+    EXPECT_TRUE(at::allclose(freq, expected[i], 0, 0.007)) << i << "\n" << freq << expected[i];
   }
 }
 
@@ -83,14 +90,14 @@ INSTANTIATE_TEST_SUITE_P(
 double TotalVariation(const TokenMixture& mixture, const at::Tensor& x) {
   const int64_t k = mixture.num_classes(), l = mixture.length();
   const int64_t count = static_cast<int64_t>(std::pow(k, l));
-  at::Tensor all = torch::empty({count, l}, torch::kLong);
+  at::Tensor all = at::empty({count, l}, at::kLong);
   for (int64_t i = 0; i < count; ++i) {
     for (int64_t j = 0, v = i; j < l; ++j, v /= k) all[i][j] = v % k;
   }
   const at::Tensor exact = mixture.LogProb(all).exp();
-  at::Tensor code = torch::zeros({x.size(0)}, torch::kLong);
+  at::Tensor code = at::zeros({x.size(0)}, at::kLong);
   for (int64_t j = l - 1; j >= 0; --j) code = code * k + x.select(1, j);
-  const at::Tensor empirical = torch::bincount(code, {}, count).to(torch::kFloat64) / x.size(0);
+  const at::Tensor empirical = at::bincount(code, {}, count).to(at::kDouble) / x.size(0);
   return 0.5 * (empirical - exact).abs().sum().item<double>();
 }
 
@@ -109,7 +116,7 @@ TEST(TokenSamplingTest, ExactPosteriorReproducesTheDistribution) {
       ASSERT_NE(p, nullptr);
       absl::StatusOr<Generated> g = Generate(*p, {.num = n, .seed = 3});
       ASSERT_THAT(g.status(), IsOk());
-      ASSERT_EQ(g->samples.scalar_type(), torch::kLong);
+      ASSERT_EQ(g->samples.scalar_type(), at::kLong);
       const double tv = TotalVariation(mixture, g->samples);
       std::cout << forward << " + " << reverse << ": TV " << tv << " (exact samples " << exact_tv << ")\n";
       EXPECT_LT(tv, exact_tv + 0.02);

@@ -8,7 +8,7 @@
 #include <cmath>
 #include <cstring>
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/match.h"
@@ -16,10 +16,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
-#include "absl/strings/numbers.h"
+#include "assembly/trained_loader.h"
 #include "data/fashion_mnist_files.h"
 #include "eval/mixture_metrics.h"
 #include "guidance/guidance_options.pb.h"
+#include "pipeline/trained_description.h"
 #include "training/trainer.h"
 #include "training/weights_file.h"
 #include "util/status_macros.h"

@@ -13,7 +13,7 @@
 
 #include "absl/flags/declare.h"
 #include "absl/status/statusor.h"
-#include "pipeline/builder.h"
+#include "assembly/builder.h"
 #include "training/trainer.h"
 #include "util/npy.h"
 

@@ -4,15 +4,16 @@
 #include <iostream>
 #include <string>
 
-#include <torch/torch.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "assembly/generate.h"
 #include "eval/image_grid.h"
-#include "pipeline/generate.h"
 #include "tools/cli_common.h"
-#include "tools/commands.h"
+#include "tools/verb.h"
 #include "util/npy.h"
 #include "util/status_macros.h"
 
@@ -58,10 +59,12 @@ absl::Status DecodeCommand() {
   std::cout << "wrote " << out << " " << generated->samples.sizes() << "\n";
   if (const std::string png = absl::GetFlag(FLAGS_png); !png.empty()) {
     ABSL_RETURN_IF_ERROR(
-        WriteImageGridPng(png, generated->samples.slice(0, 0, 100).to(torch::kFloat32)));
+        WriteImageGridPng(png, generated->samples.slice(0, 0, 100).to(at::kFloat)));
     std::cout << "wrote " << png << "\n";
   }
   return absl::OkStatus();
 }
+
+DIFFUSE_REGISTER_VERB("decode", DecodeCommand, /*trains=*/false);
 
 }  // namespace diffuse

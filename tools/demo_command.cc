@@ -8,11 +8,11 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "assembly/builder.h"
+#include "assembly/generate.h"
 #include "eval/scatter_plot.h"
-#include "pipeline/builder.h"
-#include "pipeline/generate.h"
 #include "tools/cli_common.h"
-#include "tools/commands.h"
+#include "tools/verb.h"
 #include "training/trainer.h"
 #include "util/atomic_file.h"
 #include "util/npy.h"
@@ -54,5 +54,7 @@ absl::Status DemoCommand() {
             << "samples, blue: model), " << out << "/metrics.txt\n";
   return absl::OkStatus();
 }
+
+DIFFUSE_REGISTER_VERB("demo", DemoCommand, /*trains=*/true);
 
 }  // namespace diffuse

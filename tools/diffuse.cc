@@ -42,13 +42,15 @@
 // refines an image condition (DiffuseVAE) also gets its x_hat written as FILE_x_hat.npy,
 // which `eval --classifier --same_class_as=FILE_x_hat.npy` compares the samples' classes with.
 //
-// Each verb lives in tools/<verb>_command.cc; this file only dispatches.
+// Each verb lives in tools/<verb>_command.cc and registers itself (tools/verb.h); this file
+// only dispatches.
 //
 // Errors are one line on stderr naming the file or field, with exit status 1; outputs are
 // written atomically, so a failed command leaves no partial file. Training (train, demo,
 // train-latent-prior) stopped by SIGTERM or SIGINT finishes its step, writes a checkpoint
 // and exits with 128 + the signal (143, 130); running the same command resumes. A second
 // trainer on a directory another one is writing to exits 1 naming the directory's lock.
+#include <algorithm>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -61,7 +63,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
-#include "tools/commands.h"
+#include "tools/verb.h"
 #include "util/run_control.h"
 #include "util/runtime.h"
 
@@ -71,35 +73,9 @@ ABSL_FLAG(int, intra_op_threads, 1,
 
 namespace {
 
-struct Verb {
-  const char* name;
-  absl::Status (*run)();
-  bool trains;  // prints the BLAS library and thread counts first
-};
-
-constexpr Verb kVerbs[] = {
-    {"demo", diffuse::DemoCommand, true},
-    {"train", diffuse::TrainCommand, true},
-    {"sample", diffuse::SampleCommand, false},
-    {"encode", diffuse::EncodeCommand, false},
-    {"decode", diffuse::DecodeCommand, false},
-    {"vary", diffuse::VaryCommand, false},
-    {"interpolate", diffuse::InterpolateCommand, false},
-    {"manipulate", diffuse::ManipulateCommand, false},
-    {"train-latent-prior", diffuse::TrainLatentPriorCommand, true},
-    {"eval", diffuse::EvalCommand, false},
-    {"export", diffuse::ExportCommand, false},
-    {"train-classifier", diffuse::TrainClassifierCommand, true},
-    {"import-scheduler", diffuse::ImportSchedulerCommand, false},
-    {"upgrade-checkpoint", diffuse::UpgradeCheckpointCommand, false},
-    {"zero-shot", diffuse::ZeroShotCommand, false},
-    {"edit", diffuse::EditCommand, false},
-    {"elbo", diffuse::ElboCommand, false},
-};
-
 std::string VerbNames(const char* separator) {
   std::vector<std::string> names;
-  for (const Verb& verb : kVerbs) names.push_back(verb.name);
+  for (const diffuse::Verb& verb : diffuse::RegisteredVerbs()) names.push_back(verb.name);
   return absl::StrJoin(names, separator);
 }
 
@@ -116,11 +92,11 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string command = args[1];
-  const Verb* verb = nullptr;
-  for (const Verb& v : kVerbs) {
-    if (command == v.name) verb = &v;
-  }
-  if (verb == nullptr) {
+  const std::vector<diffuse::Verb> verbs = diffuse::RegisteredVerbs();
+  const auto verb = std::find_if(verbs.begin(), verbs.end(), [&](const diffuse::Verb& v) {
+    return command == v.name;
+  });
+  if (verb == verbs.end()) {
     std::cerr << "diffuse: unknown command '" << command << "' (" << VerbNames(", ") << ")\n";
     return 2;
   }

@@ -10,7 +10,12 @@
 #include <limits>
 #include <string>
 
-#include <torch/torch.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/core/grad_mode.h>
+#include <ATen/ops/cat.h>
+#include <ATen/ops/full.h>
+#include <ATen/ops/ones_like.h>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
@@ -19,7 +24,7 @@
 #include "edit/editor.h"
 #include "eval/image_grid.h"
 #include "tools/cli_common.h"
-#include "tools/commands.h"
+#include "tools/verb.h"
 #include "util/atomic_file.h"
 #include "util/npy.h"
 #include "util/status_macros.h"
@@ -42,7 +47,7 @@ namespace {
 // row to ten and the grid to 100 tiles (WriteImageGridPng lays N tiles in ceil(sqrt N)
 // columns).
 at::Tensor PairedGrid(const at::Tensor& original, const at::Tensor& edited) {
-  const at::Tensor blank = -torch::ones_like(original[0]).unsqueeze(0);
+  const at::Tensor blank = -at::ones_like(original[0]).unsqueeze(0);
   std::vector<at::Tensor> tiles;
   for (int64_t i = 0; i < std::min<int64_t>(original.size(0), 50); i += 10) {
     for (const at::Tensor& images : {original, edited}) {
@@ -54,7 +59,7 @@ at::Tensor PairedGrid(const at::Tensor& original, const at::Tensor& edited) {
   int64_t count = 0;
   for (const at::Tensor& t : tiles) count += t.size(0);
   if (count < 100) tiles.push_back(blank.expand({100 - count, -1, -1, -1}));
-  return torch::cat(tiles).to(torch::kFloat32);
+  return at::cat(tiles).to(at::kFloat);
 }
 
 // Images of the data's shape, finite and in the data range [-1, 1] (uint8 0..255 files are
@@ -148,8 +153,8 @@ absl::Status EditCommand() {
   {
     // Homogeneity: how the edit loss (e.g. 1 - the cosine of each image's change with the
     // text direction) spreads over the images.
-    torch::NoGradGuard no_grad;
-    const at::Tensor loss = editor.context().loss->Loss(edited, x0).to(torch::kFloat64);
+    at::NoGradGuard no_grad;
+    const at::Tensor loss = editor.context().loss->Loss(edited, x0).to(at::kDouble);
     const at::Tensor sorted = std::get<0>(loss.sort());
     std::cout << absl::StrFormat(
         "edit loss of the %s against the originals: mean %.4f, median %.4f, 90th percentile "
@@ -171,7 +176,7 @@ absl::Status EditCommand() {
   }
   const std::string labels = LabelsPath(out);
   if (const int64_t target = editor.context().loss->target_label(); target >= 0) {
-    ABSL_RETURN_IF_ERROR(WriteNpy(labels, ToNpy(torch::full({edited.size(0)}, target, torch::kLong))));
+    ABSL_RETURN_IF_ERROR(WriteNpy(labels, ToNpy(at::full({edited.size(0)}, target, at::kLong))));
   } else if (FileExists(labels)) {
     std::remove(labels.c_str());
   }
@@ -181,5 +186,7 @@ absl::Status EditCommand() {
   }
   return absl::OkStatus();
 }
+
+DIFFUSE_REGISTER_VERB("edit", EditCommand, /*trains=*/false);
 
 }  // namespace diffuse

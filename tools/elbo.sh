@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The negative ELBO, term by term (diffuse elbo, pipeline/elbo.h), of the first N test images
+# The negative ELBO, term by term (diffuse elbo, assembly/elbo.h), of the first N test images
 # under trained Fashion-MNIST models (docs/diffusion_vae.md, "The ELBO's terms"). Each
 # argument is NAME=DESCRIPTION:CHECKPOINT; the reports go to OUT/NAME.txt and OUT/summary.txt.
 #   N=1000 DRAWS=2 bash tools/elbo.sh OUT_DIR v=out/text_guidance/uncond.pbtxt:out/text_guidance/uncond/checkpoint.pt ...

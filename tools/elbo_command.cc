@@ -1,17 +1,19 @@
 // `diffuse elbo`: the negative ELBO of images (--images / --split; for toy data any .npy of
-// samples) under a description, term by term (pipeline/elbo.h), in nats per sample, with
+// samples) under a description, term by term (assembly/elbo.h), in nats per sample, with
 // the bits per dimension of the total.
 #include <cmath>
 #include <iostream>
 
-#include <torch/torch.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/isfinite.h>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "pipeline/elbo.h"
+#include "assembly/elbo.h"
 #include "tools/cli_common.h"
-#include "tools/commands.h"
+#include "tools/verb.h"
 #include "util/status_macros.h"
 
 ABSL_FLAG(int, draws, 4, "elbo: draws of t per sample for the denoising sum (>= 1).");
@@ -28,7 +30,7 @@ absl::Status ElboCommand() {
         absl::GetFlag(FLAGS_images).empty() ? "--split" : absl::GetFlag(FLAGS_images),
         ": samples of another shape than the data's"));
   }
-  if (!torch::isfinite(x0).all().item<bool>()) {
+  if (!at::isfinite(x0).all().item<bool>()) {
     return absl::InvalidArgumentError(absl::StrCat(absl::GetFlag(FLAGS_images), ": non-finite values"));
   }
   const int draws = absl::GetFlag(FLAGS_draws);
@@ -56,5 +58,7 @@ absl::Status ElboCommand() {
   }
   return absl::OkStatus();
 }
+
+DIFFUSE_REGISTER_VERB("elbo", ElboCommand, /*trains=*/false);
 
 }  // namespace diffuse

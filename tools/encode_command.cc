@@ -1,21 +1,22 @@
 // `diffuse encode`: images to Diffusion Autoencoders' two codes, z_sem (the encoder) and
-// x_T (DDIM inversion conditioned on z_sem; pipeline/encode.h); for an autoencoder (a VAE),
+// x_T (DDIM inversion conditioned on z_sem; assembly/encode.h); for an autoencoder (a VAE),
 // z alone, the mean of q(z | x0).
 #include <iostream>
 #include <optional>
 #include <string>
 
-#include <torch/torch.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "assembly/encode.h"
 #include "data/fashion_mnist_files.h"
 #include "eval/image_grid.h"
-#include "pipeline/encode.h"
 #include "tools/cli_common.h"
-#include "tools/commands.h"
+#include "tools/verb.h"
 #include "util/npy.h"
 #include "util/status_macros.h"
 
@@ -65,10 +66,12 @@ absl::Status EncodeCommand() {
     std::cout << "wrote " << x_T_out << " " << encoded->x_T.sizes() << "\n";
   }
   if (const std::string png = absl::GetFlag(FLAGS_png); !png.empty()) {
-    ABSL_RETURN_IF_ERROR(WriteImageGridPng(png, images.slice(0, 0, 100).to(torch::kFloat32)));
+    ABSL_RETURN_IF_ERROR(WriteImageGridPng(png, images.slice(0, 0, 100).to(at::kFloat)));
     std::cout << "wrote " << png << " (the encoded images)\n";
   }
   return absl::OkStatus();
 }
+
+DIFFUSE_REGISTER_VERB("encode", EncodeCommand, /*trains=*/false);
 
 }  // namespace diffuse

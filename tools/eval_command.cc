@@ -4,18 +4,19 @@
 #include <memory>
 #include <string>
 
-#include <torch/torch.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "eval/fashion_classifier.h"
 #include "eval/image_quality.h"
 #include "eval/prompt_adherence.h"
-#include "absl/strings/str_split.h"
 #include "tools/cli_common.h"
-#include "tools/commands.h"
+#include "tools/verb.h"
 #include "util/atomic_file.h"
 #include "util/npy.h"
 #include "util/status_macros.h"
@@ -43,7 +44,7 @@ absl::Status EvalImages() {
   at::Tensor labels;
   if (FileExists(LabelsPath(path))) {
     ABSL_ASSIGN_OR_RETURN(labels, ReadTensor(LabelsPath(path)));
-    labels = labels.round().to(torch::kLong);
+    labels = labels.round().to(at::kLong);
   }
   absl::StatusOr<std::string> report =
       ImageQualityReport(classifier, absl::GetFlag(FLAGS_data_dir), images, labels,
@@ -61,29 +62,29 @@ absl::Status EvalImages() {
           "--same_class_as: ", other_path, " has shape [", absl::StrJoin(other.sizes(), ", "),
           "], the samples [", absl::StrJoin(images.sizes(), ", "), "]"));
     }
-    const ClassifierOutputs mine = Classify(classifier, images.to(torch::kFloat32));
-    const ClassifierOutputs theirs = Classify(classifier, other.to(torch::kFloat32));
+    const ClassifierOutputs mine = Classify(classifier, images.to(at::kFloat));
+    const ClassifierOutputs theirs = Classify(classifier, other.to(at::kFloat));
     const at::Tensor a = mine.logits.argmax(1), b = theirs.logits.argmax(1);
     std::cout << absl::StrFormat("same class as %s: %.3f (%d / %d)\n", other_path,
-                                 a.eq(b).to(torch::kFloat64).mean().item<double>(),
+                                 a.eq(b).to(at::kDouble).mean().item<double>(),
                                  a.eq(b).sum().item<int64_t>(), a.size(0));
     // Identity (edits): the feature distance of each image to its own counterpart, against
     // that to another's (the previous one), and the mean absolute pixel change.
-    const at::Tensor fa = mine.features.to(torch::kFloat64), fb = theirs.features.to(torch::kFloat64);
+    const at::Tensor fa = mine.features.to(at::kDouble), fb = theirs.features.to(at::kDouble);
     const double paired = (fa - fb).norm(2, 1).mean().item<double>();
     const double unpaired = (fa - fb.roll(1, 0)).norm(2, 1).mean().item<double>();
     if (images.size(0) >= 2) std::cout << absl::StrFormat(
         "identity to %s: feature distance %.3f (to another image: %.3f; ratio %.3f), mean "
         "|pixel change| %.4f\n",
         other_path, paired, unpaired, paired / unpaired,
-        (images.to(torch::kFloat64) - other.to(torch::kFloat64)).abs().mean().item<double>());
+        (images.to(at::kDouble) - other.to(at::kDouble)).abs().mean().item<double>());
   }
   // Samples of prompts (`sample --prompt`): how often each word holds.
   if (const std::string prompts_path = PromptsPath(path); FileExists(prompts_path)) {
     ABSL_ASSIGN_OR_RETURN(const std::string text, ReadFile(prompts_path));
     std::vector<std::string> prompts = absl::StrSplit(text, '\n');
     if (!prompts.empty() && prompts.back().empty()) prompts.pop_back();
-    const ClassifierOutputs outputs = Classify(classifier, images.to(torch::kFloat32));
+    const ClassifierOutputs outputs = Classify(classifier, images.to(at::kFloat));
     absl::StatusOr<std::map<std::string, WordAdherence>> adherence =
         FashionPromptAdherence(images, prompts, outputs.logits.argmax(1));
     if (!adherence.ok()) {
@@ -96,7 +97,7 @@ absl::Status EvalImages() {
   }
   if (const std::string features = absl::GetFlag(FLAGS_features_out); !features.empty()) {
     // The report has checked the shape.
-    const ClassifierOutputs outputs = Classify(classifier, images.to(torch::kFloat32));
+    const ClassifierOutputs outputs = Classify(classifier, images.to(at::kFloat));
     ABSL_RETURN_IF_ERROR(WriteNpy(features, ToNpy(outputs.features)));
     std::cout << "wrote " << features << " " << outputs.features.sizes() << "\n";
   }
@@ -116,5 +117,7 @@ absl::Status EvalCommand() {
   std::cout << report;
   return absl::OkStatus();
 }
+
+DIFFUSE_REGISTER_VERB("eval", EvalCommand, /*trains=*/false);
 
 }  // namespace diffuse

@@ -7,7 +7,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/match.h"
 #include "tools/cli_common.h"
-#include "tools/commands.h"
+#include "tools/verb.h"
 #include "training/weights_file.h"
 #include "util/status_macros.h"
 
@@ -29,5 +29,7 @@ absl::Status ExportCommand() {
   std::cout << "wrote " << out << "\n";
   return absl::OkStatus();
 }
+
+DIFFUSE_REGISTER_VERB("export", ExportCommand, /*trains=*/false);
 
 }  // namespace diffuse

@@ -4,7 +4,7 @@
 
 #include "absl/flags/flag.h"
 #include "tools/cli_common.h"
-#include "tools/commands.h"
+#include "tools/verb.h"
 #include "tools/import_scheduler.h"
 #include "util/atomic_file.h"
 #include "util/status_macros.h"
@@ -31,5 +31,7 @@ absl::Status ImportSchedulerCommand() {
   std::cout << "wrote " << out << "\n";
   return absl::OkStatus();
 }
+
+DIFFUSE_REGISTER_VERB("import-scheduler", ImportSchedulerCommand, /*trains=*/false);
 
 }  // namespace diffuse

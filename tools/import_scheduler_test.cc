@@ -3,11 +3,11 @@
 #include <cmath>
 #include <vector>
 
+#include "assembly/builder.h"
+#include "assembly/test_support.h"
 #include "forward/gaussian_vp.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "pipeline/builder.h"
-#include "pipeline/test_support.h"
 #include "util/atomic_file.h"
 #include "util/status_matchers.h"
 

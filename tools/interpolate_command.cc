@@ -7,17 +7,22 @@
 #include <string>
 #include <vector>
 
-#include <torch/torch.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/cat.h>
+#include <ATen/ops/linspace.h>
+#include <ATen/ops/stack.h>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
+#include "assembly/encode.h"
+#include "assembly/generate.h"
+#include "assembly/latent_edits.h"
+#include "assembly/trained_loader.h"
 #include "eval/image_grid.h"
-#include "pipeline/encode.h"
-#include "pipeline/generate.h"
-#include "pipeline/latent_edits.h"
 #include "reverse/inversion.h"
 #include "tools/cli_common.h"
-#include "tools/commands.h"
+#include "tools/verb.h"
 #include "training/trainer.h"
 #include "util/status_macros.h"
 
@@ -36,7 +41,7 @@ at::Tensor PairFrames(const at::Tensor& codes, const at::Tensor& weights, Path p
   for (int64_t k = 0; k < codes.size(0) / 2; ++k) {
     frames.push_back(path(codes[2 * k], codes[2 * k + 1], weights));
   }
-  return torch::cat(frames, 0);
+  return at::cat(frames, 0);
 }
 
 // Frames of the baseline: invert the images with the plain model, slerp, decode.
@@ -58,7 +63,7 @@ absl::StatusOr<at::Tensor> BaselineFrames(const at::Tensor& images, const at::Te
   if (p.trained_module() != nullptr) {
     ABSL_RETURN_IF_ERROR(LoadWeightsForSampling(p, absl::GetFlag(FLAGS_baseline_checkpoint)));
   }
-  const at::Tensor x_T = InvertToNoise(p.sampling(), images.to(torch::kFloat32), p.times, {});
+  const at::Tensor x_T = InvertToNoise(p.sampling(), images.to(at::kFloat), p.times, {});
   GenerateRequest request;
   request.x_start = PairFrames(x_T, weights, Slerp);
   request.num = request.x_start.size(0);
@@ -91,7 +96,7 @@ absl::Status InterpolateCommand() {
   }
   const int64_t pairs = images.size(0) / 2;
   ABSL_ASSIGN_OR_RETURN(Encoded e, EncodeImages(*p, images, /*with_x_T=*/true));
-  const at::Tensor weights = torch::linspace(0, 1, frames, torch::kFloat64);
+  const at::Tensor weights = at::linspace(0, 1, frames, at::kDouble);
   GenerateRequest request;
   request.latent = PairFrames(e.latent, weights, Lerp);
   request.x_start = PairFrames(e.x_T, weights, Slerp);
@@ -105,15 +110,17 @@ absl::Status InterpolateCommand() {
   // [K, R, F, C, H, W]: pair k, row r (0 DiffAE, 1 the baseline), frame f.
   std::vector<int64_t> shape = {static_cast<int64_t>(rows.size()), pairs, frames};
   for (int64_t d = 1; d < generated.samples.dim(); ++d) shape.push_back(generated.samples.size(d));
-  const at::Tensor all = torch::stack(rows).reshape(shape).transpose(0, 1).contiguous();
+  const at::Tensor all = at::stack(rows).reshape(shape).transpose(0, 1).contiguous();
   ABSL_RETURN_IF_ERROR(WriteNpy(out, ToNpy(all)));
   std::cout << "wrote " << out << " " << all.sizes()
             << (rows.size() == 2 ? " (pair, row 0 DiffAE / 1 the baseline, frame)" : "") << "\n";
   if (const std::string png = absl::GetFlag(FLAGS_png); !png.empty()) {
-    ABSL_RETURN_IF_ERROR(WriteImageGridPng(png, all.flatten(0, 2).to(torch::kFloat32).slice(0, 0, 100)));
+    ABSL_RETURN_IF_ERROR(WriteImageGridPng(png, all.flatten(0, 2).to(at::kFloat).slice(0, 0, 100)));
     std::cout << "wrote " << png << "\n";
   }
   return absl::OkStatus();
 }
+
+DIFFUSE_REGISTER_VERB("interpolate", InterpolateCommand, /*trains=*/false);
 
 }  // namespace diffuse

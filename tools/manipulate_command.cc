@@ -6,20 +6,22 @@
 #include <string>
 #include <vector>
 
-#include <torch/torch.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/cat.h>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "assembly/encode.h"
+#include "assembly/generate.h"
+#include "assembly/latent_edits.h"
 #include "data/fashion_mnist_files.h"
 #include "eval/image_grid.h"
-#include "pipeline/encode.h"
-#include "pipeline/generate.h"
-#include "pipeline/latent_edits.h"
 #include "tools/cli_common.h"
-#include "tools/commands.h"
+#include "tools/verb.h"
 #include "util/status_macros.h"
 
 ABSL_FLAG(std::string, attribute, "",
@@ -91,7 +93,7 @@ absl::Status ManipulateCommand() {
   }
   GenerateRequest request;
   request.num = n * k;
-  request.latent = torch::cat(latents, 0);
+  request.latent = at::cat(latents, 0);
   request.x_start = e.x_T.repeat_interleave(k, 0);
   ABSL_ASSIGN_OR_RETURN(Generated generated, Generate(*p, request));
   std::vector<int64_t> shape = {n, k};
@@ -100,10 +102,12 @@ absl::Status ManipulateCommand() {
   ABSL_RETURN_IF_ERROR(WriteNpy(out, ToNpy(edits)));
   std::cout << "wrote " << out << " " << edits.sizes() << " (image x scale)\n";
   if (const std::string png = absl::GetFlag(FLAGS_png); !png.empty()) {
-    ABSL_RETURN_IF_ERROR(WriteImageGridPng(png, edits.flatten(0, 1).to(torch::kFloat32).slice(0, 0, 100)));
+    ABSL_RETURN_IF_ERROR(WriteImageGridPng(png, edits.flatten(0, 1).to(at::kFloat).slice(0, 0, 100)));
     std::cout << "wrote " << png << " (one row per image, one column per scale)\n";
   }
   return absl::OkStatus();
 }
+
+DIFFUSE_REGISTER_VERB("manipulate", ManipulateCommand, /*trains=*/false);
 
 }  // namespace diffuse

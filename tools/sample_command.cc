@@ -7,20 +7,21 @@
 #include <memory>
 #include <string>
 
-#include <torch/torch.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/match.h"
-#include "absl/strings/str_replace.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "assembly/generate.h"
 #include "eval/image_grid.h"
 #include "eval/scatter_plot.h"
-#include "pipeline/generate.h"
 #include "models/latent_ddim_prior.h"
 #include "tools/cli_common.h"
-#include "util/atomic_file.h"
-#include "tools/commands.h"
+#include "tools/verb.h"
 #include "training/data_parallel.h"
+#include "util/atomic_file.h"
 #include "util/npy.h"
 #include "util/status_macros.h"
 
@@ -169,5 +170,7 @@ absl::Status SampleCommand() {
   }
   return absl::OkStatus();
 }
+
+DIFFUSE_REGISTER_VERB("sample", SampleCommand, /*trains=*/false);
 
 }  // namespace diffuse

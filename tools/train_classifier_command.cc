@@ -6,7 +6,7 @@
 #include "absl/strings/str_format.h"
 #include "eval/fashion_classifier.h"
 #include "tools/cli_common.h"
-#include "tools/commands.h"
+#include "tools/verb.h"
 #include "util/atomic_file.h"
 #include "util/status_macros.h"
 
@@ -28,5 +28,7 @@ absl::Status TrainClassifierCommand() {
   std::cout << summary << "wrote " << out << "/classifier.pt, " << out << "/classifier.txt\n";
   return absl::OkStatus();
 }
+
+DIFFUSE_REGISTER_VERB("train-classifier", TrainClassifierCommand, /*trains=*/true);
 
 }  // namespace diffuse

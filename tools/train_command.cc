@@ -6,7 +6,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_format.h"
 #include "tools/cli_common.h"
-#include "tools/commands.h"
+#include "tools/verb.h"
 #include "training/trainer.h"
 #include "util/status_macros.h"
 
@@ -20,5 +20,7 @@ absl::Status TrainCommand() {
   std::cout << TrainingSummaryLine("the network", s, out);
   return absl::OkStatus();
 }
+
+DIFFUSE_REGISTER_VERB("train", TrainCommand, /*trains=*/true);
 
 }  // namespace diffuse

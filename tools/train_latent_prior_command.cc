@@ -7,17 +7,18 @@
 #include <string>
 #include <vector>
 
-#include <torch/torch.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/ascii.h"
+#include "assembly/encode.h"
 #include "data/fashion_mnist_files.h"
 #include "models/latent_ddim_prior.h"
-#include "pipeline/encode.h"
 #include "tools/cli_common.h"
-#include "tools/commands.h"
+#include "tools/verb.h"
 #include "training/trainer.h"
 #include "util/atomic_file.h"
 #include "util/status_macros.h"
@@ -70,5 +71,7 @@ absl::Status TrainLatentPriorCommand() {
   std::cout << TrainingSummaryLine("the latent model", s, dir);
   return absl::OkStatus();
 }
+
+DIFFUSE_REGISTER_VERB("train-latent-prior", TrainLatentPriorCommand, /*trains=*/true);
 
 }  // namespace diffuse

@@ -14,8 +14,8 @@
 #include "absl/strings/str_cat.h"
 #include "tools/cli_common.h"
 #include "util/atomic_file.h"
-#include "tools/commands.h"
-#include "training/upgrade_checkpoint.h"
+#include "tools/verb.h"
+#include "tools/upgrade_checkpoint.h"
 #include "util/status_macros.h"
 
 namespace diffuse {
@@ -50,5 +50,7 @@ absl::Status UpgradeCheckpointCommand() {
   std::cout << "wrote " << out << " (diffuse-checkpoint-v3)\n";
   return absl::OkStatus();
 }
+
+DIFFUSE_REGISTER_VERB("upgrade-checkpoint", UpgradeCheckpointCommand, /*trains=*/false);
 
 }  // namespace diffuse

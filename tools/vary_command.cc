@@ -4,15 +4,17 @@
 #include <iostream>
 #include <string>
 
-#include <torch/torch.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/cat.h>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
+#include "assembly/encode.h"
+#include "assembly/generate.h"
 #include "eval/image_grid.h"
-#include "pipeline/encode.h"
-#include "pipeline/generate.h"
 #include "tools/cli_common.h"
-#include "tools/commands.h"
+#include "tools/verb.h"
 #include "util/status_macros.h"
 
 ABSL_FLAG(int, variations, 9, "vary: decodes of each image's z_sem, each from its own x_T.");
@@ -46,12 +48,14 @@ absl::Status VaryCommand() {
   std::cout << "wrote " << out << " " << variations.sizes() << "\n";
   if (const std::string png = absl::GetFlag(FLAGS_png); !png.empty()) {
     // One row per image: the original, then its variations (10 to a row when K = 9).
-    const at::Tensor rows = torch::cat(
-        {images.to(torch::kFloat32).unsqueeze(1), variations.to(torch::kFloat32)}, 1);
+    const at::Tensor rows = at::cat(
+        {images.to(at::kFloat).unsqueeze(1), variations.to(at::kFloat)}, 1);
     ABSL_RETURN_IF_ERROR(WriteImageGridPng(png, rows.flatten(0, 1).slice(0, 0, 100)));
     std::cout << "wrote " << png << " (first column: the original)\n";
   }
   return absl::OkStatus();
 }
+
+DIFFUSE_REGISTER_VERB("vary", VaryCommand, /*trains=*/false);
 
 }  // namespace diffuse

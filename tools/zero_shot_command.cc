@@ -7,18 +7,24 @@
 #include <string>
 #include <vector>
 
-#include <torch/torch.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/core/grad_mode.h>
+#include <ATen/ops/cat.h>
+#include <ATen/ops/randn.h>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "assembly/trained_loader.h"
 #include "data/fashion_captions.h"
 #include "models/prompts.h"
 #include "models/text_image_model.h"
 #include "tools/cli_common.h"
-#include "tools/commands.h"
+#include "tools/verb.h"
 #include "util/status_macros.h"
 
 ABSL_FLAG(std::string, times, "1,250,500,750",
@@ -34,12 +40,12 @@ struct Scores {
 
 absl::StatusOr<Scores> Score(TextImageModel& model, const at::Tensor& x, const Time& t, const at::Tensor& labels,
              const std::vector<std::vector<std::string>>& captions) {
-  torch::NoGradGuard no_grad;
+  at::NoGradGuard no_grad;
   std::vector<at::Tensor> parts;
   for (int64_t first = 0; first < x.size(0); first += 500) {
     parts.push_back(model.EmbedImages(x.slice(0, first, first + 500), t));
   }
-  const at::Tensor image = torch::cat(parts);
+  const at::Tensor image = at::cat(parts);
   std::vector<std::string> texts(kFashionClassWords.begin(), kFashionClassWords.end());
   for (const char* c : kFashionClassWords) {
     for (const auto& pair : kFashionAttributeWords) {
@@ -50,7 +56,7 @@ absl::StatusOr<Scores> Score(TextImageModel& model, const at::Tensor& x, const T
   const at::Tensor similarity = image.matmul(e.t().to(image.scalar_type()));  // [N, 70]
   Scores s;
   s.class_accuracy =
-      similarity.slice(1, 0, 10).argmax(1).eq(labels).to(torch::kFloat64).mean().item<double>();
+      similarity.slice(1, 0, 10).argmax(1).eq(labels).to(at::kDouble).mean().item<double>();
   const int64_t n = x.size(0);
   for (int a = 0; a < 3; ++a) {
     int64_t right = 0;
@@ -72,8 +78,10 @@ absl::Status ZeroShotCommand() {
   if (checkpoint.empty()) {
     return absl::InvalidArgumentError("--checkpoint (a text-image model's) is required");
   }
+  BuildContext context;  // no description of its own: only the loader
+  context.trained = &PipelineLoader();
   ABSL_ASSIGN_OR_RETURN(std::unique_ptr<TextImageModel> model,
-                        LoadTextImageModel(checkpoint, BuildContext(), /*images_here=*/false));
+                        LoadTextImageModel(checkpoint, context, /*images_here=*/false));
   ABSL_ASSIGN_OR_RETURN(SplitSlice slice, SplitFromFlags());
   const auto captions = FashionCaptioner().Caption(slice.images, slice.labels);
   std::cout << absl::StrFormat(
@@ -98,7 +106,7 @@ absl::Status ZeroShotCommand() {
     if (model->noise_aware()) {
       // The same noise for every t: only the level changes between rows.
       at::Generator generator = at::detail::createCPUGenerator(0);
-      const at::Tensor eps = torch::randn(x.sizes(), generator);
+      const at::Tensor eps = at::randn(x.sizes(), generator);
       x = model->forward()->Apply(x, Time(t), eps);
     }
     ABSL_ASSIGN_OR_RETURN(const Scores s, Score(*model, x, Time(t), slice.labels, captions));
@@ -109,5 +117,7 @@ absl::Status ZeroShotCommand() {
   }
   return absl::OkStatus();
 }
+
+DIFFUSE_REGISTER_VERB("zero-shot", ZeroShotCommand, /*trains=*/false);
 
 }  // namespace diffuse

@@ -3,7 +3,13 @@
 #include <map>
 #include <memory>
 
-#include <torch/torch.h>
+#include <ATen/core/grad_mode.h>
+#include <torch/nn/module.h>
+#include <torch/optim/adam.h>
+#include <torch/optim/adamw.h>
+#include <torch/optim/optimizer.h>
+#include <torch/ordered_dict.h>
+#include <torch/types.h>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -14,6 +20,7 @@
 #include "util/safetensors.h"
 
 namespace diffuse {
+
 namespace {
 
 constexpr char kFormat[] = "diffuse-checkpoint-v3";  // the header word and "format" entry
@@ -299,7 +306,7 @@ absl::Status LoadCheckpoint(const std::string& path, torch::nn::Module& module,
   if (absl::Status rest = entries.CheckNoneLeft(); !rest.ok()) return rest;
 
   {
-    torch::NoGradGuard no_grad;
+    at::NoGradGuard no_grad;
     // set_data keeps each parameter's identity (the optimizer's references stay valid)
     // and takes the stored dtype, as module.load did.
     for (auto& [target, stored] : assign) target.set_data(stored);
@@ -318,7 +325,7 @@ absl::Status LoadCheckpoint(const std::string& path, torch::nn::Module& module,
 }
 
 void UseEmaWeights(torch::nn::Module& module, const std::vector<at::Tensor>& ema) {
-  torch::NoGradGuard no_grad;
+  at::NoGradGuard no_grad;
   std::vector<at::Tensor> params = module.parameters();
   for (size_t i = 0; i < params.size() && i < ema.size(); ++i) params[i].copy_(ema[i]);
 }

@@ -3,7 +3,14 @@
 #include <cstdlib>
 #include <string>
 
-#include <torch/torch.h>
+#include <torch/nn/module.h>
+#include <torch/nn/modules/batchnorm.h>
+#include <torch/nn/modules/container/sequential.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/optim/adam.h>
+#include <torch/optim/adamw.h>
+#include <torch/optim/optimizer.h>
+#include <torch/types.h>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
@@ -31,7 +38,7 @@ struct Trained {
   TrainingState state;
 
   Trained(bool adamw, int steps, uint64_t seed) {
-    torch::manual_seed(seed);
+    at::manual_seed(seed);
     net = torch::nn::Sequential(torch::nn::Linear(3, 4), torch::nn::BatchNorm1d(4),
                                 torch::nn::Linear(4, 2));
     if (adamw) {

@@ -2,10 +2,10 @@
 
 #include <string>
 
+#include "assembly/builder.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
-#include "pipeline/builder.h"
 #include "util/status_matchers.h"
 
 namespace diffuse {

@@ -8,12 +8,17 @@
 
 #include <string>
 
-#include <torch/nn/module.h>
-#include <torch/optim/optimizer.h>
-
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "training/checkpoint.h"
+
+namespace torch::nn {
+class Module;
+}  // namespace torch::nn
+
+namespace torch::optim {
+class Optimizer;
+}  // namespace torch::optim
 
 namespace diffuse {
 

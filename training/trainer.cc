@@ -10,7 +10,13 @@
 #include <optional>
 #include <sstream>
 
-#include <torch/torch.h>
+#include <ATen/core/grad_mode.h>
+#include <torch/nn/module.h>
+#include <torch/nn/utils/clip_grad.h>
+#include <torch/optim/adam.h>
+#include <torch/optim/adamw.h>
+#include <torch/optim/optimizer.h>
+#include <torch/types.h>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -18,15 +24,16 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "google/protobuf/text_format.h"
+#include "assembly/elbo.h"
+#include "data/captioner.h"
 #include "forward/gaussian.h"
+#include "google/protobuf/text_format.h"
 #include "models/decoder.h"
 #include "models/gaussian_latent.h"
 #include "models/mmd.h"
 #include "models/prompts.h"
-#include "data/captioner.h"
 #include "models/trainable_model.h"
-#include "pipeline/elbo.h"
+#include "pipeline/trained_description.h"
 #include "random/noise_source.h"
 #include "training/checkpoint.h"
 #include "training/data_parallel.h"
@@ -78,7 +85,7 @@ struct LatentObjective {
   // (a KL or MMD regularized z) with a Gaussian forward process that starts at N(0, I).
   bool log_prior_kl = false;
   double terminal_alpha = 0, terminal_sigma = 1;
-  // With it, and a pipeline pipeline/elbo.h reads, the ELBO's other two terms (diffusion
+  // With it, and a pipeline assembly/elbo.h reads, the ELBO's other two terms (diffusion
   // reconstruction, denoising; nats per sample) of the logging step's batch under the current
   // weights, one draw of t per example past the first 20 steps (logged, not optimized).
   bool log_elbo = false;
@@ -305,10 +312,6 @@ double EmaDecay(const TrainingOptions& o, int64_t step) {
   return std::min(o.ema_decay(), (1.0 + step) / (10.0 + step));
 }
 
-std::string CheckpointPath(const std::string& out_dir) {
-  return out_dir + "/checkpoint.pt";
-}
-
 TrainedNetwork PrepareTraining(Pipeline& p) {
   const TrainingOptions& o = p.config.training();
   // The predictor's network, with the encoder's beside it when there is one.
@@ -384,7 +387,7 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
     generator.set_state(state.generator_state);
     google::protobuf::TextFormat::PrintToString(p.config, &state.pipeline_text);
   } else {
-    torch::NoGradGuard no_grad;
+    at::NoGradGuard no_grad;
     for (const at::Tensor& param : module.parameters()) state.ema.push_back(param.clone());
   }
   const std::string metrics_path = out_dir + "/metrics.csv";
@@ -505,7 +508,7 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
       if (o.condition_dropout() > 0) {
         keep = torch::rand({batch}, generator).ge(o.condition_dropout());
       }
-      torch::NoGradGuard no_grad;
+      at::NoGradGuard no_grad;
       example.condition.latent =
           (p.text_encoder->Embed(caption_tokens).to(type) *
            shard(keep).to(type).view({-1, 1}));
@@ -596,7 +599,7 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
     }
     optimizer.step();
     {
-      torch::NoGradGuard no_grad;
+      at::NoGradGuard no_grad;
       const double decay = EmaDecay(o, step);
       for (size_t i = 0; i < params.size(); ++i) {
         state.ema[i].mul_(decay).add_(params[i], 1 - decay);
@@ -712,22 +715,6 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
   UseEmaWeights(module, state.ema);
   module.eval();
   return summary;
-}
-
-absl::Status LoadWeightsForSampling(Pipeline& p, const std::string& checkpoint) {
-  if (p.trained_module() == nullptr) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "predictor '", p.config.predictor().name(), "' has no weights to load from ",
-        checkpoint));
-  }
-  TrainingState state;
-  torch::nn::Module& module = *p.trained_module();
-  ABSL_RETURN_IF_ERROR(LoadCheckpoint(checkpoint, module, nullptr, &state));
-  ABSL_RETURN_IF_ERROR(
-      CheckTrainedFrom(checkpoint, state.pipeline_text, p.config, CheckpointUse::kWeights));
-  UseEmaWeights(module, state.ema);
-  module.eval();
-  return absl::OkStatus();
 }
 
 }  // namespace diffuse

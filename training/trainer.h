@@ -12,12 +12,16 @@
 #include <ostream>
 #include <string>
 
-#include <torch/nn/module.h>
+#include <ATen/core/Tensor.h>
 #include <torch/optim/optimizer.h>
 
 #include "absl/status/statusor.h"
+#include "assembly/builder.h"
 #include "models/trainable_model.h"
-#include "pipeline/builder.h"
+
+namespace torch::nn {
+class Module;
+}  // namespace torch::nn
 
 namespace diffuse {
 
@@ -37,9 +41,6 @@ double LearningRate(const TrainingOptions& options, int64_t step);
 // The EMA decay applied after optimizer step `step` (0-based): ema_decay, or with
 // ema_warmup min(ema_decay, (1 + step) / (10 + step)).
 double EmaDecay(const TrainingOptions& options, int64_t step);
-
-// The checkpoint file inside an output directory.
-std::string CheckpointPath(const std::string& out_dir);
 
 // Per-sample loss weights [B] (float32) at times t: training.loss_weighting's weight on the
 // squared x0 error divided by the model's TrainableModel::X0LossScale; ones for PLAIN.
@@ -62,9 +63,6 @@ TrainedNetwork PrepareTraining(Pipeline& pipeline);
 // SIGINT end the current step, write a checkpoint and return CANCELLED.
 absl::StatusOr<TrainingSummary> Train(Pipeline& pipeline, const std::string& out_dir,
                                       std::ostream* progress);
-
-// Loads a checkpoint's EMA weights into the pipeline's predictor for sampling.
-absl::Status LoadWeightsForSampling(Pipeline& pipeline, const std::string& checkpoint);
 
 }  // namespace diffuse
 

@@ -6,16 +6,19 @@
 #include <sstream>
 #include <utility>
 
-#include <torch/torch.h>
+#include <torch/nn/module.h>
+#include <torch/types.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "assembly/generate.h"
+#include "assembly/test_support.h"
+#include "assembly/trained_loader.h"
 #include "eval/mixture_metrics.h"
 #include "forward/gaussian.h"
 #include "gtest/gtest.h"
 #include "models/trainable_model.h"
-#include "pipeline/generate.h"
-#include "pipeline/test_support.h"
+#include "pipeline/trained_description.h"
 #include "training/checkpoint.h"
 #include "util/run_control.h"
 #include "util/status_matchers.h"

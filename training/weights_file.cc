@@ -2,7 +2,9 @@
 
 #include <map>
 
-#include <torch/torch.h>
+#include <ATen/core/grad_mode.h>
+#include <torch/nn/module.h>
+#include <torch/types.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -69,7 +71,7 @@ absl::Status ImportWeights(Pipeline& p, const std::string& path) {
   }
   std::map<std::string, at::Tensor> by_name(file->tensors.begin(), file->tensors.end());
   torch::nn::Module& module = *p.trained_module();
-  torch::NoGradGuard no_grad;
+  at::NoGradGuard no_grad;
   // A buffer's value follows from the description (a seed, an option): a file this toolkit
   // exported before buffers were exported keeps the one just built; a file written
   // elsewhere must carry it (its B need not be the one drawn here).

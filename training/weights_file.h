@@ -9,7 +9,7 @@
 #include <string>
 
 #include "absl/status/status.h"
-#include "pipeline/builder.h"
+#include "assembly/builder.h"
 
 namespace diffuse {
 

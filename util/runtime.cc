@@ -7,7 +7,11 @@
 #include <thread>
 
 #include <glog/logging.h>
-#include <torch/torch.h>
+#include <ATen/Parallel.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/mm.h>
+#include <ATen/ops/ones.h>
 
 namespace diffuse {
 
@@ -16,7 +20,7 @@ RuntimeInfo ConfigureRuntime(int blas_threads, int intra_op_threads) {
   const int cores = static_cast<int>(std::thread::hardware_concurrency());
   info.blas_threads = blas_threads > 0 ? blas_threads : cores;
   info.intra_op_threads = intra_op_threads > 0 ? intra_op_threads : cores;
-  torch::set_num_threads(info.intra_op_threads);
+  at::set_num_threads(info.intra_op_threads);
   // glibc hands every freed block above its mmap threshold back to the kernel, so the large
   // activations of each step come back as fresh pages: page faults took 16-23% of a U-Net
   // training step (perf, 2 cores). Keep blocks up to 32 MiB (glibc's maximum) in the heap,
@@ -29,7 +33,7 @@ RuntimeInfo ConfigureRuntime(int blas_threads, int intra_op_threads) {
     set(info.blas_threads);
   }
   // A small GEMM makes LibTorch load its BLAS.
-  (void)torch::mm(torch::ones({64, 64}), torch::ones({64, 64})).sum().item<float>();
+  (void)at::mm(at::ones({64, 64}), at::ones({64, 64})).sum().item<float>();
   std::ifstream maps("/proc/self/maps");
   std::string line;
   while (std::getline(maps, line)) {

@@ -5,7 +5,9 @@
 #include <cstring>
 #include <numeric>
 
-#include <torch/torch.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -139,7 +141,7 @@ absl::StatusOr<Safetensors> DecodeSafetensors(absl::string_view file, const std:
       return bad(absl::StrCat("entry '", name, "': data [", begin, ", ", end,
                               ") does not fit its shape or the file (truncated?)"));
     }
-    at::Tensor t = torch::empty(shape, type);
+    at::Tensor t = at::empty(shape, type);
     std::memcpy(t.data_ptr(), data + begin, bytes);
     out.tensors.emplace_back(name, t);
     begins.push_back(begin);

@@ -1,14 +1,14 @@
 // Builds pipelines from description text in tests, as the CLI does from files.
-#ifndef DIFFUSE_PIPELINE_TEST_SUPPORT_H_
-#define DIFFUSE_PIPELINE_TEST_SUPPORT_H_
+#ifndef DIFFUSE_ASSEMBLY_TEST_SUPPORT_H_
+#define DIFFUSE_ASSEMBLY_TEST_SUPPORT_H_
 
 #include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "assembly/builder.h"
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
-#include "pipeline/builder.h"
 #include "pipeline/registry.h"
 
 namespace diffuse {
@@ -52,4 +52,4 @@ struct OracleText {
 
 }  // namespace diffuse
 
-#endif  // DIFFUSE_PIPELINE_TEST_SUPPORT_H_
+#endif  // DIFFUSE_ASSEMBLY_TEST_SUPPORT_H_

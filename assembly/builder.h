@@ -2,14 +2,14 @@
 // option is in range, every pair of components is compatible. Errors name the field, e.g.
 //   reverse 'substitution': needs a forward process that is invertible in eps
 //   sampler.num_steps = 0 must be in [1, 1000] (the training steps T)
-#ifndef DIFFUSE_PIPELINE_BUILDER_H_
-#define DIFFUSE_PIPELINE_BUILDER_H_
+#ifndef DIFFUSE_ASSEMBLY_BUILDER_H_
+#define DIFFUSE_ASSEMBLY_BUILDER_H_
 
 #include <memory>
-
-#include <torch/nn/module.h>
 #include <string>
 #include <vector>
+
+#include <ATen/core/Tensor.h>
 
 #include "absl/status/statusor.h"
 #include "data/dataset.h"
@@ -24,6 +24,10 @@
 #include "pipeline/pipeline.pb.h"
 #include "reverse/reverse_conditional.h"
 #include "reverse/sampler.h"
+
+namespace torch::nn {
+class Module;
+}  // namespace torch::nn
 
 namespace diffuse {
 
@@ -92,4 +96,4 @@ absl::StatusOr<PipelineConfig> LoadPipelineFile(const std::string& path);
 
 }  // namespace diffuse
 
-#endif  // DIFFUSE_PIPELINE_BUILDER_H_
+#endif  // DIFFUSE_ASSEMBLY_BUILDER_H_

@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "assembly/builder.h"
 #include "gtest/gtest.h"
-#include "pipeline/builder.h"
 #include "util/status_matchers.h"
 
 namespace diffuse {

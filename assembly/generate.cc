@@ -1,4 +1,4 @@
-#include "pipeline/generate.h"
+#include "assembly/generate.h"
 
 #include <algorithm>
 #include <chrono>
@@ -6,15 +6,16 @@
 
 #include <memory>
 
+#include <ATen/core/grad_mode.h>
 #include <torch/nn/module.h>
 #include <torch/types.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "util/status_macros.h"
 #include "models/trainable_model.h"
 #include "random/noise_source.h"
+#include "util/status_macros.h"
 
 namespace diffuse {
 
@@ -60,7 +61,7 @@ absl::StatusOr<Generated> DecodeFromPrior(Pipeline& p, const GenerateRequest& re
   const at::ScalarType type =
       p.config.sampler().dtype() == FLOAT64 ? torch::kFloat64 : torch::kFloat32;
   p.trained_module()->to(type);
-  torch::NoGradGuard no_grad;
+  at::NoGradGuard no_grad;
   const int64_t chunk = p.config.sampler().batch_size();
   std::vector<at::Tensor> parts;
   try {

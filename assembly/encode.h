@@ -3,15 +3,15 @@
 // x0 up to x_T conditioned on z (DDIM inversion, reverse/inversion.h). Decoding x_T with z
 // through the same deterministic grid gives x0 back (the round trip is exact up to the
 // discretization error, which shrinks with the steps).
-#ifndef DIFFUSE_PIPELINE_ENCODE_H_
-#define DIFFUSE_PIPELINE_ENCODE_H_
+#ifndef DIFFUSE_ASSEMBLY_ENCODE_H_
+#define DIFFUSE_ASSEMBLY_ENCODE_H_
 
 #include <optional>
 
 #include <ATen/core/Tensor.h>
 
 #include "absl/status/statusor.h"
-#include "pipeline/builder.h"
+#include "assembly/builder.h"
 
 namespace diffuse {
 
@@ -32,4 +32,4 @@ absl::StatusOr<Encoded> EncodeImages(Pipeline& pipeline, const at::Tensor& x0, b
 
 }  // namespace diffuse
 
-#endif  // DIFFUSE_PIPELINE_ENCODE_H_
+#endif  // DIFFUSE_ASSEMBLY_ENCODE_H_

@@ -5,13 +5,13 @@
 #include <cmath>
 #include <string>
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include "absl/strings/str_cat.h"
+#include "assembly/elbo.h"
+#include "assembly/test_support.h"
 #include "gtest/gtest.h"
 #include "models/gaussian_latent.h"
-#include "pipeline/elbo.h"
-#include "pipeline/test_support.h"
 #include "util/status_matchers.h"
 
 namespace diffuse {

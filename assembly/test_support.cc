@@ -1,4 +1,4 @@
-#include "pipeline/test_support.h"
+#include "assembly/test_support.h"
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"

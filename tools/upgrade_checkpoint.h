@@ -3,8 +3,8 @@
 // (a pipeline, or the evaluation classifier), the weights, EMA, Adam state, step and
 // generator state are read into it and written back unchanged, so training resumes from
 // the v3 file exactly as it would have from the old one.
-#ifndef DIFFUSE_TRAINING_UPGRADE_CHECKPOINT_H_
-#define DIFFUSE_TRAINING_UPGRADE_CHECKPOINT_H_
+#ifndef DIFFUSE_TOOLS_UPGRADE_CHECKPOINT_H_
+#define DIFFUSE_TOOLS_UPGRADE_CHECKPOINT_H_
 
 #include <string>
 
@@ -18,4 +18,4 @@ absl::Status UpgradeCheckpoint(const std::string& in, const std::string& out);
 
 }  // namespace diffuse
 
-#endif  // DIFFUSE_TRAINING_UPGRADE_CHECKPOINT_H_
+#endif  // DIFFUSE_TOOLS_UPGRADE_CHECKPOINT_H_

@@ -1,16 +1,17 @@
-#include "pipeline/builder.h"
+#include "assembly/builder.h"
 
-#include "models/trainable_model.h"
-
+#include <torch/nn/module.h>
 #include <torch/types.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "assembly/trained_loader.h"
+#include "data/captioner.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
 #include "models/noisy_classifier.h"
 #include "models/prompts.h"
-#include "data/captioner.h"
+#include "models/trainable_model.h"
 #include "pipeline/registry.h"
 #include "reverse/time_grid.h"
 #include "util/atomic_file.h"
@@ -480,6 +481,7 @@ absl::StatusOr<std::unique_ptr<Pipeline>> BuildPipeline(const PipelineConfig& co
   }
   BuildContext context;
   context.config = &p->config;
+  context.trained = &PipelineLoader();
   ABSL_ASSIGN_OR_RETURN(p->data,
                         Registry<Dataset>::Global().Create(config.data(), "data", context));
   context.data = p->data.get();

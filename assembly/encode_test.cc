@@ -1,7 +1,7 @@
 // Diffusion Autoencoders on Fashion-MNIST shapes: the encoder concept's builder checks,
 // joint training of encoder and U-Net by the diffusion loss, and the encode / decode round
 // trip through DDIM inversion.
-#include "pipeline/encode.h"
+#include "assembly/encode.h"
 
 #include <cmath>
 #include <cstdio>
@@ -12,17 +12,19 @@
 #include <utility>
 #include <vector>
 
-#include <torch/torch.h>
+#include <ATen/core/grad_mode.h>
+#include <torch/nn/module.h>
+#include <torch/types.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
+#include "assembly/generate.h"
+#include "assembly/test_support.h"
 #include "data/fashion_mnist_files.h"
 #include "gtest/gtest.h"
 #include "models/gaussian_latent.h"
-#include "pipeline/generate.h"
-#include "pipeline/test_support.h"
 #include "training/trainer.h"
 #include "util/status_matchers.h"
 
@@ -102,7 +104,7 @@ TEST(EncoderTest, JointTrainingTrainsEncoderAndDecoder) {
   double moved = 0;
   for (size_t i = 0; i < after.size(); ++i) moved += (after[i] - before[i]).abs().sum().item<double>();
   EXPECT_GT(moved, 0);
-  torch::NoGradGuard no_grad;
+  at::NoGradGuard no_grad;
   const at::Tensor x = torch::randn({2, 1, 28, 28});
   Condition a, b;
   a.latent = torch::randn({2, 16});
@@ -120,8 +122,8 @@ TEST(EncoderTest, EncodeDecodeRoundTripShrinksWithSteps) {
   for (int steps : {10, 100, 400}) {
     std::unique_ptr<Pipeline> p = BuildOrFail(DiffAeText(steps, "16", "LINEAR"));
     ASSERT_NE(p, nullptr);
-    torch::NoGradGuard no_grad;
-    torch::manual_seed(5);
+    at::NoGradGuard no_grad;
+    at::manual_seed(5);
     for (auto& w : p->trained_module()->parameters()) w.add_(0.003 * torch::randn_like(w));
     absl::StatusOr<Encoded> e = EncodeImages(*p, x, /*with_x_T=*/true);
     ASSERT_THAT(e, IsOk());
@@ -147,8 +149,8 @@ TEST(EncoderTest, WithoutAnEncoderOnlyXTIsInverted) {
   std::unique_ptr<Pipeline> p = BuildOrFail(plain);
   ASSERT_NE(p, nullptr);
   ASSERT_EQ(p->encoder, nullptr);
-  torch::NoGradGuard no_grad;
-  torch::manual_seed(5);
+  at::NoGradGuard no_grad;
+  at::manual_seed(5);
   for (auto& w : p->trained_module()->parameters()) w.add_(0.003 * torch::randn_like(w));
   const at::Tensor x = TestImages(4);
   absl::StatusOr<Encoded> e = EncodeImages(*p, x, /*with_x_T=*/true);
@@ -213,7 +215,7 @@ TEST(GaussianEncoderTest, TrainsWithTheKlTermResumesExactlyAndGeneratesFromThePr
   // prior_kl, the ELBO's KL(q(x_T | x0) || N(0, I)), is logged but adds nothing to the loss
   // (no weight reaches it); at alpha(T) of this schedule it is tiny and positive. So are the
   // ELBO's diffusion reconstruction and denoising terms of the logging step's batch
-  // (pipeline/elbo.h): finite, the denoising KLs positive.
+  // (assembly/elbo.h): finite, the denoising KLs positive.
   const GaussianCoefficients& coefficients = *straight->forward->gaussian();
   const double t_max = straight->forward->time_domain().t_max();
   const double bound =
@@ -290,7 +292,7 @@ TEST(LrdmTest, TimeInputMakesTheLatentDependOnTAndTrains) {
   ASSERT_NE(plain, nullptr);
   EXPECT_FALSE(plain->encoder->takes_time());
   {
-    torch::NoGradGuard no_grad;
+    at::NoGradGuard no_grad;
     EXPECT_TRUE(torch::equal(plain->encoder->Encode(x, Time(100.0)).mean,
                              plain->encoder->Encode(x, Time(900.0)).mean));
   }
@@ -304,7 +306,7 @@ TEST(LrdmTest, TimeInputMakesTheLatentDependOnTAndTrains) {
   EXPECT_LT(s->final_loss, s->first_loss);
   {
     // The time path starts at zero (AdaGN's identity) and is trained from there.
-    torch::NoGradGuard no_grad;
+    at::NoGradGuard no_grad;
     const LatentPosterior early = lrdm->encoder->Encode(x, Time(100.0));
     const LatentPosterior late = lrdm->encoder->Encode(x, Time(900.0));
     EXPECT_GT((early.mean - late.mean).abs().max().item<double>(), 1e-4);
@@ -348,7 +350,7 @@ TEST(LrdmTest, TimeInputMakesTheLatentDependOnTAndTrains) {
   std::unique_ptr<Pipeline> each_step = BuildOrFail(per_step(text));
   ASSERT_NE(each_step, nullptr);
   {
-    torch::NoGradGuard no_grad;  // the trained weights (the latent path starts at zero)
+    at::NoGradGuard no_grad;  // the trained weights (the latent path starts at zero)
     const std::vector<at::Tensor> from = lrdm->trained_module()->parameters(),
                                   to = each_step->trained_module()->parameters();
     ASSERT_EQ(from.size(), to.size());

@@ -1,13 +1,15 @@
 // Every way a description can be wrong ends in a specific error naming the field.
-#include "pipeline/builder.h"
+#include "assembly/builder.h"
 
-#include <torch/types.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/zeros.h>
 
 #include "absl/strings/str_replace.h"
+#include "assembly/test_support.h"
 #include "forward/forward_process.h"
 #include "gtest/gtest.h"
 #include "pipeline/registry.h"
-#include "pipeline/test_support.h"
 #include "util/status_matchers.h"
 
 namespace diffuse {
@@ -32,7 +34,7 @@ class ZeroOutForward : public ForwardProcess {
     TORCH_CHECK(false, "not invertible");
   }
   at::Tensor SampleTerminal(at::IntArrayRef shape, NoiseSource&) const override {
-    return torch::zeros(shape);
+    return at::zeros(shape);
   }
 };
 

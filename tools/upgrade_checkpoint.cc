@@ -1,13 +1,14 @@
-#include "training/upgrade_checkpoint.h"
+#include "tools/upgrade_checkpoint.h"
 
 #include <memory>
 
-#include <torch/torch.h>
+#include <torch/optim/adam.h>
+#include <torch/types.h>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "assembly/builder.h"
 #include "eval/fashion_classifier.h"
-#include "pipeline/builder.h"
 #include "training/checkpoint.h"
 #include "training/legacy_checkpoint.h"
 #include "training/trainer.h"

@@ -1,13 +1,15 @@
-#include "training/upgrade_checkpoint.h"
+#include "tools/upgrade_checkpoint.h"
 
 #include <cstdlib>
 #include <string>
 
-#include <torch/torch.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
 
 #include "absl/strings/str_cat.h"
+#include "assembly/test_support.h"
 #include "gtest/gtest.h"
-#include "pipeline/test_support.h"
+#include "pipeline/trained_description.h"
 #include "training/checkpoint.h"
 #include "training/legacy_checkpoint.h"
 #include "training/trainer.h"

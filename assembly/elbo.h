@@ -13,15 +13,15 @@
 // drawing t uniformly from 22..T (unbiased: (T - 21) KL_t); z is one draw of q(z | x0) per
 // image. DDPM's fixed variance beta~_t makes the bound loose even for the exact x0-predictor
 // (the true reverse variance is beta~_t + c_t^2 Var(x0 | x_t); Nichol & Dhariwal 2021 learn it).
-#ifndef DIFFUSE_PIPELINE_ELBO_H_
-#define DIFFUSE_PIPELINE_ELBO_H_
+#ifndef DIFFUSE_ASSEMBLY_ELBO_H_
+#define DIFFUSE_ASSEMBLY_ELBO_H_
 
 #include <cstdint>
 
 #include <ATen/core/Tensor.h>
 
 #include "absl/status/statusor.h"
-#include "pipeline/builder.h"
+#include "assembly/builder.h"
 
 namespace diffuse {
 
@@ -44,4 +44,4 @@ absl::StatusOr<ElboTerms> EstimateElbo(Pipeline& p, const at::Tensor& x0, int dr
 
 }  // namespace diffuse
 
-#endif  // DIFFUSE_PIPELINE_ELBO_H_
+#endif  // DIFFUSE_ASSEMBLY_ELBO_H_

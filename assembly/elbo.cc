@@ -1,8 +1,10 @@
-#include "pipeline/elbo.h"
+#include "assembly/elbo.h"
 
 #include <cmath>
 
-#include <torch/torch.h>
+#include <ATen/core/grad_mode.h>
+#include <torch/nn/module.h>
+#include <torch/types.h>
 
 #include "absl/strings/str_cat.h"
 #include "models/gaussian_latent.h"
@@ -59,7 +61,7 @@ absl::StatusOr<ElboTerms> EstimateElbo(Pipeline& p, const at::Tensor& x0_in, int
                                        uint64_t seed) {
   ABSL_RETURN_IF_ERROR(CheckElbo(p));
   if (draws < 1) return absl::InvalidArgumentError("draws must be >= 1");
-  torch::NoGradGuard no_grad;
+  at::NoGradGuard no_grad;
   const GaussianCoefficients& g = *p.forward->gaussian();
   const int64_t T = p.forward->time_domain().num_steps;
   const at::ScalarType net = p.trained_module() != nullptr

@@ -1,8 +1,9 @@
-#include "pipeline/latent_edits.h"
+#include "assembly/latent_edits.h"
 
 #include <cmath>
 
-#include <torch/torch.h>
+#include <torch/optim/lbfgs.h>
+#include <torch/types.h>
 
 namespace diffuse {
 

@@ -1,8 +1,8 @@
 // The semantic-latent experiments of Diffusion Autoencoders (Preechakul et al. 2022, sec. 4)
 // as tensor functions: interpolation between two images' codes (lerp on z_sem, slerp on x_T,
 // sec. 4.1), and a linear attribute direction on z_sem from logistic regression (sec. 4.3).
-#ifndef DIFFUSE_PIPELINE_LATENT_EDITS_H_
-#define DIFFUSE_PIPELINE_LATENT_EDITS_H_
+#ifndef DIFFUSE_ASSEMBLY_LATENT_EDITS_H_
+#define DIFFUSE_ASSEMBLY_LATENT_EDITS_H_
 
 #include <cstdint>
 #include <vector>
@@ -38,4 +38,4 @@ LatentDirection FitLatentDirection(const at::Tensor& z, const at::Tensor& y, dou
 
 }  // namespace diffuse
 
-#endif  // DIFFUSE_PIPELINE_LATENT_EDITS_H_
+#endif  // DIFFUSE_ASSEMBLY_LATENT_EDITS_H_

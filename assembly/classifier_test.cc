@@ -6,14 +6,18 @@
 #include <string>
 #include <vector>
 
-#include <torch/torch.h>
+#include <ATen/core/grad_mode.h>
+#include <torch/nn/module.h>
+#include <torch/types.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "assembly/test_support.h"
+#include "assembly/trained_loader.h"
 #include "data/fashion_mnist_files.h"
 #include "forward/gaussian.h"
 #include "gtest/gtest.h"
-#include "pipeline/test_support.h"
+#include "pipeline/trained_description.h"
 #include "training/trainer.h"
 #include "util/status_matchers.h"
 
@@ -105,9 +109,9 @@ TEST(NoisyClassifierTest, TrainsByCrossEntropyAndLogsItsAccuracy) {
   const at::Tensor x0 = FashionMnistToFloat(split->images.slice(0, 0, 500));
   const at::Tensor labels = split->labels.slice(0, 0, 500).to(torch::kLong);
   const GaussianCoefficients& g = *p->forward->gaussian();
-  torch::manual_seed(0);
+  at::manual_seed(0);
   const at::Tensor x_t = g.Alpha(50) * x0 + g.Sigma(50) * torch::randn_like(x0);
-  torch::NoGradGuard no_grad;
+  at::NoGradGuard no_grad;
   const at::Tensor log_p = p->classifier->LogProbabilities(x_t, Time(50.0));
   EXPECT_EQ(log_p.sizes(), at::IntArrayRef({500, 10}));
   EXPECT_LT(log_p.logsumexp(1).abs().max().item<double>(), 1e-5);  // normalized rows
@@ -143,7 +147,7 @@ TEST(NoisyClassifierTest, GuidesAlongTheGradientOfTheTrainedClassifier) {
 
   const double t = 400;
   const GaussianCoefficients& g = *guided->forward->gaussian();
-  torch::manual_seed(1);
+  at::manual_seed(1);
   const at::Tensor x0 = TestImages(4);
   const at::Tensor x_t = g.Alpha(t) * x0 + g.Sigma(t) * torch::randn_like(x0);
   const at::Tensor label = torch::tensor({0, 3, 5, 9}, torch::kLong);
@@ -154,7 +158,7 @@ TEST(NoisyClassifierTest, GuidesAlongTheGradientOfTheTrainedClassifier) {
   in.t = Time(t);
   in.condition.label = label;
   X0Prediction unguided{torch::zeros_like(x_t), at::Tensor()};
-  torch::NoGradGuard no_grad;
+  at::NoGradGuard no_grad;
   const at::Tensor shift = guided->guidance[0]->Guide(in, unguided).x0;
   const double factor = scale * g.Sigma(t) * g.Sigma(t) / g.Alpha(t);
   for (int64_t i = 0; i < 4; ++i) {

@@ -2,8 +2,8 @@
 // sampler.batch_size, in sampler.dtype (a trained network is converted to it). Sample i always uses noise stream (seed, i) and label LabelsFor(i)
 // (unless the prior supplies labels with its start), so
 // it does not change with the chunk size or with how many samples are drawn.
-#ifndef DIFFUSE_PIPELINE_GENERATE_H_
-#define DIFFUSE_PIPELINE_GENERATE_H_
+#ifndef DIFFUSE_ASSEMBLY_GENERATE_H_
+#define DIFFUSE_ASSEMBLY_GENERATE_H_
 
 #include <ostream>
 #include <string>
@@ -12,7 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "pipeline/builder.h"
+#include "assembly/builder.h"
 
 namespace diffuse {
 
@@ -64,4 +64,4 @@ absl::StatusOr<Generated> Generate(Pipeline& pipeline, const GenerateRequest& re
 
 }  // namespace diffuse
 
-#endif  // DIFFUSE_PIPELINE_GENERATE_H_
+#endif  // DIFFUSE_ASSEMBLY_GENERATE_H_

@@ -7,16 +7,19 @@
 #include <cstdio>
 #include <fstream>
 
-#include <torch/torch.h>
+#include <ATen/core/grad_mode.h>
+#include <torch/nn/module.h>
+#include <torch/types.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "assembly/encode.h"
+#include "assembly/generate.h"
+#include "assembly/test_support.h"
+#include "assembly/trained_loader.h"
 #include "gtest/gtest.h"
 #include "models/gaussian_latent.h"
 #include "models/latent_ddim_prior.h"
-#include "pipeline/encode.h"
-#include "pipeline/generate.h"
-#include "pipeline/test_support.h"
 #include "random/noise_source.h"
 #include "training/trainer.h"
 #include "util/atomic_file.h"
@@ -179,7 +182,7 @@ TEST(AutoencoderTest, SamplesDecodeZFromEachSamplesOwnStream) {
   // Sample i is the decoded mean of z from stream (seed, i), whatever the chunk size (4).
   PhiloxNoise noise(9, 0);
   const at::Tensor z = noise.Normal({6, 6});
-  torch::NoGradGuard no_grad;
+  at::NoGradGuard no_grad;
   EXPECT_TRUE(torch::allclose(g->samples, p->decoder->Decode(z).mean, 1e-5, 1e-6));
   // Given latents are decoded as they are.
   request.latent = torch::zeros({6, 6});
@@ -241,7 +244,7 @@ SixSamples ExpectSixSamplesDecodeTheirStreams(Pipeline& p) {
   PhiloxNoise first(9, 0), rest(9, 4);
   const at::Tensor z = torch::cat({p.prior->Sample(4, {3, 9, 9}, first).condition.latent,
                                    p.prior->Sample(2, {3, 9, 9}, rest).condition.latent});
-  torch::NoGradGuard no_grad;
+  at::NoGradGuard no_grad;
   EXPECT_TRUE(torch::allclose(g->samples, p.decoder->Decode(z).mean, 1e-5, 1e-6));
   return {g->samples, z};
 }
@@ -284,7 +287,7 @@ TEST(AutoencoderTest, LatentDiffusionDecodesZFromTheModelOfTheCodes) {
   // Sample i decodes the z the prior draws on stream (seed, i), in chunks of 4.
   const SixSamples six = ExpectSixSamplesDecodeTheirStreams(*p);
   ASSERT_TRUE(six.z.defined());
-  torch::NoGradGuard no_grad;
+  at::NoGradGuard no_grad;
   // The codes' model maps back to the codes' scale: z = mean + std * (model's sample).
   EXPECT_GT((six.z - mean_std[0].to(torch::kFloat32)).abs().max().item<double>(), 0);
   // The prior section does not bind the weights: the VAE alone (z ~ N(0, I)) loads the same
@@ -397,7 +400,7 @@ TEST(AutoencoderTest, SpatialCodeIsModelledAsAnImage) {
     // q(z | x0) per element of the map: the mean is the output's first 2 channels,
     // flattened, the log-variance the next 2: moving one channel's bias moves only its 25
     // numbers.
-    torch::NoGradGuard no_grad;
+    at::NoGradGuard no_grad;
     const at::Tensor x3 = x.slice(0, 0, 3);
     const LatentPosterior q = p->encoder->Encode(x3, Time(0.0));
     EXPECT_EQ(q.mean.sizes(), at::IntArrayRef({3, 50}));
@@ -505,7 +508,7 @@ TEST(AutoencoderTest, EsDdpmStartsFromTheVaesSampleDiffusedToTPrime) {
   const PriorSample start = p->prior->Sample(3, {3, 9, 9}, noise);
   PhiloxNoise replay(4, 0);
   const at::Tensor z = replay.Normal({3, 6});
-  torch::NoGradGuard no_grad;
+  at::NoGradGuard no_grad;
   const at::Tensor x0 = vae->decoder->Decode(z).mean;
   EXPECT_TRUE(torch::allclose(start.condition.image, x0, 1e-5, 1e-6));
   const at::Tensor eps = p->forward->SampleNoise({3, 3, 9, 9}, replay);
@@ -582,7 +585,7 @@ TEST(AutoencoderTest, DiffuseVaeTrainsOnTheVaesReconstructionAndResumesExactly) 
   // x_hat = D(mean of q(z | x0)) of the trained VAE.
   const at::Tensor x0 = torch::rand({2, 3, 9, 9}) * 2 - 1;
   {
-    torch::NoGradGuard no_grad;
+    at::NoGradGuard no_grad;
     const at::Tensor want = vae->decoder->Decode(vae->encoder->Encode(x0, Time(0.0)).mean).mean;
     EXPECT_TRUE(torch::allclose(straight->prior->TrainingImage(x0), want, 1e-5, 1e-6));
   }

@@ -1,7 +1,8 @@
-#include "pipeline/encode.h"
+#include "assembly/encode.h"
 
 #include <vector>
 
+#include <ATen/core/grad_mode.h>
 #include <torch/nn/module.h>
 #include <torch/types.h>
 
@@ -64,7 +65,7 @@ absl::StatusOr<Encoded> EncodeImages(Pipeline& p, const at::Tensor& x0, bool wit
       p.config.sampler().dtype() == FLOAT64 ? torch::kFloat64 : torch::kFloat32;
   p.trained_module()->to(type);
   p.trained_module()->eval();
-  torch::NoGradGuard no_grad;
+  at::NoGradGuard no_grad;
   std::vector<at::Tensor> latents, starts;
   const int64_t chunk = p.config.sampler().batch_size();
   try {

@@ -8,18 +8,22 @@
 #include <string>
 #include <vector>
 
-#include <torch/torch.h>
+#include <ATen/core/grad_mode.h>
+#include <torch/nn/module.h>
+#include <torch/types.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "assembly/generate.h"
+#include "assembly/test_support.h"
+#include "assembly/trained_loader.h"
 #include "data/fashion_captions.h"
 #include "data/fashion_mnist_files.h"
 #include "forward/gaussian.h"
 #include "gtest/gtest.h"
 #include "models/prompts.h"
-#include "pipeline/generate.h"
-#include "pipeline/test_support.h"
+#include "pipeline/trained_description.h"
 #include "training/trainer.h"
 #include "util/status_matchers.h"
 
@@ -112,7 +116,7 @@ TEST(TextImageTest, TrainsContrastivelyAndMatchesTestImagesToTheirClassWords) {
   ASSERT_THAT(split, IsOk());
   const at::Tensor x0 = FashionMnistToFloat(split->images.slice(0, 0, 500));
   const at::Tensor labels = split->labels.slice(0, 0, 500).to(torch::kLong);
-  torch::NoGradGuard no_grad;
+  at::NoGradGuard no_grad;
   at::Tensor image = p->encoder->Encode(x0, Time(0.0)).mean;
   image = image / image.norm(2, 1, true);
   std::vector<std::string> classes(kFashionClassWords.begin(), kFashionClassWords.end());
@@ -171,7 +175,7 @@ TEST(ClipGuidanceTest, MovesAlongTheGradientOfTheCosine) {
 
     const double t = 400;
     const GaussianCoefficients& g = *guided->forward->gaussian();
-    torch::manual_seed(2);
+    at::manual_seed(2);
     const at::Tensor x_t = torch::randn({2, 1, 28, 28});
     GuidanceInput in;
     in.predictor = guided->predictor.get();
@@ -180,7 +184,7 @@ TEST(ClipGuidanceTest, MovesAlongTheGradientOfTheCosine) {
     in.t = Time(t);
     in.condition.prompt = torch::tensor({0, 1}, torch::kLong);
     X0Prediction unguided{torch::zeros_like(x_t), at::Tensor()};
-    torch::NoGradGuard no_grad;
+    at::NoGradGuard no_grad;
     const at::Tensor shift = guided->guidance[0]->Guide(in, unguided).x0;
     const double factor = scale * g.Sigma(t) * g.Sigma(t) / g.Alpha(t);
     for (int64_t i = 0; i < 2; ++i) {
@@ -223,7 +227,7 @@ TEST(TextConditionedTest, TrainsOnCaptionsAndGuidesAgainstTheNegativePrompt) {
   EXPECT_TRUE(torch::isfinite(generated->samples).all().item<bool>());
 
   // One guided prediction against (1 + w) x0(prompt) - w x0(negative prompt).
-  torch::manual_seed(3);
+  at::manual_seed(3);
   const at::Tensor x_t = torch::randn({2, 1, 28, 28});
   GuidanceInput in;
   in.predictor = p->predictor.get();
@@ -232,7 +236,7 @@ TEST(TextConditionedTest, TrainsOnCaptionsAndGuidesAgainstTheNegativePrompt) {
   in.t = Time(500.0);
   in.condition.latent = p->prompt_embeddings;
   in.condition.negative_latent = p->negative_prompt_embedding.expand({2, 16});
-  torch::NoGradGuard no_grad;
+  at::NoGradGuard no_grad;
   const at::Tensor x0 = p->predictor->Predict(x_t, in.t, in.condition).x0;
   Condition negative;
   negative.latent = in.condition.negative_latent;
