@@ -80,7 +80,7 @@ std::vector<std::string> Lines(const std::string& path) {
 TEST(AutoencoderTest, BuilderChecksTheDescription) {
   std::unique_ptr<Pipeline> p = BuildOrFail(VaeText());
   ASSERT_NE(p, nullptr);
-  EXPECT_TRUE(p->autoencoder());
+  EXPECT_EQ(p->kind, DescriptionKind::kAutoencoder);
   EXPECT_EQ(p->forward, nullptr);
   // The decoder's output is the data's shape, 9 x 9 included.
   EXPECT_EQ(p->decoder->Decode(torch::zeros({2, 6})).mean.sizes(), at::IntArrayRef({2, 3, 9, 9}));

@@ -9,6 +9,7 @@
 #include "data/captioner.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
+#include "models/module_ops.h"
 #include "models/noisy_classifier.h"
 #include "models/prompts.h"
 #include "models/trainable_model.h"
@@ -154,11 +155,6 @@ absl::Status CheckSampler(const Pipeline& p) {
   return absl::OkStatus();
 }
 
-// A non-owning handle: the pipeline owns both modules and outlives the group.
-std::shared_ptr<torch::nn::Module> Unowned(torch::nn::Module& module) {
-  return std::shared_ptr<torch::nn::Module>(std::shared_ptr<void>(), &module);
-}
-
 // The encoder (optional) and the module training sees.
 absl::Status BuildEncoder(Pipeline& p, const BuildContext& context) {
   TrainableModel* model = p.predictor->trainable();
@@ -190,10 +186,9 @@ absl::Status BuildEncoder(Pipeline& p, const BuildContext& context) {
         "prior '", p.config.prior().name(), "': option latent_per_step draws a z_t per time "
         "(LRDM), but ", name, " takes no time input (set its time_input)"));
   }
-  auto group = std::make_shared<torch::nn::Module>("EncoderAndPredictor");
-  group->register_module("predictor", Unowned(model->module()));
-  group->register_module("encoder", Unowned(p.encoder->module()));
-  p.trained_module_ = std::move(group);
+  // The pipeline owns both modules and outlives the group.
+  p.trained_module_ = GroupModules("EncoderAndPredictor", {{"predictor", &model->module()},
+                                                           {"encoder", &p.encoder->module()}});
   return absl::OkStatus();
 }
 
@@ -266,10 +261,8 @@ absl::Status BuildAutoencoder(Pipeline& p, BuildContext& context) {
         "z ~ N(0, I), to which only a Gaussian encoder (gaussian: true, with "
         "training.latent_kl_weight) or training.info_diffusion ties its codes"));
   }
-  auto group = std::make_shared<torch::nn::Module>("Autoencoder");
-  group->register_module("encoder", Unowned(p.encoder->module()));
-  group->register_module("decoder", Unowned(p.decoder->module()));
-  p.trained_module_ = std::move(group);
+  p.trained_module_ = GroupModules("Autoencoder", {{"encoder", &p.encoder->module()},
+                                                   {"decoder", &p.decoder->module()}});
   return absl::OkStatus();
 }
 
@@ -358,9 +351,8 @@ absl::Status BuildTextImageDescription(Pipeline& p, BuildContext& context) {
                      : ": takes a time input, but without a forward process it sees clean "
                        "images (add a forward section for a noise-aware encoder)"));
   }
-  auto group = std::make_shared<torch::nn::Module>("TextImage");
-  group->register_module("encoder", Unowned(p.encoder->module()));
-  group->register_module("text_encoder", Unowned(*p.text_encoder->module()));
+  auto group = GroupModules("TextImage", {{"encoder", &p.encoder->module()},
+                                          {"text_encoder", p.text_encoder->module()}});
   // CLIP's learned temperature, initialized to 1 / 0.07.
   p.logit_scale = group->register_parameter("logit_scale",
                                             torch::full({}, std::log(1 / 0.07), torch::kFloat32));
@@ -471,9 +463,9 @@ absl::StatusOr<std::unique_ptr<Pipeline>> BuildPipeline(const PipelineConfig& co
   auto p = std::make_unique<Pipeline>();
   p->config = config;
   ABSL_RETURN_IF_ERROR(RequireSection(config, "data", config.has_data()));
+  p->kind = KindOf(config);
   // The other sections are checked before any component is built (data loads files).
-  const bool text_image = config.has_text_encoder() && !config.has_predictor();
-  if (!config.has_decoder() && !config.has_classifier() && !text_image) {
+  if (p->kind == DescriptionKind::kDiffusion) {
     ABSL_RETURN_IF_ERROR(RequireSection(config, "forward", config.has_forward()));
     ABSL_RETURN_IF_ERROR(RequireSection(config, "predictor", config.has_predictor()));
     ABSL_RETURN_IF_ERROR(RequireSection(config, "prior", config.has_prior()));
@@ -485,17 +477,18 @@ absl::StatusOr<std::unique_ptr<Pipeline>> BuildPipeline(const PipelineConfig& co
   ABSL_ASSIGN_OR_RETURN(p->data,
                         Registry<Dataset>::Global().Create(config.data(), "data", context));
   context.data = p->data.get();
-  if (config.has_decoder()) {
-    ABSL_RETURN_IF_ERROR(BuildAutoencoder(*p, context));
-    return p;
-  }
-  if (config.has_classifier()) {
-    ABSL_RETURN_IF_ERROR(BuildClassifierDescription(*p, context));
-    return p;
-  }
-  if (text_image) {
-    ABSL_RETURN_IF_ERROR(BuildTextImageDescription(*p, context));
-    return p;
+  switch (p->kind) {
+    case DescriptionKind::kAutoencoder:
+      ABSL_RETURN_IF_ERROR(BuildAutoencoder(*p, context));
+      return p;
+    case DescriptionKind::kClassifier:
+      ABSL_RETURN_IF_ERROR(BuildClassifierDescription(*p, context));
+      return p;
+    case DescriptionKind::kTextImage:
+      ABSL_RETURN_IF_ERROR(BuildTextImageDescription(*p, context));
+      return p;
+    case DescriptionKind::kDiffusion:
+      break;
   }
   ABSL_RETURN_IF_ERROR(BuildForward(*p, context));
   ABSL_ASSIGN_OR_RETURN(p->predictor, Registry<X0Predictor>::Global().Create(

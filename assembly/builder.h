@@ -21,6 +21,7 @@
 #include "models/noisy_classifier.h"
 #include "models/text_encoder.h"
 #include "models/x0_predictor.h"
+#include "pipeline/description_kind.h"
 #include "pipeline/pipeline.pb.h"
 #include "reverse/reverse_conditional.h"
 #include "reverse/sampler.h"
@@ -58,10 +59,12 @@ struct Pipeline {
   // sampler.negative_prompt [1, D] (zeros, the null condition, when it is unset).
   at::Tensor prompt_embeddings, negative_prompt_embedding;
   std::vector<double> times;  // the sampler's grid
-  bool autoencoder() const { return decoder != nullptr; }
-  bool classifier_description() const { return classifier != nullptr; }
-  bool text_image_description() const { return text_encoder != nullptr && predictor == nullptr; }
-  bool text_conditioned() const { return text_encoder != nullptr && predictor != nullptr; }
+  // Decided once by BuildPipeline from the sections present (KindOf).
+  DescriptionKind kind = DescriptionKind::kDiffusion;
+  // A diffusion description whose predictor reads prompts through its text encoder.
+  bool text_conditioned() const {
+    return kind == DescriptionKind::kDiffusion && text_encoder != nullptr;
+  }
 
   // What training optimizes, averages and checkpoints: the predictor's network, or, with an
   // encoder, a module holding both as "predictor" and "encoder" (an autoencoder's:

@@ -2,12 +2,20 @@
 
 #include <cmath>
 
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
 #include <ATen/core/grad_mode.h>
-#include <torch/nn/module.h>
-#include <torch/types.h>
+#include <ATen/ops/full.h>
+#include <ATen/ops/ones.h>
+#include <ATen/ops/randint.h>
+#include <ATen/ops/randn.h>
+#include <ATen/ops/tensor.h>
+#include <ATen/ops/zeros.h>
 
 #include "absl/strings/str_cat.h"
 #include "models/gaussian_latent.h"
+#include "models/module_ops.h"
 #include "util/status_macros.h"
 
 namespace diffuse {
@@ -65,7 +73,7 @@ absl::StatusOr<ElboTerms> EstimateElbo(Pipeline& p, const at::Tensor& x0_in, int
   const GaussianCoefficients& g = *p.forward->gaussian();
   const int64_t T = p.forward->time_domain().num_steps;
   const at::ScalarType net = p.trained_module() != nullptr
-                                 ? p.trained_module()->parameters().front().scalar_type()
+                                 ? WeightsType(*p.trained_module())
                                  : at::kDouble;
   const at::Tensor x0_all = x0_in.to(at::kDouble);
   const int64_t n = x0_all.size(0), dims = x0_all[0].numel();
@@ -87,7 +95,7 @@ absl::StatusOr<ElboTerms> EstimateElbo(Pipeline& p, const at::Tensor& x0_in, int
   const auto predict = [&](const at::Tensor& x_t, const at::Tensor& t, const at::Tensor& z) {
     Condition condition;
     if (z.defined()) condition.latent = z.to(net);
-    if (null_label) condition.label = torch::full({x_t.size(0)}, Condition::kNullLabel, at::kLong);
+    if (null_label) condition.label = at::full({x_t.size(0)}, Condition::kNullLabel, at::kLong);
     return p.predictor->Predict(x_t.to(net), Time(t.to(at::kDouble)), condition).x0.to(at::kDouble);
   };
   ElboTerms terms;
@@ -112,7 +120,7 @@ absl::StatusOr<ElboTerms> EstimateElbo(Pipeline& p, const at::Tensor& x0_in, int
     terms.prior_kl +=
         DiffusionPriorKl(x0, g.Alpha(T), g.Sigma(T)).sum().item<double>();
     // t = 1: -log N(x0; x0_hat(x_1), beta_1 I).
-    const at::Tensor one = torch::ones({b}, at::kDouble);
+    const at::Tensor one = at::ones({b}, at::kDouble);
     const at::Tensor x1 = g.Alpha(1) * x0 + g.Sigma(1) * at::randn(x0.sizes(), gen, at::kDouble);
     const at::Tensor error1 = (x0 - predict(x1, one, z)).square().flatten(1).sum(1);
     terms.reconstruction +=
@@ -125,16 +133,16 @@ absl::StatusOr<ElboTerms> EstimateElbo(Pipeline& p, const at::Tensor& x0_in, int
       s[0] = b;
       return v.view(s);
     };
-    const at::Tensor abar_table = torch::tensor(abar, at::kDouble);
-    const at::Tensor coefficient_table = torch::tensor(kl_coefficient, at::kDouble);
+    const at::Tensor abar_table = at::tensor(abar, at::kDouble);
+    const at::Tensor coefficient_table = at::tensor(kl_coefficient, at::kDouble);
     const auto kl_at = [&](const at::Tensor& t) {  // [b] KL_t of one draw of x_t per sample
       const at::Tensor alpha = abar_table.index_select(0, t).sqrt();
       const at::Tensor sigma = (1 - alpha.square()).sqrt();
       const at::Tensor x_t = shape(alpha) * x0 + shape(sigma) * at::randn(x0.sizes(), gen, at::kDouble);
       return coefficient_table.index_select(0, t) * (x0 - predict(x_t, t, z)).square().flatten(1).sum(1);
     };
-    at::Tensor head = torch::zeros({b}, at::kDouble);
-    for (int64_t t = 2; t <= last_exact; ++t) head += kl_at(torch::full({b}, t, at::kLong));
+    at::Tensor head = at::zeros({b}, at::kDouble);
+    for (int64_t t = 2; t <= last_exact; ++t) head += kl_at(at::full({b}, t, at::kLong));
     at::Tensor kl = head;  // per sample: the exact head plus the mean of the tail draws
     if (last_exact < T) {
       for (int k = 0; k < draws; ++k) {

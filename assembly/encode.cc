@@ -2,12 +2,14 @@
 
 #include <vector>
 
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
 #include <ATen/core/grad_mode.h>
-#include <torch/nn/module.h>
-#include <torch/types.h>
+#include <ATen/ops/cat.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "models/module_ops.h"
 #include "reverse/inversion.h"
 
 namespace diffuse {
@@ -43,7 +45,7 @@ absl::StatusOr<Encoded> EncodeImages(Pipeline& p, const at::Tensor& x0, bool wit
     return absl::OutOfRangeError(absl::StrCat("encoder time ", *encoder_time,
                                               " is outside [0, ", t_max, "]"));
   }
-  if (with_x_T && p.autoencoder()) {
+  if (with_x_T && p.kind == DescriptionKind::kAutoencoder) {
     return absl::FailedPreconditionError(
         "x_T: an autoencoder's code is z alone (its decoder is not a diffusion process)");
   }
@@ -62,9 +64,9 @@ absl::StatusOr<Encoded> EncodeImages(Pipeline& p, const at::Tensor& x0, bool wit
         absl::StrJoin(p.data->sample_shape(), ", "), "] with N >= 1"));
   }
   const at::ScalarType type =
-      p.config.sampler().dtype() == FLOAT64 ? torch::kFloat64 : torch::kFloat32;
-  p.trained_module()->to(type);
-  p.trained_module()->eval();
+      p.config.sampler().dtype() == FLOAT64 ? at::kDouble : at::kFloat;
+  ConvertModule(*p.trained_module(), type);
+  SetEvalMode(*p.trained_module());
   at::NoGradGuard no_grad;
   std::vector<at::Tensor> latents, starts;
   const int64_t chunk = p.config.sampler().batch_size();
@@ -81,8 +83,8 @@ absl::StatusOr<Encoded> EncodeImages(Pipeline& p, const at::Tensor& x0, bool wit
   } catch (const c10::Error& e) {
     return absl::InternalError(absl::StrCat("encoding failed: ", e.what_without_backtrace()));
   }
-  Encoded out{latents.empty() ? at::Tensor() : torch::cat(latents, 0),
-              with_x_T ? torch::cat(starts, 0) : at::Tensor()};
+  Encoded out{latents.empty() ? at::Tensor() : at::cat(latents, 0),
+              with_x_T ? at::cat(starts, 0) : at::Tensor()};
   return out;
 }
 

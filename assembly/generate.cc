@@ -6,13 +6,16 @@
 
 #include <memory>
 
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
 #include <ATen/core/grad_mode.h>
-#include <torch/nn/module.h>
-#include <torch/types.h>
+#include <ATen/ops/cat.h>
+#include <ATen/ops/stack.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "models/module_ops.h"
 #include "models/trainable_model.h"
 #include "random/noise_source.h"
 #include "util/status_macros.h"
@@ -59,8 +62,8 @@ absl::StatusOr<Generated> DecodeFromPrior(Pipeline& p, const GenerateRequest& re
   const bool prior_latent = p.prior != nullptr && !request.latent.defined();
   if (prior_latent) ABSL_RETURN_IF_ERROR(p.prior->PrepareForSampling());
   const at::ScalarType type =
-      p.config.sampler().dtype() == FLOAT64 ? torch::kFloat64 : torch::kFloat32;
-  p.trained_module()->to(type);
+      p.config.sampler().dtype() == FLOAT64 ? at::kDouble : at::kFloat;
+  ConvertModule(*p.trained_module(), type);
   at::NoGradGuard no_grad;
   const int64_t chunk = p.config.sampler().batch_size();
   std::vector<at::Tensor> parts;
@@ -81,7 +84,7 @@ absl::StatusOr<Generated> DecodeFromPrior(Pipeline& p, const GenerateRequest& re
   } catch (const c10::Error& e) {
     return absl::InternalError(absl::StrCat("sampling failed: ", e.what_without_backtrace()));
   }
-  return Generated{torch::cat(parts, 0), at::Tensor()};
+  return Generated{at::cat(parts, 0), at::Tensor()};
 }
 
 }  // namespace
@@ -91,7 +94,7 @@ absl::StatusOr<Generated> Generate(Pipeline& p, const GenerateRequest& request) 
   std::vector<int64_t> full_shape{request.num};
   full_shape.insert(full_shape.end(), sample_shape.begin(), sample_shape.end());
   ABSL_RETURN_IF_ERROR(CheckSampleCount(p, request.num, request.record_trajectory, "num"));
-  if (p.autoencoder()) return DecodeFromPrior(p, request);
+  if (p.kind == DescriptionKind::kAutoencoder) return DecodeFromPrior(p, request);
   if (request.x_start.defined() && request.x_start.sizes() != at::IntArrayRef(full_shape)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "x_T has shape [", absl::StrJoin(request.x_start.sizes(), ", "), "], want [",
@@ -142,8 +145,10 @@ absl::StatusOr<Generated> Generate(Pipeline& p, const GenerateRequest& request) 
   }
   ABSL_RETURN_IF_ERROR(p.prior->PrepareForSampling());
   const at::ScalarType type =
-      p.config.sampler().dtype() == FLOAT64 ? torch::kFloat64 : torch::kFloat32;
-  if (torch::nn::Module* module = p.trained_module(); module != nullptr) module->to(type);
+      p.config.sampler().dtype() == FLOAT64 ? at::kDouble : at::kFloat;
+  if (auto* module = p.trained_module(); module != nullptr) {
+    ConvertModule(*module, type);
+  }
   const int64_t chunk = p.config.sampler().batch_size();
   std::vector<at::Tensor> parts, labels, images, trajectories, x0_trajectories;
   const auto start = std::chrono::steady_clock::now();
@@ -191,8 +196,8 @@ absl::StatusOr<Generated> Generate(Pipeline& p, const GenerateRequest& request) 
                                         hook));
       if (request.record_trajectory) {
         states.push_back(parts.back());
-        trajectories.push_back(torch::stack(states));
-        x0_trajectories.push_back(torch::stack(x0s));
+        trajectories.push_back(at::stack(states));
+        x0_trajectories.push_back(at::stack(x0s));
       }
       if (request.progress != nullptr) {
         const double elapsed =
@@ -205,11 +210,11 @@ absl::StatusOr<Generated> Generate(Pipeline& p, const GenerateRequest& request) 
   } catch (const c10::Error& e) {
     return absl::InternalError(absl::StrCat("sampling failed: ", e.what_without_backtrace()));
   }
-  Generated out{torch::cat(parts, 0), labels.empty() ? at::Tensor() : torch::cat(labels, 0)};
-  if (!images.empty()) out.condition_images = torch::cat(images, 0);
+  Generated out{at::cat(parts, 0), labels.empty() ? at::Tensor() : at::cat(labels, 0)};
+  if (!images.empty()) out.condition_images = at::cat(images, 0);
   if (request.record_trajectory) {
-    out.trajectory = torch::cat(trajectories, 1);
-    out.x0_trajectory = torch::cat(x0_trajectories, 1);
+    out.trajectory = at::cat(trajectories, 1);
+    out.x0_trajectory = at::cat(x0_trajectories, 1);
   }
   return out;
 }

@@ -3,12 +3,12 @@
 #include <memory>
 #include <vector>
 
-#include <torch/nn/module.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "assembly/builder.h"
 #include "data/dataset.h"
+#include "models/module_ops.h"
 #include "reverse/sampler.h"
 #include "training/checkpoint.h"
 #include "training/description_identity.h"
@@ -28,7 +28,7 @@ absl::Status LoadWeightsForSampling(Pipeline& p, const std::string& checkpoint) 
   ABSL_RETURN_IF_ERROR(
       CheckTrainedFrom(checkpoint, state.pipeline_text, p.config, CheckpointUse::kWeights));
   UseEmaWeights(module, state.ema);
-  module.eval();
+  SetEvalMode(module);
   return absl::OkStatus();
 }
 

@@ -4,8 +4,17 @@
 #include <string>
 #include <vector>
 
-#include <torch/types.h>
-#include <torch/linalg.h>  // after types.h: it does not include it
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/allclose.h>
+#include <ATen/ops/arange.h>
+#include <ATen/ops/diag.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/full.h>
+#include <ATen/ops/isfinite.h>
+#include <ATen/ops/linalg_eigvalsh.h>
+#include <ATen/ops/ones.h>
+#include <ATen/ops/tensor.h>
 
 #include "absl/strings/str_cat.h"
 #include "data/gaussian_mixture.h"
@@ -26,7 +35,7 @@ struct Parameters {
 };
 
 at::Tensor ToTensor(const NpyArray& a) {
-  return torch::tensor(a.data, torch::kFloat64).reshape(a.shape);
+  return at::tensor(a.data, at::kDouble).reshape(a.shape);
 }
 
 absl::StatusOr<Parameters> FromFile(const std::string& path) {
@@ -62,13 +71,13 @@ absl::StatusOr<Parameters> FromComponents(const GaussianMixtureOptions& o) {
   bool full = false;
   for (const auto& c : o.component()) full = full || c.covariance_size() > 0;
   Parameters p;
-  p.means = torch::empty({k, d}, torch::kFloat64);
-  p.weights = torch::empty({k}, torch::kFloat64);
-  p.labels = torch::empty({k}, torch::kFloat64);
+  p.means = at::empty({k, d}, at::kDouble);
+  p.weights = at::empty({k}, at::kDouble);
+  p.labels = at::empty({k}, at::kDouble);
   if (full) {
-    p.covariances = torch::empty({k, d, d}, torch::kFloat64);
+    p.covariances = at::empty({k, d, d}, at::kDouble);
   } else {
-    p.stds = torch::empty({k, d}, torch::kFloat64);
+    p.stds = at::empty({k, d}, at::kDouble);
   }
   for (int64_t i = 0; i < k; ++i) {
     const auto& c = o.component(i);
@@ -88,20 +97,20 @@ absl::StatusOr<Parameters> FromComponents(const GaussianMixtureOptions& o) {
       return absl::InvalidArgumentError(
           absl::StrCat(field, "covariance has ", c.covariance_size(), " values; want ", d * d));
     }
-    p.means[i] = torch::tensor(std::vector<double>(c.mean().begin(), c.mean().end()),
-                               torch::kFloat64);
-    at::Tensor std = c.std_size() == 0 ? torch::ones({d}, torch::kFloat64)
+    p.means[i] = at::tensor(std::vector<double>(c.mean().begin(), c.mean().end()),
+                               at::kDouble);
+    at::Tensor std = c.std_size() == 0 ? at::ones({d}, at::kDouble)
                      : c.std_size() == 1
-                         ? torch::full({d}, c.std(0), torch::kFloat64)
-                         : torch::tensor(std::vector<double>(c.std().begin(), c.std().end()),
-                                         torch::kFloat64);
+                         ? at::full({d}, c.std(0), at::kDouble)
+                         : at::tensor(std::vector<double>(c.std().begin(), c.std().end()),
+                                         at::kDouble);
     if (full) {
       p.covariances[i] =
           c.covariance_size() > 0
-              ? torch::tensor(std::vector<double>(c.covariance().begin(), c.covariance().end()),
-                              torch::kFloat64)
+              ? at::tensor(std::vector<double>(c.covariance().begin(), c.covariance().end()),
+                              at::kDouble)
                     .view({d, d})
-              : torch::diag(std * std);
+              : at::diag(std * std);
     } else {
       p.stds[i] = std;
     }
@@ -123,12 +132,12 @@ absl::Status Check(Parameters& p, const std::string& where) {
   if (k > kMaxComponents || d > kMaxDim) {
     return bad(absl::StrCat("at most ", kMaxComponents, " components of dimension ", kMaxDim));
   }
-  if (!p.weights.defined()) p.weights = torch::ones({k}, torch::kFloat64);
-  if (!p.labels.defined()) p.labels = torch::arange(k, torch::kFloat64);
+  if (!p.weights.defined()) p.weights = at::ones({k}, at::kDouble);
+  if (!p.labels.defined()) p.labels = at::arange(k, at::kDouble);
   if (p.weights.sizes() != at::IntArrayRef({k})) return bad(absl::StrCat("weights must be [", k, "]"));
   if (p.labels.sizes() != at::IntArrayRef({k})) return bad(absl::StrCat("labels must be [", k, "]"));
   for (const at::Tensor& t : {p.means, p.weights}) {
-    if (!torch::isfinite(t).all().item<bool>()) return bad("means and weights must be finite");
+    if (!at::isfinite(t).all().item<bool>()) return bad("means and weights must be finite");
   }
   if (!(p.weights > 0).all().item<bool>()) return bad("weights must be > 0");
   if (!(p.labels.eq(p.labels.round()) & p.labels.ge(0) & p.labels.lt(kMaxLabel)).all().item<bool>()) {
@@ -139,11 +148,11 @@ absl::Status Check(Parameters& p, const std::string& where) {
       return bad(absl::StrCat("covariances must be [", k, ", ", d, ", ", d, "]"));
     }
     const at::Tensor& c = p.covariances;
-    if (!torch::isfinite(c).all().item<bool>() ||
-        !torch::allclose(c, c.transpose(1, 2), 0, 1e-12 * (1 + c.abs().max().item<double>()))) {
+    if (!at::isfinite(c).all().item<bool>() ||
+        !at::allclose(c, c.transpose(1, 2), 0, 1e-12 * (1 + c.abs().max().item<double>()))) {
       return bad("covariances must be finite and symmetric");
     }
-    const at::Tensor eig = torch::linalg::eigvalsh(c, "L");                 // [K, D]
+    const at::Tensor eig = at::linalg_eigvalsh(c, "L");                 // [K, D]
     const at::Tensor smallest = std::get<0>(eig.min(1));
     for (int64_t i = 0; i < k; ++i) {
       if (!(smallest[i].item<double>() > 0)) {
@@ -155,7 +164,7 @@ absl::Status Check(Parameters& p, const std::string& where) {
     if (p.stds.sizes() != at::IntArrayRef({k, d})) {
       return bad(absl::StrCat("stds must be [", k, "] or [", k, ", ", d, "]"));
     }
-    if (!(torch::isfinite(p.stds) & p.stds.gt(0)).all().item<bool>()) {
+    if (!(at::isfinite(p.stds) & p.stds.gt(0)).all().item<bool>()) {
       return bad("stds must be finite and > 0");
     }
   }
@@ -174,7 +183,7 @@ absl::StatusOr<std::unique_ptr<Dataset>> Make(const GaussianMixtureOptions& o,
     ABSL_ASSIGN_OR_RETURN(p, FromComponents(o));
   }
   ABSL_RETURN_IF_ERROR(Check(p, o.has_file() ? "option file " + o.file() : "option component"));
-  const at::Tensor labels = p.labels.to(torch::kLong);
+  const at::Tensor labels = p.labels.to(at::kLong);
   return std::unique_ptr<Dataset>(new MixtureDataset(
       p.covariances.defined()
           ? GaussianMixture::WithCovariances(p.means, p.covariances, p.weights, labels)

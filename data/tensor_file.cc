@@ -3,7 +3,11 @@
 #include <string>
 #include <vector>
 
-#include <torch/types.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/isfinite.h>
+#include <ATen/ops/randint.h>
+#include <ATen/ops/tensor.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -25,7 +29,7 @@ class TensorFileData : public Dataset {
   }
   int64_t num_classes() const override { return num_classes_; }
   DataBatch Sample(int64_t batch, at::Generator& generator) override {
-    const at::Tensor index = torch::randint(0, rows_.size(0), {batch}, generator, torch::kLong);
+    const at::Tensor index = at::randint(0, rows_.size(0), {batch}, generator, at::kLong);
     return {rows_.index_select(0, index),
             labels_.defined() ? labels_.index_select(0, index) : at::Tensor()};
   }
@@ -37,7 +41,7 @@ class TensorFileData : public Dataset {
 
 absl::StatusOr<at::Tensor> Read(const std::string& path) {
   ABSL_ASSIGN_OR_RETURN(NpyArray a, ReadNpy(path));
-  return torch::tensor(a.data, torch::kFloat64).reshape(a.shape).to(torch::kFloat32);
+  return at::tensor(a.data, at::kDouble).reshape(a.shape).to(at::kFloat);
 }
 
 absl::StatusOr<std::unique_ptr<Dataset>> Make(const TensorFileOptions& o, const BuildContext&) {
@@ -48,7 +52,7 @@ absl::StatusOr<std::unique_ptr<Dataset>> Make(const TensorFileOptions& o, const 
         "option path: ", o.path(), " has shape [", absl::StrJoin(rows.sizes(), ", "),
         "]; want [N, ...] with N >= 1"));
   }
-  if (!torch::isfinite(rows).all().item<bool>()) {
+  if (!at::isfinite(rows).all().item<bool>()) {
     return absl::InvalidArgumentError(absl::StrCat("option path: ", o.path(), " holds non-finite values"));
   }
   at::Tensor labels;
@@ -61,7 +65,7 @@ absl::StatusOr<std::unique_ptr<Dataset>> Make(const TensorFileOptions& o, const 
           "option labels_path: ", o.labels_path(), " must hold ", rows.size(0),
           " integer labels in [0, 1024)"));
     }
-    labels = l.to(torch::kLong);
+    labels = l.to(at::kLong);
     num_classes = labels.max().item<int64_t>() + 1;
   }
   return std::unique_ptr<Dataset>(new TensorFileData(rows, labels, num_classes));

@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "data/fashion_mnist_files.h"
+#include "eval/fashion_classifier_net.h"
 #include "training/checkpoint.h"
 #include "util/atomic_file.h"
 #include "util/run_control.h"
@@ -57,13 +58,13 @@ double ClassifierAccuracy(const at::Tensor& logits, const at::Tensor& labels) {
   return logits.argmax(1).eq(labels).to(torch::kFloat64).mean().item<double>();
 }
 
-ClassifierOutputs Classify(FashionClassifier& classifier, const at::Tensor& images) {
+ClassifierOutputs Classify(FashionClassifierImpl& classifier, const at::Tensor& images) {
   at::NoGradGuard no_grad;
-  classifier->eval();
+  classifier.eval();
   std::vector<at::Tensor> logits, features;
   for (int64_t i = 0; i < images.size(0); i += 500) {
-    features.push_back(classifier->Features(images.slice(0, i, i + 500)));
-    logits.push_back(classifier->Logits(features.back()));
+    features.push_back(classifier.Features(images.slice(0, i, i + 500)));
+    logits.push_back(classifier.Logits(features.back()));
   }
   return {torch::cat(logits), torch::cat(features)};
 }
@@ -167,12 +168,13 @@ absl::StatusOr<ClassifierReport> TrainFashionClassifier(const ClassifierTraining
   ClassifierReport report;
   report.steps = state.step;
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const ClassifierOutputs out = Classify(model, FashionMnistToFloat(test.images));
+  const ClassifierOutputs out = Classify(*model, FashionMnistToFloat(test.images));
   report.test_accuracy = ClassifierAccuracy(out.logits, test.labels);
   return report;
 }
 
-absl::StatusOr<FashionClassifier> LoadFashionClassifier(const std::string& path) {
+absl::StatusOr<std::shared_ptr<FashionClassifierImpl>> LoadFashionClassifier(
+    const std::string& path) {
   FashionClassifier model;
   TrainingState state;
   ABSL_RETURN_IF_ERROR(LoadCheckpoint(path, *model, nullptr, &state));
@@ -181,7 +183,7 @@ absl::StatusOr<FashionClassifier> LoadFashionClassifier(const std::string& path)
         absl::StrCat(path, " is not a Fashion-MNIST classifier checkpoint (it holds '",
                      state.pipeline_text.substr(0, 60), "')"));
   }
-  return model;
+  return model.ptr();
 }
 
 }  // namespace diffuse

@@ -7,36 +7,21 @@
 #ifndef DIFFUSE_EVAL_FASHION_CLASSIFIER_H_
 #define DIFFUSE_EVAL_FASHION_CLASSIFIER_H_
 
+#include <cstdint>
+#include <memory>
 #include <ostream>
 #include <string>
 
-#include <torch/nn/module.h>
-#include <torch/nn/modules/conv.h>
-#include <torch/nn/modules/dropout.h>
-#include <torch/nn/modules/linear.h>
-#include <torch/nn/pimpl.h>
+#include <ATen/core/Tensor.h>
 
 #include "absl/status/statusor.h"
 
 namespace diffuse {
 
-// conv(1->16) maxpool | conv(16->32) maxpool | conv(32->64) | linear(3136->128) = features
-// | dropout | linear(128->10); 3x3 convolutions, ReLU after each and after the features.
-// Small on purpose: ~5 MFLOP per image, so it trains in minutes on two cores.
-class FashionClassifierImpl : public torch::nn::Module {
- public:
-  static constexpr int64_t kFeatures = 128;
-  FashionClassifierImpl();
-  at::Tensor Features(const at::Tensor& x);  // x [B, 1, 28, 28] in [-1, 1] -> [B, 128]
-  at::Tensor Logits(const at::Tensor& features);  // -> [B, 10] (dropout when training)
-  at::Tensor forward(const at::Tensor& x) { return Logits(Features(x)); }
+class FashionClassifierImpl;  // the network: eval/fashion_classifier_net.h
 
- private:
-  torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr}, conv3_{nullptr};
-  torch::nn::Linear feature_{nullptr}, head_{nullptr};
-  torch::nn::Dropout dropout_{nullptr};
-};
-TORCH_MODULE(FashionClassifier);
+// The width of its penultimate features (what the Frechet distance compares).
+inline constexpr int64_t kFashionClassifierFeatures = 128;
 
 // The first words of a classifier checkpoint's description (TrainingState::pipeline_text).
 inline constexpr char kClassifierCheckpointKind[] = "fashion_classifier v1";
@@ -65,14 +50,15 @@ absl::StatusOr<ClassifierReport> TrainFashionClassifier(const ClassifierTraining
                                                         std::ostream* progress);
 
 // Loads a checkpoint written by TrainFashionClassifier (NOT_FOUND / DATA_LOSS name the path).
-absl::StatusOr<FashionClassifier> LoadFashionClassifier(const std::string& path);
+absl::StatusOr<std::shared_ptr<FashionClassifierImpl>> LoadFashionClassifier(
+    const std::string& path);
 
 // Logits and features of images [N, 1, 28, 28] in [-1, 1], in batches, without gradients.
 struct ClassifierOutputs {
   at::Tensor logits;    // [N, 10]
   at::Tensor features;  // [N, 128]
 };
-ClassifierOutputs Classify(FashionClassifier& classifier, const at::Tensor& images);
+ClassifierOutputs Classify(FashionClassifierImpl& classifier, const at::Tensor& images);
 
 // The fraction of rows of logits [N, 10] whose argmax is the label [N].
 double ClassifierAccuracy(const at::Tensor& logits, const at::Tensor& labels);

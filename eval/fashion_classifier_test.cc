@@ -1,4 +1,5 @@
 #include "eval/fashion_classifier.h"
+#include "eval/fashion_classifier_net.h"
 
 #include <sys/stat.h>
 
@@ -83,22 +84,23 @@ TEST(FashionClassifierTest, LearnsFromAFewStepsResumesAndRejectsBadCheckpoints) 
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("learning_rate 0.01")));
 
   // Loaded, it scores images; the Fréchet distance of the test images to themselves is 0.
-  ASSERT_OK_AND_ASSIGN(FashionClassifier loaded, LoadFashionClassifier(dir + "/classifier.pt"));
+  ASSERT_OK_AND_ASSIGN(std::shared_ptr<FashionClassifierImpl> loaded,
+                       LoadFashionClassifier(dir + "/classifier.pt"));
   ASSERT_OK_AND_ASSIGN(FashionMnistSplit test, ReadFashionMnist(data, false));
   const at::Tensor images = FashionMnistToFloat(test.images);
   ASSERT_OK_AND_ASSIGN(FeatureStatistics reference,
-                       ComputeFeatureStatistics(Classify(loaded, images).features));
-  ASSERT_OK_AND_ASSIGN(ImageQuality q, EvaluateImages(loaded, images, test.labels, reference));
+                       ComputeFeatureStatistics(Classify(*loaded, images).features));
+  ASSERT_OK_AND_ASSIGN(ImageQuality q, EvaluateImages(*loaded, images, test.labels, reference));
   EXPECT_NEAR(q.accuracy, report.test_accuracy, 1e-12);
   EXPECT_NEAR(q.frechet_distance, 0.0, 1e-4);  // float32 features, trace ~1e3
   // Noise is far from clothes.
   at::Generator gen = at::detail::createCPUGenerator(0);
   ASSERT_OK_AND_ASSIGN(ImageQuality noise,
-                       EvaluateImages(loaded, at::rand({1000, 1, 28, 28}, gen) * 2 - 1,
+                       EvaluateImages(*loaded, at::rand({1000, 1, 28, 28}, gen) * 2 - 1,
                                       at::Tensor(), reference));
   EXPECT_LT(noise.accuracy, 0);
   EXPECT_GT(noise.frechet_distance, 10 * q.frechet_distance + 1.0);
-  EXPECT_THAT(EvaluateImages(loaded, at::zeros({4, 3, 28, 28}), at::Tensor(), reference),
+  EXPECT_THAT(EvaluateImages(*loaded, at::zeros({4, 3, 28, 28}), at::Tensor(), reference),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("[N, 1, 28, 28]")));
 
   // A truncated checkpoint is a DATA_LOSS naming the file.
@@ -147,8 +149,10 @@ TEST(FashionClassifierTest, SigtermMidEpochWritesACheckpointAndResumesExactly) {
   ASSERT_OK_AND_ASSIGN(ClassifierReport resumed,
                        TrainFashionClassifier(options, tmp + "/stopped", nullptr));
   EXPECT_EQ(resumed.test_accuracy, straight.test_accuracy);
-  ASSERT_OK_AND_ASSIGN(FashionClassifier a, LoadFashionClassifier(tmp + "/straight/classifier.pt"));
-  ASSERT_OK_AND_ASSIGN(FashionClassifier b, LoadFashionClassifier(tmp + "/stopped/classifier.pt"));
+  ASSERT_OK_AND_ASSIGN(std::shared_ptr<FashionClassifierImpl> a,
+                       LoadFashionClassifier(tmp + "/straight/classifier.pt"));
+  ASSERT_OK_AND_ASSIGN(std::shared_ptr<FashionClassifierImpl> b,
+                       LoadFashionClassifier(tmp + "/stopped/classifier.pt"));
   for (size_t i = 0; i < a->parameters().size(); ++i) {
     EXPECT_TRUE(at::equal(a->parameters()[i], b->parameters()[i])) << i;
   }

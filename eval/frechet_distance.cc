@@ -1,7 +1,11 @@
 #include "eval/frechet_distance.h"
 
-#include <torch/types.h>
-#include <torch/linalg.h>  // after types.h: it does not include it
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/diag.h>
+#include <ATen/ops/isfinite.h>
+#include <ATen/ops/linalg_eigh.h>
+#include <ATen/ops/linalg_eigvalsh.h>
 
 #include "absl/strings/str_cat.h"
 
@@ -10,8 +14,8 @@ namespace {
 
 // S^1/2 of a symmetric positive semi-definite S.
 at::Tensor SymmetricSqrt(const at::Tensor& s) {
-  auto [eigenvalues, eigenvectors] = torch::linalg::eigh(s, "L");
-  return eigenvectors.matmul(torch::diag(eigenvalues.clamp_min(0).sqrt()))
+  auto [eigenvalues, eigenvectors] = at::linalg_eigh(s, "L");
+  return eigenvectors.matmul(at::diag(eigenvalues.clamp_min(0).sqrt()))
       .matmul(eigenvectors.transpose(0, 1));
 }
 
@@ -22,8 +26,8 @@ absl::StatusOr<FeatureStatistics> ComputeFeatureStatistics(const at::Tensor& fea
     return absl::InvalidArgumentError(
         absl::StrCat("features must be [N >= 2, D], got ", c10::str(features.sizes())));
   }
-  const at::Tensor f = features.to(torch::kFloat64);
-  if (!torch::isfinite(f).all().item<bool>()) {
+  const at::Tensor f = features.to(at::kDouble);
+  if (!at::isfinite(f).all().item<bool>()) {
     return absl::InvalidArgumentError("features contain non-finite values");
   }
   FeatureStatistics stats;
@@ -43,7 +47,7 @@ absl::StatusOr<double> FrechetDistance(const FeatureStatistics& a, const Feature
   const at::Tensor root_a = SymmetricSqrt(a.covariance);
   at::Tensor m = root_a.matmul(b.covariance).matmul(root_a);
   m = (m + m.transpose(0, 1)) / 2;  // symmetric up to round-off; eigvalsh reads one triangle
-  const double tr_sqrt = torch::linalg::eigvalsh(m, "L").clamp_min(0).sqrt().sum().item<double>();
+  const double tr_sqrt = at::linalg_eigvalsh(m, "L").clamp_min(0).sqrt().sum().item<double>();
   const double mean_term = (a.mean - b.mean).pow(2).sum().item<double>();
   return mean_term + a.covariance.trace().item<double>() + b.covariance.trace().item<double>() -
          2 * tr_sqrt;

@@ -12,7 +12,7 @@
 
 namespace diffuse {
 
-absl::StatusOr<ImageQuality> EvaluateImages(FashionClassifier& classifier,
+absl::StatusOr<ImageQuality> EvaluateImages(FashionClassifierImpl& classifier,
                                             const at::Tensor& samples, const at::Tensor& labels,
                                             const FeatureStatistics& reference) {
   if (samples.dim() != 4 || samples.size(1) != 1 || samples.size(2) != 28 ||
@@ -39,7 +39,7 @@ absl::StatusOr<ImageQuality> EvaluateImages(FashionClassifier& classifier,
   return q;
 }
 
-absl::StatusOr<std::string> ImageQualityReport(FashionClassifier& classifier,
+absl::StatusOr<std::string> ImageQualityReport(FashionClassifierImpl& classifier,
                                                const std::string& data_dir,
                                                const at::Tensor& samples,
                                                const at::Tensor& labels,
@@ -66,7 +66,7 @@ absl::StatusOr<std::string> ImageQualityReport(FashionClassifier& classifier,
   return absl::StrCat(
       absl::StrFormat("evaluation classifier: test accuracy %.4f; Frechet distance of its %d "
                       "features to the %d test images (not the Inception FID)\n",
-                      test_accuracy, FashionClassifierImpl::kFeatures, test.images.size(0)),
+                      test_accuracy, kFashionClassifierFeatures, test.images.size(0)),
       absl::StrFormat("%-34s %6s %10s %18s\n", "", "n", "accuracy", "Frechet (features)"),
       row("real training images (floor)", real), row(name, q));
 }

@@ -25,13 +25,13 @@ struct ImageQuality {
 // samples [N, 1, 28, 28] in [-1, 1]; labels [N] int64 (-1: unconditional) or undefined;
 // `reference`: the classifier's feature statistics of the images to compare with (the test
 // split), computed once by the caller.
-absl::StatusOr<ImageQuality> EvaluateImages(FashionClassifier& classifier,
+absl::StatusOr<ImageQuality> EvaluateImages(FashionClassifierImpl& classifier,
                                             const at::Tensor& samples, const at::Tensor& labels,
                                             const FeatureStatistics& reference);
 
 // A table of EvaluateImages for `samples` and for as many real training images, read from
 // `data_dir`.
-absl::StatusOr<std::string> ImageQualityReport(FashionClassifier& classifier,
+absl::StatusOr<std::string> ImageQualityReport(FashionClassifierImpl& classifier,
                                                const std::string& data_dir,
                                                const at::Tensor& samples,
                                                const at::Tensor& labels,

@@ -2,7 +2,10 @@
 #include <memory>
 #include <vector>
 
-#include <torch/types.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/isfinite.h>
+#include <ATen/ops/tensor.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -45,7 +48,7 @@ absl::StatusOr<at::Tensor> ReadSample(const std::string& path, const char* optio
         "option ", option, ": ", path, " has shape [", absl::StrJoin(a->shape, ", "),
         "]; the data's samples are [", absl::StrJoin(sample, ", "), "]"));
   }
-  return torch::tensor(a->data, torch::kFloat64).reshape(sample);
+  return at::tensor(a->data, at::kDouble).reshape(sample);
 }
 
 absl::StatusOr<std::unique_ptr<GuidanceLoss>> Make(const MaskedL2LossOptions& o,
@@ -54,7 +57,7 @@ absl::StatusOr<std::unique_ptr<GuidanceLoss>> Make(const MaskedL2LossOptions& o,
   if (o.mask().empty()) return absl::InvalidArgumentError("option mask is required");
   ABSL_ASSIGN_OR_RETURN(at::Tensor reference, ReadSample(o.reference(), "reference", context.data->sample_shape()));
   ABSL_ASSIGN_OR_RETURN(at::Tensor mask, ReadSample(o.mask(), "mask", context.data->sample_shape()));
-  if (!torch::isfinite(reference).all().item<bool>()) {
+  if (!at::isfinite(reference).all().item<bool>()) {
     return absl::InvalidArgumentError(absl::StrCat("option reference: ", o.reference(),
                                                    " holds non-finite values"));
   }

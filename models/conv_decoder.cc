@@ -134,12 +134,7 @@ absl::StatusOr<std::unique_ptr<Decoder>> Make(const ConvDecoderOptions& o,
         "options latent_dim and latent_channels: set one (a spatial code's width is "
         "latent_channels * h * w)");
   }
-  const std::vector<int64_t> shape = context.data->sample_shape();
-  if (shape.size() != 3 || context.data->num_token_classes() > 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "needs real-valued image data [C, H, W]; data '", context.config->data().name(),
-        "' is not"));
-  }
+  ABSL_ASSIGN_OR_RETURN(const std::vector<int64_t> shape, ImageDataShape(context));
   ABSL_ASSIGN_OR_RETURN(std::vector<int64_t> mult,
                         CheckedChannelMult({o.channel_mult().begin(), o.channel_mult().end()},
                                            o.base_channels(), o.groups()));

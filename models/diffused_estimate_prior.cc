@@ -2,9 +2,13 @@
 #include <memory>
 #include <vector>
 
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
 #include <ATen/core/grad_mode.h>
-#include <torch/nn/module.h>
-#include <torch/types.h>
+#include <ATen/ops/eye.h>
+#include <ATen/ops/linalg_cholesky.h>
+#include <ATen/ops/matmul.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -13,6 +17,7 @@
 #include "models/diffused_estimate_prior.pb.h"
 #include "models/encoder.h"
 #include "models/latent_prior.h"
+#include "models/module_ops.h"
 #include "pipeline/option_checks.h"
 #include "pipeline/registry.h"
 #include "pipeline/trained_description.h"
@@ -35,12 +40,12 @@ class DiffusedEstimatePrior : public LatentPrior {
         pool_(std::move(pool.x)),
         pool_labels_(std::move(pool.label)) {
     if (estimate_ == DiffusedEstimatePriorOptions::GAUSSIAN_FIT) {
-      const at::Tensor flat = pool_.flatten(1).to(torch::kFloat64);
+      const at::Tensor flat = pool_.flatten(1).to(at::kDouble);
       mean_ = flat.mean(0);
       const at::Tensor centred = flat - mean_;
-      const at::Tensor cov = torch::matmul(centred.t(), centred) / (flat.size(0) - 1);
+      const at::Tensor cov = at::matmul(centred.t(), centred) / (flat.size(0) - 1);
       // A small ridge keeps the factor defined for degenerate data (constant pixels).
-      cholesky_ = torch::linalg_cholesky(cov + 1e-6 * torch::eye(cov.size(0), torch::kFloat64));
+      cholesky_ = at::linalg_cholesky(cov + 1e-6 * at::eye(cov.size(0), at::kDouble));
     }
   }
 
@@ -87,7 +92,7 @@ class DiffusedEstimatePrior : public LatentPrior {
                                         ": ", ready.message());
       }
     }
-    (*vae)->trained_module()->to(torch::kFloat32);
+    ConvertModule(*(*vae)->trained_module(), at::kFloat);
     vae_ = std::move(vae).value();
     return absl::OkStatus();
   }
@@ -100,7 +105,7 @@ class DiffusedEstimatePrior : public LatentPrior {
   at::Tensor TrainingImage(const at::Tensor& x0) override {
     TORCH_CHECK(vae_ != nullptr, "prior 'diffused_estimate' used before PrepareForSampling");
     at::NoGradGuard no_grad;
-    const LatentPosterior q = vae_->encoder()->Encode(x0.to(torch::kFloat32), Time(0.0));
+    const LatentPosterior q = vae_->encoder()->Encode(x0.to(at::kFloat), Time(0.0));
     return vae_->decoder()->Decode(q.mean).mean.to(x0.scalar_type());
   }
 
@@ -110,8 +115,8 @@ class DiffusedEstimatePrior : public LatentPrior {
     at::Tensor x0;
     Condition condition;
     if (estimate_ == DiffusedEstimatePriorOptions::DATA_SAMPLES) {
-      const at::Tensor index = (noise.Uniform({batch}).to(torch::kFloat64) * pool_.size(0))
-                                   .to(torch::kLong)
+      const at::Tensor index = (noise.Uniform({batch}).to(at::kDouble) * pool_.size(0))
+                                   .to(at::kLong)
                                    .clamp_max(pool_.size(0) - 1);
       x0 = pool_.index_select(0, index);
       // Conditional predictors then refine each start towards its own class.
@@ -128,8 +133,8 @@ class DiffusedEstimatePrior : public LatentPrior {
               : noise.Normal({batch, vae_->decoder()->latent_dim()});
       x0 = vae_->decoder()->Decode(z).mean;
     } else {
-      const at::Tensor z = noise.Normal({batch, mean_.size(0)}).to(torch::kFloat64);
-      x0 = (mean_ + torch::matmul(z, cholesky_.t())).to(torch::kFloat32).view(shape);
+      const at::Tensor z = noise.Normal({batch, mean_.size(0)}).to(at::kDouble);
+      x0 = (mean_ + at::matmul(z, cholesky_.t())).to(at::kFloat).view(shape);
     }
     if (as_condition_) condition.image = x0;
     const double t_max = forward_.time_domain().t_max();

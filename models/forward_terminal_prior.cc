@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "models/latent_prior.h"
+#include "models/prior_checks.h"
 #include "pipeline/registry.h"
 
 namespace diffuse {
@@ -14,17 +15,7 @@ class ForwardTerminalPrior : public LatentPrior {
  public:
   explicit ForwardTerminalPrior(const ForwardProcess& forward) : forward_(forward) {}
   absl::Status CheckCompatible(const ForwardProcess& forward) const override {
-    if (forward.HasOffset()) {
-      return absl::FailedPreconditionError(
-          "the forward process is offset by x_hat (shifted): use prior \"diffused_estimate\" "
-          "with estimate_as_condition, which supplies it");
-    }
-    if (!forward.HasDataFreeTerminal()) {
-      return absl::FailedPreconditionError(
-          "the forward process is truncated: its start depends on the data (use prior "
-          "\"diffused_estimate\")");
-    }
-    return absl::OkStatus();
+    return CheckDataFreeTerminal(forward);
   }
   PriorSample Sample(int64_t batch, at::IntArrayRef sample_shape, NoiseSource& noise) override {
     std::vector<int64_t> shape{batch};

@@ -3,8 +3,11 @@
 #include <memory>
 #include <vector>
 
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/stack.h>
+#include <ATen/ops/tensor.h>
 #include <c10/util/accumulate.h>
-#include <torch/types.h>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -13,6 +16,7 @@
 #include "data/tensor_file.pb.h"
 #include "models/encoder.h"
 #include "models/latent_prior.h"
+#include "models/prior_checks.h"
 #include "pipeline/option_checks.h"
 #include "pipeline/registry.h"
 #include "pipeline/trained_description.h"
@@ -61,17 +65,17 @@ absl::StatusOr<at::Tensor> WriteNormalizedLatents(const at::Tensor& z,
         "codes of shape [", absl::StrJoin(z.sizes(), ", "), "] are not [N, D] with D the ",
         "elements of latent shape [", absl::StrJoin(latent_shape, ", "), "]"));
   }
-  const at::Tensor codes = z.to(torch::kFloat64);
+  const at::Tensor codes = z.to(at::kDouble);
   const at::Tensor mean = codes.mean(0), std = codes.std(0).clamp_min(1e-8);
   const auto npy = [](const at::Tensor& t) {
-    const at::Tensor c = t.to(torch::kFloat64).contiguous();
+    const at::Tensor c = t.to(at::kDouble).contiguous();
     NpyArray a;  // written as float32
     a.shape.assign(c.sizes().begin(), c.sizes().end());
     a.data.assign(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
     return a;
   };
   ABSL_RETURN_IF_ERROR(MakeDirs(dir));
-  ABSL_RETURN_IF_ERROR(WriteNpy(LatentStatsPath(dir), npy(torch::stack({mean, std}))));
+  ABSL_RETURN_IF_ERROR(WriteNpy(LatentStatsPath(dir), npy(at::stack({mean, std}))));
   std::vector<int64_t> shape{codes.size(0)};
   shape.insert(shape.end(), latent_shape.begin(), latent_shape.end());
   ABSL_RETURN_IF_ERROR(WriteNpy(LatentsPath(dir), npy(((codes - mean) / std).view(shape))));
@@ -105,18 +109,7 @@ class LatentDdimPrior : public LatentPrior {
         latent_dim_(c10::multiply_integers(latent_shape_)) {}
 
   absl::Status CheckCompatible(const ForwardProcess& forward) const override {
-    const GaussianCoefficients* g = forward.gaussian();
-    if (g == nullptr || forward.HasOffset() || !forward.HasDataFreeTerminal()) {
-      return absl::FailedPreconditionError(
-          "needs a Gaussian forward process whose terminal state is N(0, I)");
-    }
-    const double alpha = g->Alpha(forward.time_domain().t_max());
-    if (alpha > options_.max_terminal_alpha()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "the forward process ends at alpha(t_max) = ", alpha, ", not near N(0, I) "
-          "(max_terminal_alpha = ", options_.max_terminal_alpha(), ")"));
-    }
-    return absl::OkStatus();
+    return CheckStandardNormalTerminal(forward, options_.max_terminal_alpha());
   }
 
   int64_t latent_dim() const override { return latent_dim_; }
@@ -157,9 +150,9 @@ class LatentDdimPrior : public LatentPrior {
       return absl::InvalidArgumentError(absl::StrCat(LatentStatsPath(dir), " must be [2, ",
                                                      latent_dim_, "] (mean, std)"));
     }
-    const at::Tensor s = torch::tensor(stats.data, torch::kFloat64).view({2, latent_dim_});
-    mean_ = s[0].to(torch::kFloat32);
-    std_ = s[1].to(torch::kFloat32);
+    const at::Tensor s = at::tensor(stats.data, at::kDouble).view({2, latent_dim_});
+    mean_ = s[0].to(at::kFloat);
+    std_ = s[1].to(at::kFloat);
     model_ = std::move(model).value();
     return absl::OkStatus();
   }
@@ -180,7 +173,7 @@ PriorSample LatentDdimPrior::Sample(int64_t batch, at::IntArrayRef sample_shape,
   std::vector<int64_t> shape{batch};
   shape.insert(shape.end(), sample_shape.begin(), sample_shape.end());
   PriorSample out{noise.Normal(shape), Condition()};
-  out.condition.latent = z.to(torch::kFloat32) * std_ + mean_;
+  out.condition.latent = z.to(at::kFloat) * std_ + mean_;
   return out;
 }
 

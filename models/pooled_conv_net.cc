@@ -9,10 +9,22 @@
 #include <torch/types.h>
 
 #include "absl/strings/str_cat.h"
+#include "data/dataset.h"
 #include "models/mlp.h"   // SinusoidalEmbedding
 #include "models/unet.h"  // ResBlock, Attention
+#include "pipeline/pipeline.pb.h"
 
 namespace diffuse {
+
+absl::StatusOr<std::vector<int64_t>> ImageDataShape(const BuildContext& context) {
+  std::vector<int64_t> shape = context.data->sample_shape();
+  if (shape.size() != 3 || context.data->num_token_classes() > 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "needs real-valued image data [C, H, W]; data '", context.config->data().name(),
+        "' is not"));
+  }
+  return shape;
+}
 
 absl::StatusOr<std::vector<int64_t>> CheckedChannelMult(
     std::vector<int64_t> mult, int64_t base_channels,

@@ -14,6 +14,7 @@
 #include <torch/nn/pimpl.h>
 
 #include "absl/status/statusor.h"
+#include "pipeline/build_context.h"
 
 namespace diffuse {
 
@@ -42,6 +43,10 @@ struct PooledConvNetConfig {
 absl::StatusOr<std::vector<int64_t>> LatentShape(int64_t latent_dim, int64_t latent_channels,
                                                  const std::vector<int64_t>& image_shape,
                                                  int64_t levels);
+
+// The [C, H, W] shape of the description's data; FAILED_PRECONDITION naming the data when
+// it is not real-valued images (what the convolutional networks here read).
+absl::StatusOr<std::vector<int64_t>> ImageDataShape(const BuildContext& context);
 
 // Checks options channel_mult (each in [1, 64]; empty means [1, 2, 2]) and groups (dividing
 // every level's channels) and returns the multipliers; errors name the option.

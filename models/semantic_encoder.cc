@@ -75,12 +75,7 @@ absl::StatusOr<std::unique_ptr<Encoder>> Make(const SemanticEncoderOptions& o,
   ABSL_RETURN_IF_ERROR(CheckInRange("base_channels", o.base_channels(), 1, 1024));
   ABSL_RETURN_IF_ERROR(CheckInRange("num_res_blocks", o.num_res_blocks(), 1, 8));
   ABSL_RETURN_IF_ERROR(CheckInRange("groups", o.groups(), 1, 1024));
-  const std::vector<int64_t> shape = context.data->sample_shape();
-  if (shape.size() != 3 || context.data->num_token_classes() > 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "needs real-valued image data [C, H, W]; data '", context.config->data().name(),
-        "' is not"));
-  }
+  ABSL_ASSIGN_OR_RETURN(const std::vector<int64_t> shape, ImageDataShape(context));
   ABSL_ASSIGN_OR_RETURN(std::vector<int64_t> mult,
                         CheckedChannelMult({o.channel_mult().begin(), o.channel_mult().end()},
                                            o.base_channels(), o.groups()));

@@ -4,6 +4,7 @@
 
 #include "forward/forward_process.h"
 #include "models/latent_prior.h"
+#include "models/prior_checks.h"
 #include "models/standard_normal_prior.pb.h"
 #include "pipeline/option_checks.h"
 #include "pipeline/registry.h"
@@ -22,28 +23,7 @@ class StandardNormalPrior : public LatentPrior {
   bool starts_at_standard_normal() const override { return true; }
 
   absl::Status CheckCompatible(const ForwardProcess& forward) const override {
-    const GaussianCoefficients* g = forward.gaussian();
-    if (forward.HasOffset()) {
-      return absl::FailedPreconditionError(
-          "the forward process is offset by x_hat (shifted): use prior \"diffused_estimate\" "
-          "with estimate_as_condition, which supplies it");
-    }
-    if (!forward.HasDataFreeTerminal()) {
-      return absl::FailedPreconditionError(
-          "the forward process is truncated: its start depends on the data (use prior "
-          "\"diffused_estimate\")");
-    }
-    if (g == nullptr) {
-      return absl::FailedPreconditionError(
-          "needs a Gaussian forward process (its terminal state must be N(0, I))");
-    }
-    const double alpha = g->Alpha(forward.time_domain().t_max());
-    if (alpha > max_terminal_alpha_) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "the forward process ends at alpha(t_max) = ", alpha,
-          ", not near N(0, I) (max_terminal_alpha = ", max_terminal_alpha_, ")"));
-    }
-    return absl::OkStatus();
+    return CheckStandardNormalTerminal(forward, max_terminal_alpha_);
   }
 
   PriorSample Sample(int64_t batch, at::IntArrayRef sample_shape,

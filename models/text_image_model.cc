@@ -1,19 +1,18 @@
 #include "models/text_image_model.h"
 
-#include <torch/nn/module.h>
-#include <torch/types.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
 
 #include "absl/strings/str_cat.h"
 #include "models/encoder.h"
+#include "models/module_ops.h"
 #include "pipeline/pipeline.pb.h"
 #include "util/status_macros.h"
 
 namespace diffuse {
 
 TextImageModel::TextImageModel(std::unique_ptr<TrainedDescription> trained) : trained_(std::move(trained)) {
-  for (at::Tensor& param : trained_->trained_module()->parameters()) {
-    param.set_requires_grad(false);
-  }
+  FreezeModule(*trained_->trained_module());
 }
 
 TextImageModel::~TextImageModel() = default;
@@ -24,7 +23,7 @@ TextEncoder& TextImageModel::text_encoder() { return *trained_->text_encoder(); 
 const ForwardProcess* TextImageModel::forward() const { return trained_->forward(); }
 
 at::Tensor TextImageModel::EmbedImages(const at::Tensor& x, const Time& t) {
-  const at::ScalarType type = trained_->trained_module()->parameters().front().scalar_type();
+  const at::ScalarType type = WeightsType(*trained_->trained_module());
   const at::Tensor e = trained_->encoder()->Encode(x.to(type), t).mean;
   return (e / e.norm(2, 1, /*keepdim=*/true).clamp_min(1e-12)).to(x.scalar_type());
 }

@@ -1,10 +1,11 @@
 // Noisy classifier "trained_classifier": see trained_classifier.proto.
 #include <memory>
 
-#include <torch/nn/module.h>
-#include <torch/types.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
 
 #include "absl/strings/str_cat.h"
+#include "models/module_ops.h"
 #include "models/noisy_classifier.h"
 #include "models/trained_classifier.pb.h"
 #include "pipeline/registry.h"
@@ -19,9 +20,7 @@ class TrainedClassifier : public NoisyClassifier {
  public:
   explicit TrainedClassifier(std::unique_ptr<TrainedDescription> trained) : trained_(std::move(trained)) {
     // Guidance differentiates in x_t only.
-    for (at::Tensor& param : trained_->classifier()->module()->parameters()) {
-      param.set_requires_grad(false);
-    }
+    FreezeModule(*trained_->classifier()->module());
   }
   int64_t num_classes() const override { return trained_->classifier()->num_classes(); }
   at::Tensor LogProbabilities(const at::Tensor& x_t, const Time& t) override {

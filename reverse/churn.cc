@@ -6,8 +6,11 @@
 #include <ATen/TensorOperators.h>
 #include <ATen/core/Tensor.h>
 
+#include "absl/strings/str_cat.h"
+#include "pipeline/option_checks.h"
 #include "reverse/gaussian_steps.h"
 #include "reverse/time_grid.h"
+#include "util/status_macros.h"
 
 namespace diffuse {
 
@@ -28,6 +31,17 @@ Churned Churn(const KarrasSolverOptions& o, const ReverseStep& step, const at::T
   const double extra = std::sqrt(hat.sigma_tilde() * hat.sigma_tilde() - st * st);
   const at::Tensor x_tilde = x_t / t.alpha + (extra * o.s_noise()) * step.noise->Normal(x_t.sizes()).to(x_t.scalar_type());
   return {hat.alpha * x_tilde, t_hat};
+}
+
+absl::Status CheckChurnOptions(const KarrasSolverOptions& o) {
+  ABSL_RETURN_IF_ERROR(CheckInRange("s_churn", o.s_churn(), 0, 1000));
+  ABSL_RETURN_IF_ERROR(CheckInRange("s_noise", o.s_noise(), 0.5, 2));
+  if (!(o.s_tmin() >= 0 && o.s_tmin() <= o.s_tmax())) {
+    return absl::InvalidArgumentError(absl::StrCat("options s_tmin = ", o.s_tmin(),
+                                                   " and s_tmax = ", o.s_tmax(),
+                                                   ": need 0 <= s_tmin <= s_tmax"));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace diffuse

@@ -4,11 +4,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
 
-#include <torch/types.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/tensor.h>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/match.h"
@@ -105,7 +109,8 @@ absl::Status ApplySamplingFlags(PipelineConfig& config) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Pipeline>> LoadPipeline(bool autoencoder_ok, bool classifier_ok) {
+absl::StatusOr<std::unique_ptr<Pipeline>> LoadPipeline(
+    std::initializer_list<DescriptionKind> accepted) {
   const std::string path = absl::GetFlag(FLAGS_pipeline);
   if (path.empty()) return absl::InvalidArgumentError("--pipeline is required");
   ABSL_ASSIGN_OR_RETURN(PipelineConfig config, LoadPipelineFile(path));
@@ -115,43 +120,46 @@ absl::StatusOr<std::unique_ptr<Pipeline>> LoadPipeline(bool autoencoder_ok, bool
     return absl::Status(pipeline.status().code(),
                         absl::StrCat(path, ": ", pipeline.status().message()));
   }
-  if ((*pipeline)->autoencoder() && !autoencoder_ok) {
+  const DescriptionKind kind = (*pipeline)->kind;
+  if (std::find(accepted.begin(), accepted.end(), kind) != accepted.end()) return pipeline;
+  if (kind == DescriptionKind::kAutoencoder) {
     return absl::FailedPreconditionError(absl::StrCat(
         path, ": decoder '", config.decoder().name(), "': an autoencoder description is "
         "trained by `train` (and its model of z by `train-latent-prior`) and sampled by "
         "`sample`, and `encode` / `decode` map images to z and back; this verb needs a "
         "diffusion model"));
   }
-  if ((*pipeline)->classifier_description() && !classifier_ok) {
+  if (kind == DescriptionKind::kClassifier) {
     return absl::FailedPreconditionError(absl::StrCat(
         path, ": classifier '", config.classifier().name(), "': a classifier description is "
         "trained by `train` and read by guidance \"classifier\" (classifier "
         "\"trained_classifier\" with its checkpoint); this verb needs a diffusion model"));
   }
-  if ((*pipeline)->text_image_description() && !classifier_ok) {
+  if (kind == DescriptionKind::kTextImage) {
     return absl::FailedPreconditionError(absl::StrCat(
         path, ": text_encoder '", config.text_encoder().name(), "': a text-image description "
         "is trained by `train` and read by guidance \"clip\" and text_encoder "
         "\"trained_text_encoder\" (with its checkpoint); this verb needs a diffusion model"));
   }
-  return pipeline;
+  return absl::FailedPreconditionError(
+      absl::StrCat(path, ": this verb does not read a ", DescriptionKindName(kind), " description"));
 }
 
 // float64 tensors are written as float64, everything else as float32.
 NpyArray ToNpy(const at::Tensor& t) {
-  const at::Tensor c = t.to(torch::kFloat64).contiguous();
+  const at::Tensor c = t.to(at::kDouble).contiguous();
   NpyArray a;
   a.shape.assign(c.sizes().begin(), c.sizes().end());
   a.data.assign(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
-  a.float64 = t.scalar_type() == torch::kFloat64;
+  a.float64 = t.scalar_type() == at::kDouble;
   return a;
 }
 
 // float64 files give float64 tensors, float32 files float32.
 at::Tensor FromNpy(const NpyArray& a) {
-  return torch::tensor(a.data, torch::kFloat64)
+  return at::tensor(a.data, at::kDouble)
       .reshape(a.shape)
-      .to(a.float64 ? torch::kFloat64 : torch::kFloat32);
+      .to(a.float64 ? at::kDouble : at::kFloat);
 }
 
 absl::Status LoadTrainedWeights(Pipeline& p) {
@@ -160,8 +168,9 @@ absl::Status LoadTrainedWeights(Pipeline& p) {
   if (checkpoint.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--checkpoint is required: ",
-        p.autoencoder() ? absl::StrCat("decoder '", p.config.decoder().name(), "'")
-                        : absl::StrCat("predictor '", p.config.predictor().name(), "'"),
+        p.kind == DescriptionKind::kAutoencoder
+            ? absl::StrCat("decoder '", p.config.decoder().name(), "'")
+            : absl::StrCat("predictor '", p.config.predictor().name(), "'"),
         " is trained"));
   }
   return absl::EndsWith(checkpoint, ".safetensors") ? ImportWeights(p, checkpoint)

@@ -4,8 +4,8 @@
 #define DIFFUSE_TOOLS_CLI_COMMON_H_
 
 #include <cstdint>
-#include <memory>
 #include <initializer_list>
+#include <memory>
 #include <string>
 #include <utility>
 
@@ -14,6 +14,7 @@
 #include "absl/flags/declare.h"
 #include "absl/status/statusor.h"
 #include "assembly/builder.h"
+#include "pipeline/description_kind.h"
 #include "training/trainer.h"
 #include "util/npy.h"
 
@@ -34,12 +35,11 @@ ABSL_DECLARE_FLAG(std::string, x_T);
 namespace diffuse {
 
 // --pipeline, with --labels / --guidance_scale / --negative_class applied; errors are
-// prefixed with the file. Verbs other than train, train-latent-prior and sample refuse an
-// autoencoder description (PipelineConfig.decoder), and verbs other than train a classifier
-// description (PipelineConfig.classifier) or a text-image description (a text_encoder
-// without a predictor): they need a diffusion model.
-absl::StatusOr<std::unique_ptr<Pipeline>> LoadPipeline(bool autoencoder_ok = false,
-                                                     bool classifier_ok = false);
+// prefixed with the file. A description of a kind outside `accepted` is refused with a line
+// that says which verbs read it (an autoencoder: train, train-latent-prior, sample, encode,
+// decode; a classifier or text-image description: train).
+absl::StatusOr<std::unique_ptr<Pipeline>> LoadPipeline(
+    std::initializer_list<DescriptionKind> accepted = {DescriptionKind::kDiffusion});
 
 // --checkpoint (a checkpoint.pt or .safetensors) into a trained pipeline; required exactly
 // when the pipeline has a network.

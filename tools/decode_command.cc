@@ -22,7 +22,9 @@ ABSL_FLAG(std::string, latent, "", "decode: the latents z (.npy, [N, D]) from `d
 namespace diffuse {
 
 absl::Status DecodeCommand() {
-  ABSL_ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> p, LoadPipeline(/*autoencoder_ok=*/true));
+  ABSL_ASSIGN_OR_RETURN(
+      std::unique_ptr<Pipeline> p,
+      LoadPipeline({DescriptionKind::kDiffusion, DescriptionKind::kAutoencoder}));
   const std::string out = absl::GetFlag(FLAGS_out);
   ABSL_RETURN_IF_ERROR(CheckOutputFolders({{"--out", out}, {"--png", absl::GetFlag(FLAGS_png)}}));
   const std::string latent = absl::GetFlag(FLAGS_latent);
@@ -40,7 +42,7 @@ absl::Status DecodeCommand() {
   request.seed = absl::GetFlag(FLAGS_seed) >= 0 ? absl::GetFlag(FLAGS_seed)
                                                 : p->config.sampler().seed();
   const std::string x_T = absl::GetFlag(FLAGS_x_T);
-  if (!x_T.empty() && p->autoencoder()) {
+  if (!x_T.empty() && p->kind == DescriptionKind::kAutoencoder) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--x_T: ", absl::GetFlag(FLAGS_pipeline),
         " is an autoencoder: its decoder maps z alone to the mean of p(x | z)"));

@@ -26,7 +26,9 @@ description() {  # description STEPS: the main job's description, small, at a co
 description 40 > "$TMP/p40.pbtxt"
 description 20 > "$TMP/p20.pbtxt"
 description 100000 > "$TMP/long.pbtxt"
-description 60 > "$TMP/p60.pbtxt"
+# The resume target lies far past where the kill can land (checkpoints every 20 steps, a
+# step takes milliseconds: the killed run may be past step 60 before the kill arrives).
+description 1000 > "$TMP/p1000.pbtxt"
 
 weights() {  # weights DIR: DIR/w.safetensors, the trained (not EMA) weights
   "$DIFFUSE" export --pipeline="$TMP/p40.pbtxt" --checkpoint="$1/checkpoint.pt" --noema \
@@ -101,9 +103,9 @@ if [[ -n "$victim" && $rc -ne 0 && $ms -lt 20000 ]] && grep -q "rank 0 of 2: an 
 else
   fail "rank 1 killed: exit $rc after $ms ms; $(grep -v '^step' "$TMP/killed.log" | tail -n 3)"
 fi
-bash "$LAUNCH" 2 train --pipeline="$TMP/p60.pbtxt" --out="$TMP/killed" --threads=1 \
-    > "$TMP/resumed.log" 2>&1 && grep -q "steps [0-9]*\.\.60" "$TMP/resumed.log" \
-  && pass "the killed job resumed: $(grep -o 'steps [0-9]*\.\.60' "$TMP/resumed.log")" \
+bash "$LAUNCH" 2 train --pipeline="$TMP/p1000.pbtxt" --out="$TMP/killed" --threads=1 \
+    > "$TMP/resumed.log" 2>&1 && grep -q "steps [0-9]*\.\.1000" "$TMP/resumed.log" \
+  && pass "the killed job resumed: $(grep -o 'steps [0-9]*\.\.1000' "$TMP/resumed.log")" \
   || fail "the killed job did not resume: $(tail -n 1 "$TMP/resumed.log")"
 
 # 5. Bad environments are named.

@@ -28,7 +28,9 @@ ABSL_FLAG(double, encoder_time, -1,
 
 namespace diffuse {
 absl::Status EncodeCommand() {
-  ABSL_ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> p, LoadPipeline(/*autoencoder_ok=*/true));
+  ABSL_ASSIGN_OR_RETURN(
+      std::unique_ptr<Pipeline> p,
+      LoadPipeline({DescriptionKind::kDiffusion, DescriptionKind::kAutoencoder}));
   const std::string out = absl::GetFlag(FLAGS_out);
   ABSL_RETURN_IF_ERROR(CheckOutputFolders({{"--out", out},
                                           {"--x_T_out", absl::GetFlag(FLAGS_x_T_out)},

@@ -39,7 +39,7 @@ namespace {
 absl::Status EvalImages() {
   const std::string path = absl::GetFlag(FLAGS_samples);
   ABSL_ASSIGN_OR_RETURN(const at::Tensor images, ReadTensor(path));
-  ABSL_ASSIGN_OR_RETURN(FashionClassifier classifier,
+  ABSL_ASSIGN_OR_RETURN(std::shared_ptr<FashionClassifierImpl> classifier,
                         LoadFashionClassifier(absl::GetFlag(FLAGS_classifier)));
   at::Tensor labels;
   if (FileExists(LabelsPath(path))) {
@@ -47,7 +47,7 @@ absl::Status EvalImages() {
     labels = labels.round().to(at::kLong);
   }
   absl::StatusOr<std::string> report =
-      ImageQualityReport(classifier, absl::GetFlag(FLAGS_data_dir), images, labels,
+      ImageQualityReport(*classifier, absl::GetFlag(FLAGS_data_dir), images, labels,
                          labels.defined() ? "samples (labels from " + LabelsPath(path) + ")"
                                           : "samples (unlabelled)");
   if (!report.ok()) {
@@ -62,8 +62,8 @@ absl::Status EvalImages() {
           "--same_class_as: ", other_path, " has shape [", absl::StrJoin(other.sizes(), ", "),
           "], the samples [", absl::StrJoin(images.sizes(), ", "), "]"));
     }
-    const ClassifierOutputs mine = Classify(classifier, images.to(at::kFloat));
-    const ClassifierOutputs theirs = Classify(classifier, other.to(at::kFloat));
+    const ClassifierOutputs mine = Classify(*classifier, images.to(at::kFloat));
+    const ClassifierOutputs theirs = Classify(*classifier, other.to(at::kFloat));
     const at::Tensor a = mine.logits.argmax(1), b = theirs.logits.argmax(1);
     std::cout << absl::StrFormat("same class as %s: %.3f (%d / %d)\n", other_path,
                                  a.eq(b).to(at::kDouble).mean().item<double>(),
@@ -84,7 +84,7 @@ absl::Status EvalImages() {
     ABSL_ASSIGN_OR_RETURN(const std::string text, ReadFile(prompts_path));
     std::vector<std::string> prompts = absl::StrSplit(text, '\n');
     if (!prompts.empty() && prompts.back().empty()) prompts.pop_back();
-    const ClassifierOutputs outputs = Classify(classifier, images.to(at::kFloat));
+    const ClassifierOutputs outputs = Classify(*classifier, images.to(at::kFloat));
     absl::StatusOr<std::map<std::string, WordAdherence>> adherence =
         FashionPromptAdherence(images, prompts, outputs.logits.argmax(1));
     if (!adherence.ok()) {
@@ -97,7 +97,7 @@ absl::Status EvalImages() {
   }
   if (const std::string features = absl::GetFlag(FLAGS_features_out); !features.empty()) {
     // The report has checked the shape.
-    const ClassifierOutputs outputs = Classify(classifier, images.to(at::kFloat));
+    const ClassifierOutputs outputs = Classify(*classifier, images.to(at::kFloat));
     ABSL_RETURN_IF_ERROR(WriteNpy(features, ToNpy(outputs.features)));
     std::cout << "wrote " << features << " " << outputs.features.sizes() << "\n";
   }

@@ -66,7 +66,9 @@ absl::Status TakeThisRanksShare(const Pipeline& p, const DataParallel& ranks,
 }  // namespace
 
 absl::Status SampleCommand() {
-  ABSL_ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> p, LoadPipeline(/*autoencoder_ok=*/true));
+  ABSL_ASSIGN_OR_RETURN(
+      std::unique_ptr<Pipeline> p,
+      LoadPipeline({DescriptionKind::kDiffusion, DescriptionKind::kAutoencoder}));
   const std::string out = absl::GetFlag(FLAGS_out);
   ABSL_RETURN_IF_ERROR(CheckOutputFolders({{"--out", out},
                                           {"--png", absl::GetFlag(FLAGS_png)},

@@ -13,7 +13,9 @@
 namespace diffuse {
 
 absl::Status TrainCommand() {
-  ABSL_ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> p, LoadPipeline(/*autoencoder_ok=*/true, /*classifier_ok=*/true));
+  ABSL_ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> p,
+                        LoadPipeline({DescriptionKind::kDiffusion, DescriptionKind::kAutoencoder,
+                                      DescriptionKind::kClassifier, DescriptionKind::kTextImage}));
   const std::string out = absl::GetFlag(FLAGS_out);
   if (out.empty()) return absl::InvalidArgumentError("--out (a directory) is required");
   ABSL_ASSIGN_OR_RETURN(TrainingSummary s, diffuse::Train(*p, out, &std::cerr));

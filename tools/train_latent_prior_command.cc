@@ -26,7 +26,9 @@
 namespace diffuse {
 
 absl::Status TrainLatentPriorCommand() {
-  ABSL_ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> p, LoadPipeline(/*autoencoder_ok=*/true));
+  ABSL_ASSIGN_OR_RETURN(
+      std::unique_ptr<Pipeline> p,
+      LoadPipeline({DescriptionKind::kDiffusion, DescriptionKind::kAutoencoder}));
   LatentDdimPriorOptions options;
   if (p->config.prior().name() != "latent_ddim" ||
       !p->config.prior().options().UnpackTo(&options)) {

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "assembly/builder.h"
 #include "eval/fashion_classifier.h"
+#include "eval/fashion_classifier_net.h"
 #include "training/checkpoint.h"
 #include "training/legacy_checkpoint.h"
 #include "training/trainer.h"

@@ -104,10 +104,11 @@ LatentObjective LatentObjectiveOf(const Pipeline& p) {
                            : MmdKernel::kInverseMultiquadric;
   }
   objective.log_kl = p.encoder != nullptr && p.encoder->gaussian();
-  objective.log_reconstruction = p.autoencoder();
-  objective.log_accuracy = p.classifier_description() || p.text_image_description();
+  objective.log_reconstruction = p.kind == DescriptionKind::kAutoencoder;
+  objective.log_accuracy =
+      p.kind == DescriptionKind::kClassifier || p.kind == DescriptionKind::kTextImage;
   objective.log_mmd = objective.mmd > 0;
-  if ((objective.log_kl || objective.log_mmd) && !p.autoencoder() &&
+  if ((objective.log_kl || objective.log_mmd) && p.kind != DescriptionKind::kAutoencoder &&
       p.forward->gaussian() != nullptr && !p.forward->HasOffset() &&
       p.prior->starts_at_standard_normal()) {
     const double t_max = p.forward->time_domain().t_max();
@@ -181,7 +182,7 @@ absl::Status ValidateTraining(const Pipeline& p) {
   }
   if (!(o.sigma_data() > 0 && o.sigma_data() <= 1000)) return bad("sigma_data must be in (0, 1000]");
   if (o.checkpoint_every() < 1) return bad("checkpoint_every must be >= 1");
-  if (p.autoencoder()) {
+  if (p.kind == DescriptionKind::kAutoencoder) {
     if (o.loss_weighting() != TrainingOptions::PLAIN) {
       return bad(absl::StrCat("loss_weighting ", TrainingOptions::LossWeighting_Name(o.loss_weighting()),
                               " weights a diffusion loss; an autoencoder has none (PLAIN)"));
@@ -189,7 +190,7 @@ absl::Status ValidateTraining(const Pipeline& p) {
     if (o.condition_dropout() > 0) return bad("condition_dropout: an autoencoder takes no labels");
     return absl::OkStatus();
   }
-  if (p.text_image_description()) {
+  if (p.kind == DescriptionKind::kTextImage) {
     if (o.batch_size() < 2) {
       return bad(absl::StrCat("batch_size = ", o.batch_size(), ": the contrastive loss compares "
                               "each image with the batch's other captions (at least 2)"));
@@ -208,7 +209,7 @@ absl::Status ValidateTraining(const Pipeline& p) {
     }
     return absl::OkStatus();
   }
-  if (p.classifier_description()) {
+  if (p.kind == DescriptionKind::kClassifier) {
     if (o.loss_weighting() != TrainingOptions::PLAIN) {
       return bad(absl::StrCat("loss_weighting ", TrainingOptions::LossWeighting_Name(o.loss_weighting()),
                               " weights a diffusion loss; a noisy classifier is trained by "
@@ -415,7 +416,7 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
                    "steps_per_second,elapsed_seconds\n");
   std::vector<std::string> rows = ReadMetricRows(
       metrics_path, state.step, metrics_header.substr(0, metrics_header.size() - 1), &dropped);
-  if (p.text_image_description() && ranks->world_size() > 1) {
+  if (p.kind == DescriptionKind::kTextImage && ranks->world_size() > 1) {
     return absl::FailedPreconditionError(
         "a text-image description: the contrastive loss compares every image with every "
         "caption of the whole batch, which a data-parallel run would split; run it in one "
@@ -437,9 +438,9 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
   const TimeDomain domain = p.forward == nullptr ? TimeDomain{} : p.forward->time_domain();
   const int64_t batch = o.batch_size();
   const int64_t shard_begin = ranks->ShardBegin(batch), shard_size = ranks->ShardSize(batch);
-  const int64_t num_classes = p.classifier_description() ? p.classifier->num_classes()
-                              : p.predictor == nullptr   ? 0
-                                                         : p.predictor->conditions().num_classes;
+  const int64_t num_classes = p.kind == DescriptionKind::kClassifier ? p.classifier->num_classes()
+                              : p.predictor == nullptr ? 0
+                                                       : p.predictor->conditions().num_classes;
   const std::vector<at::Tensor> params = module.parameters();
   // DiffuseVAE: every example is conditioned on the prior's x_hat for it (a trained VAE's
   // reconstruction, loaded here); under forward "shifted" x_t is diffused around it.
@@ -513,7 +514,7 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
           (p.text_encoder->Embed(caption_tokens).to(type) *
            shard(keep).to(type).view({-1, 1}));
     }
-    if (p.encoder != nullptr && !p.text_image_description()) {
+    if (p.encoder != nullptr && p.kind != DescriptionKind::kTextImage) {
       const LatentPosterior q = p.encoder->Encode(example.x0, example.t);
       const int64_t width = q.mean.size(1);
       at::Tensor eps_z;
@@ -530,7 +531,7 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
     if (label.defined()) example.condition.label = shard(label);
     // The main term: the (weighted) diffusion loss, or an autoencoder's -log p(x0 | z).
     at::Tensor main_term, squared_error, accuracy;
-    if (p.text_image_description()) {
+    if (p.kind == DescriptionKind::kTextImage) {
       // CLIP's symmetric cross-entropy over the batch's image-caption similarities, with
       // every example of an identical caption a positive (short captions repeat).
       const at::Tensor image = p.forward != nullptr ? example.x_t : example.x0;
@@ -549,7 +550,7 @@ absl::StatusOr<TrainingSummary> Train(Pipeline& p, const std::string& out_dir,
       main_term = -0.5 * ((targets * torch::log_softmax(logits, 1)).sum(1).mean() +
                           (targets * torch::log_softmax(logits, 0)).sum(0).mean());
       accuracy = same.gather(1, logits.detach().argmax(1, true)).mean();
-    } else if (p.classifier_description()) {
+    } else if (p.kind == DescriptionKind::kClassifier) {
       const at::Tensor log_p = p.classifier->LogProbabilities(example.x_t, example.t);
       const at::Tensor y = example.condition.label.view({-1, 1});
       main_term = -log_p.gather(1, y).mean();
