@@ -10,15 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "training/checkpoint.h"
-
-namespace torch::nn {
-class Module;
-}  // namespace torch::nn
-
-namespace torch::optim {
-class Optimizer;
-}  // namespace torch::optim
+#include "training/checkpoint.h"  // TrainingState; declares torch::nn::Module, Optimizer
 
 namespace diffuse {
 
