@@ -21,7 +21,7 @@
 #include "models/gaussian_latent.h"
 #include "models/latent_ddim_prior.h"
 #include "random/noise_source.h"
-#include "training/trainer.h"
+#include "assembly/train.h"
 #include "util/atomic_file.h"
 #include "util/npy.h"
 #include "util/status_macros.h"

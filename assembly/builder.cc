@@ -1,5 +1,8 @@
 #include "assembly/builder.h"
 
+#include <map>
+#include <vector>
+
 #include <torch/nn/module.h>
 #include <torch/types.h>
 
@@ -7,7 +10,9 @@
 #include "absl/strings/str_join.h"
 #include "assembly/trained_loader.h"
 #include "data/captioner.h"
+#include "google/protobuf/descriptor.h"
 #include "google/protobuf/io/tokenizer.h"
+#include "google/protobuf/message.h"
 #include "google/protobuf/text_format.h"
 #include "models/module_ops.h"
 #include "models/noisy_classifier.h"
@@ -420,6 +425,65 @@ class ErrorCollector : public google::protobuf::io::ErrorCollector {
   std::string first_;
 };
 
+// A diffusion description: forward process, predictor, prior, reverse conditional,
+// guidance, and optionally an encoder of z and a text encoder of prompts; checked pairwise.
+absl::Status BuildDiffusion(Pipeline& p, BuildContext& context) {
+  const PipelineConfig& c = p.config;
+  ABSL_RETURN_IF_ERROR(BuildForward(p, context));
+  ABSL_ASSIGN_OR_RETURN(p.predictor, Registry<X0Predictor>::Global().Create(
+                                          c.predictor(), "predictor", context));
+  context.predictor = p.predictor.get();
+  ABSL_RETURN_IF_ERROR(CheckPredictorKind(p));
+  ABSL_ASSIGN_OR_RETURN(p.prior, Registry<LatentPrior>::Global().Create(
+                                      c.prior(), "prior", context));
+  ABSL_RETURN_IF_ERROR(Prefixed(absl::StrCat("prior '", c.prior().name(), "'"),
+                                p.prior->CheckCompatible(*p.forward)));
+  if (const int64_t z = p.prior->latent_dim();
+      z > 0 && z != p.predictor->conditions().latent_dim) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "prior '", c.prior().name(), "' draws z of width ", z, " but predictor '",
+        c.predictor().name(), "' takes latent_dim = ", p.predictor->conditions().latent_dim));
+  }
+  if (c.has_text_encoder()) ABSL_RETURN_IF_ERROR(BuildTextConditioning(p, context));
+  ABSL_ASSIGN_OR_RETURN(p.reverse, Registry<ReverseConditional>::Global().Create(
+                                        c.reverse(), "reverse", context));
+  ABSL_RETURN_IF_ERROR(Prefixed(
+      absl::StrCat("reverse '", c.reverse().name(), "' with forward '",
+                   c.forward().name(), "'"),
+      p.reverse->CheckCompatible(*p.forward)));
+  for (int i = 0; i < c.guidance_size(); ++i) {
+    const std::string field = absl::StrCat("guidance[", i, "]");
+    ABSL_ASSIGN_OR_RETURN(std::unique_ptr<GuidanceTerm> term,
+                          Registry<GuidanceTerm>::Global().Create(c.guidance(i), field,
+                                                                  context));
+    ABSL_RETURN_IF_ERROR(
+        Prefixed(absl::StrCat(field, " '", c.guidance(i).name(), "'"),
+                 term->CheckCompatible(*p.forward, *p.predictor)));
+    p.guidance.push_back(std::move(term));
+  }
+  ABSL_RETURN_IF_ERROR(BuildEncoder(p, context));
+  ABSL_ASSIGN_OR_RETURN(p.times, MakeSamplerGrid(c.sampler(), *p.forward));
+  ABSL_RETURN_IF_ERROR(CheckSampler(p));
+  return absl::OkStatus();
+}
+
+// How each kind of description is assembled: the sections it requires (checked before any
+// component is built, since data loads files) and its build step after the data.
+struct KindAssembly {
+  std::vector<const char*> required;
+  absl::Status (*build)(Pipeline&, BuildContext&);
+};
+
+const KindAssembly& AssemblyOf(DescriptionKind kind) {
+  static const auto* const kAssemblies = new std::map<DescriptionKind, KindAssembly>{
+      {DescriptionKind::kDiffusion, {{"forward", "predictor", "prior", "reverse"}, BuildDiffusion}},
+      {DescriptionKind::kAutoencoder, {{}, BuildAutoencoder}},
+      {DescriptionKind::kClassifier, {{}, BuildClassifierDescription}},
+      {DescriptionKind::kTextImage, {{}, BuildTextImageDescription}},
+  };
+  return kAssemblies->at(kind);
+}
+
 }  // namespace
 
 SamplingComponents Pipeline::sampling() const {
@@ -464,12 +528,12 @@ absl::StatusOr<std::unique_ptr<Pipeline>> BuildPipeline(const PipelineConfig& co
   p->config = config;
   ABSL_RETURN_IF_ERROR(RequireSection(config, "data", config.has_data()));
   p->kind = KindOf(config);
-  // The other sections are checked before any component is built (data loads files).
-  if (p->kind == DescriptionKind::kDiffusion) {
-    ABSL_RETURN_IF_ERROR(RequireSection(config, "forward", config.has_forward()));
-    ABSL_RETURN_IF_ERROR(RequireSection(config, "predictor", config.has_predictor()));
-    ABSL_RETURN_IF_ERROR(RequireSection(config, "prior", config.has_prior()));
-    ABSL_RETURN_IF_ERROR(RequireSection(config, "reverse", config.has_reverse()));
+  const KindAssembly& assembly = AssemblyOf(p->kind);
+  for (const char* section : assembly.required) {
+    const google::protobuf::FieldDescriptor* field =
+        PipelineConfig::descriptor()->FindFieldByName(section);
+    ABSL_RETURN_IF_ERROR(RequireSection(
+        config, section, PipelineConfig::GetReflection()->HasField(config, field)));
   }
   BuildContext context;
   context.config = &p->config;
@@ -477,54 +541,7 @@ absl::StatusOr<std::unique_ptr<Pipeline>> BuildPipeline(const PipelineConfig& co
   ABSL_ASSIGN_OR_RETURN(p->data,
                         Registry<Dataset>::Global().Create(config.data(), "data", context));
   context.data = p->data.get();
-  switch (p->kind) {
-    case DescriptionKind::kAutoencoder:
-      ABSL_RETURN_IF_ERROR(BuildAutoencoder(*p, context));
-      return p;
-    case DescriptionKind::kClassifier:
-      ABSL_RETURN_IF_ERROR(BuildClassifierDescription(*p, context));
-      return p;
-    case DescriptionKind::kTextImage:
-      ABSL_RETURN_IF_ERROR(BuildTextImageDescription(*p, context));
-      return p;
-    case DescriptionKind::kDiffusion:
-      break;
-  }
-  ABSL_RETURN_IF_ERROR(BuildForward(*p, context));
-  ABSL_ASSIGN_OR_RETURN(p->predictor, Registry<X0Predictor>::Global().Create(
-                                          config.predictor(), "predictor", context));
-  context.predictor = p->predictor.get();
-  ABSL_RETURN_IF_ERROR(CheckPredictorKind(*p));
-  ABSL_ASSIGN_OR_RETURN(p->prior, Registry<LatentPrior>::Global().Create(
-                                      config.prior(), "prior", context));
-  ABSL_RETURN_IF_ERROR(Prefixed(absl::StrCat("prior '", config.prior().name(), "'"),
-                                p->prior->CheckCompatible(*p->forward)));
-  if (const int64_t z = p->prior->latent_dim();
-      z > 0 && z != p->predictor->conditions().latent_dim) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "prior '", config.prior().name(), "' draws z of width ", z, " but predictor '",
-        config.predictor().name(), "' takes latent_dim = ", p->predictor->conditions().latent_dim));
-  }
-  if (config.has_text_encoder()) ABSL_RETURN_IF_ERROR(BuildTextConditioning(*p, context));
-  ABSL_ASSIGN_OR_RETURN(p->reverse, Registry<ReverseConditional>::Global().Create(
-                                        config.reverse(), "reverse", context));
-  ABSL_RETURN_IF_ERROR(Prefixed(
-      absl::StrCat("reverse '", config.reverse().name(), "' with forward '",
-                   config.forward().name(), "'"),
-      p->reverse->CheckCompatible(*p->forward)));
-  for (int i = 0; i < config.guidance_size(); ++i) {
-    const std::string field = absl::StrCat("guidance[", i, "]");
-    ABSL_ASSIGN_OR_RETURN(std::unique_ptr<GuidanceTerm> term,
-                          Registry<GuidanceTerm>::Global().Create(config.guidance(i), field,
-                                                                  context));
-    ABSL_RETURN_IF_ERROR(
-        Prefixed(absl::StrCat(field, " '", config.guidance(i).name(), "'"),
-                 term->CheckCompatible(*p->forward, *p->predictor)));
-    p->guidance.push_back(std::move(term));
-  }
-  ABSL_RETURN_IF_ERROR(BuildEncoder(*p, context));
-  ABSL_ASSIGN_OR_RETURN(p->times, MakeSamplerGrid(config.sampler(), *p->forward));
-  ABSL_RETURN_IF_ERROR(CheckSampler(*p));
+  ABSL_RETURN_IF_ERROR(assembly.build(*p, context));
   return p;
 }
 

@@ -18,7 +18,7 @@
 #include "forward/gaussian.h"
 #include "gtest/gtest.h"
 #include "pipeline/trained_description.h"
-#include "training/trainer.h"
+#include "assembly/train.h"
 #include "util/status_matchers.h"
 
 namespace diffuse {

@@ -25,7 +25,7 @@
 #include "data/fashion_mnist_files.h"
 #include "gtest/gtest.h"
 #include "models/gaussian_latent.h"
-#include "training/trainer.h"
+#include "assembly/train.h"
 #include "util/status_matchers.h"
 
 namespace diffuse {

@@ -24,7 +24,7 @@
 #include "gtest/gtest.h"
 #include "models/prompts.h"
 #include "pipeline/trained_description.h"
-#include "training/trainer.h"
+#include "assembly/train.h"
 #include "util/status_matchers.h"
 
 namespace diffuse {

@@ -22,7 +22,7 @@
 #include "benchmarks/bench_support.h"
 #include "guidance/guidance_term.h"
 #include "pipeline/trained_description.h"
-#include "training/trainer.h"
+#include "assembly/train.h"
 
 namespace diffuse {
 namespace {

@@ -6,7 +6,7 @@
 
 #include "data/gaussian_mixture.h"
 #include "data/mixture_dataset.h"
-#include "data/toy_data.pb.h"
+#include "data/eight_gaussians.pb.h"
 #include "pipeline/option_checks.h"
 #include "pipeline/registry.h"
 #include "util/status_macros.h"

@@ -1,4 +1,4 @@
-// Data "fashion_mnist": see FashionMnistOptions in toy_data.proto.
+// Data "fashion_mnist": see FashionMnistOptions in fashion_mnist.proto.
 #include <memory>
 
 #include <ATen/TensorOperators.h>
@@ -10,7 +10,7 @@
 #include "data/dataset.h"
 #include "data/fashion_captions.h"
 #include "data/fashion_mnist_files.h"
-#include "data/toy_data.pb.h"
+#include "data/fashion_mnist.pb.h"
 #include "pipeline/option_checks.h"
 #include "pipeline/registry.h"
 #include "util/status_macros.h"

@@ -7,7 +7,7 @@
 #include "data/dataset.h"
 #include "data/fashion_mnist_files.h"
 #include "data/idx_file.h"
-#include "data/toy_data.pb.h"
+#include "data/fashion_mnist.pb.h"
 #include "gtest/gtest.h"
 #include "util/status_matchers.h"
 

@@ -1,10 +1,10 @@
 // Data "token_mixture": token sequences with an exactly known distribution; see
-// toy_data.proto and token_mixture.h.
+// token_mixture_data.proto and token_mixture.h.
 #include <memory>
 
 #include "data/dataset.h"
 #include "data/token_mixture.h"
-#include "data/toy_data.pb.h"
+#include "data/token_mixture_data.pb.h"
 #include "pipeline/option_checks.h"
 #include "pipeline/registry.h"
 #include "util/status_macros.h"

@@ -10,7 +10,7 @@
 #include <ATen/ops/stack.h>
 
 #include "data/dataset.h"
-#include "data/toy_data.pb.h"
+#include "data/two_moons.pb.h"
 #include "pipeline/option_checks.h"
 #include "pipeline/registry.h"
 #include "util/status_macros.h"

@@ -23,7 +23,7 @@
 #include "pipeline/trained_description.h"
 #include "random/noise_source.h"
 #include "reverse/inversion.h"
-#include "training/trainer.h"
+#include "assembly/train.h"
 #include "util/status_matchers.h"
 
 namespace diffuse {

@@ -7,7 +7,7 @@
 
 #include "forward/forward_process.h"
 #include "forward/gaussian.h"
-#include "forward/gaussian_families.pb.h"
+#include "forward/flow.pb.h"
 #include "pipeline/registry.h"
 
 namespace diffuse {

@@ -9,7 +9,7 @@
 
 #include "forward/forward_process.h"
 #include "forward/gaussian.h"
-#include "forward/gaussian_families.pb.h"
+#include "forward/gaussian_ve.pb.h"
 #include "pipeline/option_checks.h"
 #include "pipeline/registry.h"
 #include "util/status_macros.h"

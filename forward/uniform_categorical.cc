@@ -1,4 +1,4 @@
-// Forward "uniform_categorical": see categorical.proto.
+// Forward "uniform_categorical": see uniform_categorical.proto.
 #include <cmath>
 #include <memory>
 
@@ -7,7 +7,7 @@
 #include <ATen/ops/full.h>
 
 #include "forward/categorical.h"
-#include "forward/categorical.pb.h"
+#include "forward/uniform_categorical.pb.h"
 #include "forward/forward_process.h"
 #include "forward/keep_schedule.h"
 #include "pipeline/option_checks.h"

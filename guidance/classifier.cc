@@ -5,7 +5,7 @@
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/types.h>
 
-#include "guidance/guidance_options.pb.h"
+#include "guidance/classifier.pb.h"
 #include "guidance/guidance_term.h"
 #include "guidance/step_size.h"
 #include "models/noisy_classifier.h"

@@ -7,7 +7,7 @@
 #include <ATen/ops/full_like.h>
 
 #include "forward/gaussian.h"
-#include "guidance/guidance_options.pb.h"
+#include "guidance/classifier_free.pb.h"
 #include "guidance/guidance_term.h"
 #include "pipeline/option_checks.h"
 #include "pipeline/registry.h"

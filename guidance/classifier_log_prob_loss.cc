@@ -1,5 +1,5 @@
 // Guidance loss "classifier_log_prob": see ClassifierLogProbLossOptions in
-// guidance_options.proto.
+// classifier_log_prob_loss.proto.
 #include <memory>
 
 #include <ATen/TensorOperators.h>
@@ -7,7 +7,7 @@
 
 #include "forward/forward_process.h"
 #include "guidance/guidance_loss.h"
-#include "guidance/guidance_options.pb.h"
+#include "guidance/classifier_log_prob_loss.pb.h"
 #include "models/noisy_classifier.h"
 #include "pipeline/option_checks.h"
 #include "pipeline/registry.h"

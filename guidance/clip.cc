@@ -1,4 +1,4 @@
-// Guidance "clip": see ClipGuidanceOptions in guidance_options.proto.
+// Guidance "clip": see ClipGuidanceOptions in clip.proto.
 #include <memory>
 
 #include <ATen/core/grad_mode.h>
@@ -7,7 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "forward/gaussian.h"
-#include "guidance/guidance_options.pb.h"
+#include "guidance/clip.pb.h"
 #include "guidance/guidance_term.h"
 #include "guidance/step_size.h"
 #include "models/prompts.h"

@@ -1,4 +1,4 @@
-// Guidance "loss": see LossGuidanceOptions in guidance_options.proto.
+// Guidance "loss": see LossGuidanceOptions in loss_guidance.proto.
 #include <memory>
 
 #include <ATen/core/grad_mode.h>
@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "forward/gaussian.h"
 #include "guidance/guidance_loss.h"
-#include "guidance/guidance_options.pb.h"
+#include "guidance/loss_guidance.pb.h"
 #include "guidance/guidance_term.h"
 #include "guidance/step_size.h"
 #include "pipeline/option_checks.h"

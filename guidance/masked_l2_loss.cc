@@ -1,4 +1,4 @@
-// Guidance loss "masked_l2": see MaskedL2LossOptions in guidance_options.proto.
+// Guidance loss "masked_l2": see MaskedL2LossOptions in masked_l2_loss.proto.
 #include <memory>
 #include <vector>
 
@@ -11,7 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "data/dataset.h"
 #include "guidance/guidance_loss.h"
-#include "guidance/guidance_options.pb.h"
+#include "guidance/masked_l2_loss.pb.h"
 #include "pipeline/registry.h"
 #include "util/npy.h"
 #include "util/status_macros.h"

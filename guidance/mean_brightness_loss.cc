@@ -1,11 +1,11 @@
-// Guidance loss "mean_brightness": see MeanBrightnessLossOptions in guidance_options.proto.
+// Guidance loss "mean_brightness": see MeanBrightnessLossOptions in mean_brightness_loss.proto.
 #include <memory>
 
 #include <ATen/TensorOperators.h>
 #include <ATen/core/Tensor.h>
 
 #include "guidance/guidance_loss.h"
-#include "guidance/guidance_options.pb.h"
+#include "guidance/mean_brightness_loss.pb.h"
 #include "pipeline/option_checks.h"
 #include "pipeline/registry.h"
 #include "util/status_macros.h"

@@ -19,7 +19,7 @@
 #include "gtest/gtest.h"
 #include "models/network_predictor.h"
 #include "pipeline/trained_description.h"
-#include "training/trainer.h"
+#include "assembly/train.h"
 #include "util/status_matchers.h"
 
 namespace diffuse {

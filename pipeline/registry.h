@@ -5,7 +5,8 @@
 //   2. Implement the concept's interface in a .cc (anonymous namespace).
 //   3. Write a factory: absl::StatusOr<std::unique_ptr<Interface>>(const Options&,
 //      const BuildContext&), which checks option ranges and returns INVALID_ARGUMENT
-//      naming the option.
+//      naming the option. (A concept built from something else than BuildContext names it
+//      as Interface::Context, e.g. TrainingObjective's TrainingComponents.)
 //   4. As the file's last statement:
 //        DIFFUSE_REGISTER_COMPONENT(ForwardProcess, "gaussian_vp", GaussianVpOptions,
 //                                   MakeGaussianVp);
@@ -17,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -30,10 +32,22 @@
 
 namespace diffuse {
 
+// What factories of `Interface` receive besides their options: BuildContext, or the
+// interface's own Context type.
+template <typename Interface, typename = void>
+struct FactoryContext {
+  using type = BuildContext;
+};
+template <typename Interface>
+struct FactoryContext<Interface, std::void_t<typename Interface::Context>> {
+  using type = typename Interface::Context;
+};
+
 template <typename Interface>
 class Registry {
  public:
   using Result = absl::StatusOr<std::unique_ptr<Interface>>;
+  using Context = typename FactoryContext<Interface>::type;
 
   static Registry& Global() {
     static Registry* registry = new Registry;
@@ -42,11 +56,11 @@ class Registry {
 
   template <typename Options>
   bool Register(const std::string& name,
-                std::function<Result(const Options&, const BuildContext&)> factory) {
+                std::function<Result(const Options&, const Context&)> factory) {
     entries_[name] = Entry{
         Options::descriptor()->full_name(),
         [factory](const ComponentSpec& spec, const std::string& where,
-                  const BuildContext& context) -> Result {
+                  const Context& context) -> Result {
           Options options;
           if (spec.has_options() && !spec.options().UnpackTo(&options)) {
             return absl::InvalidArgumentError(absl::StrCat(
@@ -60,7 +74,7 @@ class Registry {
 
   // Builds the component `spec` names; `field` is its path in the description (for errors).
   Result Create(const ComponentSpec& spec, absl::string_view field,
-                const BuildContext& context) const {
+                const Context& context) const {
     const std::string where(field);
     if (spec.name().empty()) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -98,8 +112,7 @@ class Registry {
  private:
   struct Entry {
     std::string options_type;
-    std::function<Result(const ComponentSpec&, const std::string&, const BuildContext&)>
-        create;
+    std::function<Result(const ComponentSpec&, const std::string&, const Context&)> create;
   };
   std::map<std::string, Entry> entries_;
 };
@@ -112,7 +125,7 @@ class Registry {
   static const bool DIFFUSE_REGISTRY_CONCAT_(diffuse_registered_, __COUNTER__) = \
       ::diffuse::Registry<Interface>::Global().Register<Options>(                 \
           name, std::function<::diffuse::Registry<Interface>::Result(             \
-                    const Options&, const ::diffuse::BuildContext&)>(factory))
+                    const Options&, const ::diffuse::Registry<Interface>::Context&)>(factory))
 
 }  // namespace diffuse
 

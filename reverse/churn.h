@@ -11,7 +11,7 @@
 #include "absl/status/status.h"
 #include "reverse/gaussian_solver.h"
 #include "reverse/reverse_conditional.h"
-#include "reverse/solver_options.pb.h"
+#include "reverse/churn.pb.h"
 
 namespace diffuse {
 

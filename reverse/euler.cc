@@ -7,7 +7,7 @@
 #include "pipeline/registry.h"
 #include "reverse/churn.h"
 #include "reverse/gaussian_solver.h"
-#include "reverse/solver_options.pb.h"
+#include "reverse/churn.pb.h"
 #include "util/status_macros.h"
 
 namespace diffuse {

@@ -14,7 +14,7 @@
 #include "pipeline/option_checks.h"
 #include "pipeline/registry.h"
 #include "reverse/reverse_conditional.h"
-#include "reverse/reverse_options.pb.h"
+#include "reverse/partial_substitution.pb.h"
 #include "util/status_macros.h"
 
 namespace diffuse {

@@ -1,4 +1,4 @@
-// The noise share s of partial substitution (see reverse_options.proto), as a free function
+// The noise share s of partial substitution (see partial_substitution.proto), as a free function
 // for the component and its tests.
 #ifndef DIFFUSE_REVERSE_PARTIAL_SUBSTITUTION_H_
 #define DIFFUSE_REVERSE_PARTIAL_SUBSTITUTION_H_

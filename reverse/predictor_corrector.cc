@@ -1,5 +1,5 @@
 // Reverse "predictor_corrector": Euler-Maruyama predictor plus Langevin corrector steps
-// (Song et al. 2021, Alg. 4) at the new time; see solver_options.proto.
+// (Song et al. 2021, Alg. 4) at the new time; see predictor_corrector.proto.
 //
 // Step size: Alg. 4 uses e = 2 (r ||z|| / ||score||)^2, and their code averages both norms
 // over the batch. Per-sample norms explode in low dimensions (||score|| -> 0 at a mode;
@@ -15,7 +15,7 @@
 #include "pipeline/option_checks.h"
 #include "pipeline/registry.h"
 #include "reverse/gaussian_solver.h"
-#include "reverse/solver_options.pb.h"
+#include "reverse/predictor_corrector.pb.h"
 #include "util/status_macros.h"
 
 namespace diffuse {

@@ -23,10 +23,10 @@
 #include "assembly/trained_loader.h"
 #include "data/fashion_mnist_files.h"
 #include "eval/mixture_metrics.h"
-#include "guidance/guidance_options.pb.h"
+#include "guidance/classifier_free.pb.h"
 #include "pipeline/trained_description.h"
 #include "training/trainer.h"
-#include "training/weights_file.h"
+#include "assembly/weights_file.h"
 #include "util/status_macros.h"
 
 ABSL_FLAG(std::string, pipeline, "", "Pipeline description (text-format protobuf).");

@@ -13,7 +13,7 @@
 #include "eval/scatter_plot.h"
 #include "tools/cli_common.h"
 #include "tools/verb.h"
-#include "training/trainer.h"
+#include "assembly/train.h"
 #include "util/atomic_file.h"
 #include "util/npy.h"
 #include "util/status_macros.h"

@@ -8,7 +8,7 @@
 #include "absl/strings/match.h"
 #include "tools/cli_common.h"
 #include "tools/verb.h"
-#include "training/weights_file.h"
+#include "assembly/weights_file.h"
 #include "util/status_macros.h"
 
 ABSL_FLAG(bool, ema, true,

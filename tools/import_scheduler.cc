@@ -15,8 +15,8 @@
 #include "absl/strings/str_replace.h"
 #include "forward/gaussian_vp.h"
 #include "forward/gaussian_vp.pb.h"
-#include "reverse/reverse_options.pb.h"
-#include "reverse/solver_options.pb.h"
+#include "reverse/partial_substitution.pb.h"
+#include "reverse/churn.pb.h"
 #include "reverse/time_grid.h"
 #include "util/status_macros.h"
 

@@ -23,7 +23,6 @@
 #include "reverse/inversion.h"
 #include "tools/cli_common.h"
 #include "tools/verb.h"
-#include "training/trainer.h"
 #include "util/status_macros.h"
 
 ABSL_FLAG(int, frames, 10, "interpolate: frames from the first image to the second, ends included.");

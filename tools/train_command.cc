@@ -7,7 +7,7 @@
 #include "absl/strings/str_format.h"
 #include "tools/cli_common.h"
 #include "tools/verb.h"
-#include "training/trainer.h"
+#include "assembly/train.h"
 #include "util/status_macros.h"
 
 namespace diffuse {

@@ -19,7 +19,7 @@
 #include "models/latent_ddim_prior.h"
 #include "tools/cli_common.h"
 #include "tools/verb.h"
-#include "training/trainer.h"
+#include "assembly/train.h"
 #include "util/atomic_file.h"
 #include "util/status_macros.h"
 

@@ -43,7 +43,7 @@ absl::Status UpgradeCheckpoint(const std::string& in, const std::string& out) {
     return absl::FailedPreconditionError(
         absl::StrCat("checkpoint ", in, ": its pipeline has no trained network"));
   }
-  TrainedNetwork network = PrepareTraining(*pipeline);
+  TrainedNetwork network = PrepareTraining(*pipeline->trained_module(), pipeline->config.training());
   ABSL_RETURN_IF_ERROR(LoadLegacyCheckpoint(in, *network.module, network.optimizer.get(), &state));
   return SaveCheckpoint(out, *network.module, *network.optimizer, state);
 }

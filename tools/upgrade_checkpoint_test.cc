@@ -12,7 +12,7 @@
 #include "pipeline/trained_description.h"
 #include "training/checkpoint.h"
 #include "training/legacy_checkpoint.h"
-#include "training/trainer.h"
+#include "assembly/train.h"
 #include "util/atomic_file.h"
 #include "util/status_matchers.h"
 
@@ -39,7 +39,7 @@ TEST(UpgradeCheckpointTest, AVersion2FileBecomesTheVersion3FileTrainingWrote) {
   const std::string v3 = CheckpointPath(dir);
 
   std::unique_ptr<Pipeline> q = BuildOrFail(kPipeline);
-  TrainedNetwork network = PrepareTraining(*q);
+  TrainedNetwork network = PrepareTraining(*q->trained_module(), q->config.training());
   TrainingState state;
   ASSERT_THAT(LoadCheckpoint(v3, *network.module, network.optimizer.get(), &state), IsOk());
   const std::string v2 = dir + "/old.pt";

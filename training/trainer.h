@@ -1,10 +1,12 @@
-// Trains a pipeline's predictor: x0 ~ data, t ~ U{1..T} (or U(0, 1]), eps ~ q(eps),
-// x_t = F_t(x0, eps), loss = the predictor's per-sample loss, Adam, EMA of weights.
+// Trains a description's network: each step draws a data batch and asks the description's
+// training objective (training/objective.h) for the loss; Adam (or AdamW), an EMA of the
+// weights, checkpoints, metrics.csv, progress lines, signals and data parallelism are here.
+// assembly/train.h assembles the objective and calls this loop.
 //
-// Deterministic for a given training.seed: every draw (data, t, eps, condition dropout)
-// comes from one generator whose state is checkpointed with the weights, EMA and optimizer,
-// so a run killed at any moment and started again resumes from its last checkpoint and
-// ends with the weights an uninterrupted run would have.
+// Deterministic for a given training.seed: every draw (data, then the objective's: t, eps,
+// condition dropout, ...) comes from one generator whose state is checkpointed with the
+// weights, EMA and optimizer, so a run killed at any moment and started again resumes from
+// its last checkpoint and ends with the weights an uninterrupted run would have.
 #ifndef DIFFUSE_TRAINING_TRAINER_H_
 #define DIFFUSE_TRAINING_TRAINER_H_
 
@@ -15,15 +17,18 @@
 #include <ATen/core/Tensor.h>
 #include <torch/optim/optimizer.h>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "assembly/builder.h"
-#include "models/trainable_model.h"
+#include "pipeline/pipeline.pb.h"
 
 namespace torch::nn {
 class Module;
 }  // namespace torch::nn
 
 namespace diffuse {
+
+class Dataset;
+class TrainingObjective;
 
 struct TrainingSummary {
   int64_t first_step = 0;  // where this run started (> 0 after a resume)
@@ -42,26 +47,35 @@ double LearningRate(const TrainingOptions& options, int64_t step);
 // ema_warmup min(ema_decay, (1 + step) / (10 + step)).
 double EmaDecay(const TrainingOptions& options, int64_t step);
 
-// Per-sample loss weights [B] (float32) at times t: training.loss_weighting's weight on the
-// squared x0 error divided by the model's TrainableModel::X0LossScale; ones for PLAIN.
-at::Tensor LossWeights(const Pipeline& pipeline, TrainableModel& model, const Time& t,
-                       int64_t batch);
+// INVALID_ARGUMENT naming the first of the training section's loop settings (steps,
+// batch_size, learning rate and schedule, EMA, logging, checkpoints) or loss-field ranges
+// that is out of range, or that the description has no training section.
+absl::Status CheckTrainingOptions(const PipelineConfig& config);
 
-// The network Train optimizes (the predictor's, with the encoder's beside it), moved to
-// training.dtype and in train mode, and its optimizer: Adam, or AdamW with weight decay.
+// `module` moved to training.dtype and in train mode, and its optimizer: Adam, or AdamW
+// with weight decay.
 struct TrainedNetwork {
   torch::nn::Module* module;
   std::unique_ptr<torch::optim::Optimizer> optimizer;
   at::ScalarType dtype;  // training.dtype's
 };
-TrainedNetwork PrepareTraining(Pipeline& pipeline);
+TrainedNetwork PrepareTraining(torch::nn::Module& module, const TrainingOptions& options);
+
+// What Train runs: the description (its training section; stored in the checkpoint), the
+// network the optimizer updates, the data and the objective, all owned by the caller.
+struct TrainingRun {
+  const PipelineConfig* config = nullptr;
+  torch::nn::Module* module = nullptr;
+  Dataset* data = nullptr;
+  TrainingObjective* objective = nullptr;
+};
 
 // Trains into `out_dir` (checkpoint.pt, metrics.csv), resuming from out_dir's checkpoint
 // when one exists. Progress lines go to `progress` (may be nullptr). Stops with
 // INVALID_ARGUMENT on a non-finite loss, leaving the last good checkpoint. Holds out_dir's
 // lock (util/run_control.h): FAILED_PRECONDITION while another run trains there. SIGTERM or
 // SIGINT end the current step, write a checkpoint and return CANCELLED.
-absl::StatusOr<TrainingSummary> Train(Pipeline& pipeline, const std::string& out_dir,
+absl::StatusOr<TrainingSummary> Train(const TrainingRun& run, const std::string& out_dir,
                                       std::ostream* progress);
 
 }  // namespace diffuse

@@ -1,4 +1,4 @@
-#include "training/trainer.h"
+#include "assembly/train.h"
 
 #include <csignal>
 #include <cstdio>
@@ -77,31 +77,6 @@ TEST_P(TrainerLearnsTest, LossFallsAndSamplesLandOnTheModes) {
   ASSERT_THAT(s, IsOk());
   EXPECT_LT(s->final_loss, 0.8 * s->first_loss);
   ExpectSamplesOnTheModes(*p);
-}
-
-// The weights reproduce the published per-parameterization forms: min-SNR-gamma is
-// min(SNR, g) / SNR on the eps loss and min(SNR, g) / (SNR + 1) on the v loss (Hang et al.
-// 2023, sec. 3.4); the UDM weight on an EDM-preconditioned model is the constant 1/2, since
-// EDM's c_out^2 is exactly the Gaussian-data x0-posterior variance sigma_bar^2.
-TEST(LossWeightsTest, MatchPublishedForms) {
-  const Time t(torch::tensor({1.0, 100.0, 400.0, 900.0}, torch::kFloat64));
-  for (const char* kind : {"EPS", "V"}) {
-    auto p = BuildOrFail(PipelineText(10, 0.003, 50, "loss_weighting: MIN_SNR min_snr_gamma: 5",
-                                      absl::StrCat("parameterization: ", kind)));
-    ASSERT_NE(p, nullptr);
-    const GaussianCoefficients& g = *p->forward->gaussian();
-    const at::Tensor snr = (AlphaTensor(g, t) / SigmaTensor(g, t)).pow(2);
-    const at::Tensor expected =
-        snr.clamp_max(5) / (std::string(kind) == "EPS" ? snr : snr + 1);
-    EXPECT_TRUE(torch::allclose(LossWeights(*p, *p->predictor->trainable(), t, 4).to(torch::kFloat64),
-                                expected, 1e-5, 1e-7))
-        << kind;
-  }
-  auto edm = BuildOrFail(PipelineText(10, 0.003, 50, "loss_weighting: UDM sigma_data: 4",
-                                      "parameterization: EDM sigma_data: 4"));
-  ASSERT_NE(edm, nullptr);
-  EXPECT_TRUE(torch::allclose(LossWeights(*edm, *edm->predictor->trainable(), t, 4),
-                              torch::full({4}, 0.5f), 1e-5, 1e-6));
 }
 
 // AdamW, warmup, gradient clipping and min-SNR weighting together still learn the ring.

@@ -3,8 +3,8 @@
 // Names are the module's parameter names (e.g. "input.weight"); the EMA weights are the
 // ones exported, as used for sampling. Metadata: "format", "pipeline" (the description),
 // "step".
-#ifndef DIFFUSE_TRAINING_WEIGHTS_FILE_H_
-#define DIFFUSE_TRAINING_WEIGHTS_FILE_H_
+#ifndef DIFFUSE_ASSEMBLY_WEIGHTS_FILE_H_
+#define DIFFUSE_ASSEMBLY_WEIGHTS_FILE_H_
 
 #include <string>
 
@@ -24,4 +24,4 @@ absl::Status ImportWeights(Pipeline& pipeline, const std::string& path);
 
 }  // namespace diffuse
 
-#endif  // DIFFUSE_TRAINING_WEIGHTS_FILE_H_
+#endif  // DIFFUSE_ASSEMBLY_WEIGHTS_FILE_H_

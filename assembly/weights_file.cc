@@ -1,4 +1,4 @@
-#include "training/weights_file.h"
+#include "assembly/weights_file.h"
 
 #include <map>
 
