@@ -13,6 +13,7 @@
 #include "pipeline/registry.h"
 #include "training/objective.h"
 #include "training/objective_parts.h"
+#include "util/status_macros.h"
 
 namespace diffuse {
 namespace {
@@ -67,11 +68,7 @@ absl::StatusOr<std::unique_ptr<TrainingObjective>> MakeAutoencoderObjective(
   }
   absl::StatusOr<LatentRegularizer> latent = LatentRegularizerOf(*c.config, c.encoder);
   if (!latent.ok()) return latent.status();
-  if (o.loss_weighting() != TrainingOptions::PLAIN) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "training.loss_weighting ", TrainingOptions::LossWeighting_Name(o.loss_weighting()),
-        " weights a diffusion loss; an autoencoder has none (PLAIN)"));
-  }
+  ABSL_RETURN_IF_ERROR(RefuseLossWeighting(o, "an autoencoder has none"));
   if (o.condition_dropout() != 0) {
     return absl::InvalidArgumentError("training.condition_dropout: an autoencoder takes no labels");
   }

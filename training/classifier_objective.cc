@@ -6,11 +6,11 @@
 #include <ATen/TensorOperators.h>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "models/noisy_classifier.h"
 #include "pipeline/registry.h"
 #include "training/objective.h"
 #include "training/objective_parts.h"
+#include "util/status_macros.h"
 
 namespace diffuse {
 namespace {
@@ -35,8 +35,7 @@ class NoisyClassifierObjective : public TrainingObjective {
 
   void Report(const std::vector<double>& means, std::vector<std::string>* fields,
               std::string* line) const override {
-    fields->push_back(absl::StrFormat("%.6f", means[0]));
-    *line = absl::StrFormat(" (accuracy %.3f)", means[0]);
+    ReportAccuracy(means[0], fields, line);
   }
 
  private:
@@ -51,11 +50,7 @@ absl::StatusOr<std::unique_ptr<TrainingObjective>> MakeNoisyClassifierObjective(
         "the noisy classifier's cross-entropy needs classifier and forward sections (this is "
         "a ", DescriptionKindName(c.kind), " description)"));
   }
-  if (o.loss_weighting() != TrainingOptions::PLAIN) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "training.loss_weighting ", TrainingOptions::LossWeighting_Name(o.loss_weighting()),
-        " weights a diffusion loss; a noisy classifier is trained by cross-entropy (PLAIN)"));
-  }
+  ABSL_RETURN_IF_ERROR(RefuseLossWeighting(o, "a noisy classifier is trained by cross-entropy"));
   if (o.condition_dropout() != 0) {
     return absl::InvalidArgumentError(
         "training.condition_dropout: a noisy classifier learns every label, none is dropped");

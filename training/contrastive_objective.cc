@@ -10,13 +10,13 @@
 #include <ATen/ops/tensor.h>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "data/dataset.h"
 #include "models/encoder.h"
 #include "models/text_encoder.h"
 #include "pipeline/registry.h"
 #include "training/objective.h"
 #include "training/objective_parts.h"
+#include "util/status_macros.h"
 
 namespace diffuse {
 namespace {
@@ -64,8 +64,7 @@ class ContrastiveObjective : public TrainingObjective {
 
   void Report(const std::vector<double>& means, std::vector<std::string>* fields,
               std::string* line) const override {
-    fields->push_back(absl::StrFormat("%.6f", means[0]));
-    *line = absl::StrFormat(" (accuracy %.3f)", means[0]);
+    ReportAccuracy(means[0], fields, line);
   }
 
  private:
@@ -86,12 +85,7 @@ absl::StatusOr<std::unique_ptr<TrainingObjective>> MakeContrastiveObjective(
         "training.batch_size = ", o.batch_size(), ": the contrastive loss compares each "
         "image with the batch's other captions (at least 2)"));
   }
-  if (o.loss_weighting() != TrainingOptions::PLAIN) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "training.loss_weighting ", TrainingOptions::LossWeighting_Name(o.loss_weighting()),
-        " weights a diffusion loss; a text-image model is trained by the contrastive loss "
-        "(PLAIN)"));
-  }
+  ABSL_RETURN_IF_ERROR(RefuseLossWeighting(o, "a text-image model is trained by the contrastive loss"));
   if (o.condition_dropout() != 0) {
     return absl::InvalidArgumentError(
         "training.condition_dropout: a text-image model takes no labels (caption_word_dropout "

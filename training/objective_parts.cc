@@ -174,4 +174,16 @@ void ReportLatentTerms(const LatentRegularizer& regularizer, const std::vector<d
   }
 }
 
+absl::Status RefuseLossWeighting(const TrainingOptions& o, const std::string& why) {
+  if (o.loss_weighting() == TrainingOptions::PLAIN) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "training.loss_weighting ", TrainingOptions::LossWeighting_Name(o.loss_weighting()),
+      " weights a diffusion loss; ", why, " (PLAIN)"));
+}
+
+void ReportAccuracy(double accuracy, std::vector<std::string>* fields, std::string* line) {
+  fields->push_back(absl::StrFormat("%.6f", accuracy));
+  *line = absl::StrFormat(" (accuracy %.3f)", accuracy);
+}
+
 }  // namespace diffuse

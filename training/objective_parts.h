@@ -69,6 +69,13 @@ void AddLatentTermNames(const LatentRegularizer& regularizer, std::vector<std::s
 void ReportLatentTerms(const LatentRegularizer& regularizer, const std::vector<double>& means,
                        size_t* index, std::vector<std::string>* fields, std::string* line);
 
+// For objectives without a diffusion loss: INVALID_ARGUMENT "training.loss_weighting W
+// weights a diffusion loss; <why> (PLAIN)" unless loss_weighting is PLAIN.
+absl::Status RefuseLossWeighting(const TrainingOptions& options, const std::string& why);
+
+// A batch accuracy's metrics.csv field and progress text.
+void ReportAccuracy(double accuracy, std::vector<std::string>* fields, std::string* line);
+
 }  // namespace diffuse
 
 #endif  // DIFFUSE_TRAINING_OBJECTIVE_PARTS_H_
