@@ -5,6 +5,7 @@
 #define DIFFUSE_DATA_DATASET_H_
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include <ATen/core/Generator.h>
@@ -19,6 +20,9 @@ class TokenMixture;
 struct DataBatch {
   at::Tensor x;      // [B, ...sample_shape] float32, or int64 tokens
   at::Tensor label;  // [B] int64, or undefined for unlabelled data
+  // Each example's caption words, for data that stores captions (image folders); empty for
+  // data whose captioner measures them from the examples.
+  std::vector<std::vector<std::string>> captions;
 };
 
 class Dataset {

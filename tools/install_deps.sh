@@ -9,7 +9,8 @@ packages=(
   libabsl-dev libgoogle-glog-dev libgflags-dev                   # Abseil, logging
   libprotobuf-dev protobuf-compiler                              # pipeline descriptions
   libgtest-dev libgmock-dev libbenchmark-dev                     # tests, benchmarks
-  libpng-dev                                                     # PNG output (and zlib)
+  libpng-dev                                                     # PNG (and zlib)
+  libjpeg62-turbo-dev                                            # JPEG input (image folders)
   dataset-fashion-mnist                                          # the image dataset
   python3-numpy                                                  # .npy interop checks
 )

@@ -56,8 +56,11 @@ TrainingExample Corrupt(const ObjectiveStep& step, const ForwardProcess& forward
 
 CaptionDraw DrawCaptions(const ObjectiveStep& step, const Dataset& data,
                          const TextEncoder& encoder, double word_dropout) {
-  const std::vector<std::string> all = DropWords(
-      data.captioner()->Caption(step.data->x, step.data->label), word_dropout, *step.generator);
+  const std::vector<std::string> all =
+      DropWords(step.data->captions.empty()
+                    ? data.captioner()->Caption(step.data->x, step.data->label)
+                    : step.data->captions,
+                word_dropout, *step.generator);
   CaptionDraw captions;
   captions.text.assign(all.begin() + step.shard_begin,
                        all.begin() + step.shard_begin + step.shard_size);
