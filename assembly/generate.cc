@@ -185,10 +185,13 @@ absl::StatusOr<Generated> Generate(Pipeline& p, const GenerateRequest& request) 
       }
       std::vector<at::Tensor> states, x0s;
       StepHook hook;
-      if (request.record_trajectory) {
+      if (request.record_trajectory || request.step_hook) {
         hook = [&](StepView& view) {
-          states.push_back(view.x_t.clone());
-          x0s.push_back(view.x0_hat.x0.clone());
+          if (request.record_trajectory) {
+            states.push_back(view.x_t.clone());
+            x0s.push_back(view.x0_hat.x0.clone());
+          }
+          if (request.step_hook) request.step_hook(first, count, view);
         };
       }
       parts.push_back(RunReverseProcess(p.sampling(), prior.x_start, p.times, prior.condition,

@@ -5,6 +5,8 @@
 #ifndef DIFFUSE_ASSEMBLY_GENERATE_H_
 #define DIFFUSE_ASSEMBLY_GENERATE_H_
 
+#include <cstdint>
+#include <functional>
 #include <ostream>
 #include <string>
 
@@ -33,6 +35,9 @@ struct GenerateRequest {
   // [num, D]: the latent z each sample is conditioned on (Condition::latent; Diffusion
   // Autoencoders' decoding). Required when the predictor is conditioned on a latent.
   at::Tensor latent;
+  // Called before every reverse step of every chunk (after the trajectory's record), with
+  // the chunk's first sample and size; it may replace the state (inpainting).
+  std::function<void(int64_t first, int64_t count, StepView& view)> step_hook;
   // The global index of the first sample (a rank's share of a data-parallel run): sample i
   // of this request draws the noise stream (seed, first_index + i) and label first_index + i.
   int64_t first_index = 0;

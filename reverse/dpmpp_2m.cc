@@ -13,6 +13,7 @@ namespace {
 
 class DpmSolver2M : public GaussianSolver {
  public:
+  bool keeps_history() const override { return true; }
   void Reset() override {
     x0_prev_ = at::Tensor();
     h_prev_ = std::numeric_limits<double>::infinity();

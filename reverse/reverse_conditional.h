@@ -41,6 +41,9 @@ class ReverseConditional {
   virtual absl::Status CheckCompatible(const ForwardProcess& forward) const = 0;
   // Called before the first step of every run.
   virtual void Reset() {}
+  // Whether a step reads what earlier steps left (a multistep solver's history), so that
+  // steps cannot be run again out of order (StepView::jump_back_to).
+  virtual bool keeps_history() const { return false; }
   // Called before the prediction of each step: may move x_t to a noisier time t_hat >= t
   // (stochastic churn) and returns t_hat; the step then starts there. Default: no move.
   virtual double Perturb(const ReverseStep& step, at::Tensor& x_t) { return step.t; }

@@ -87,6 +87,10 @@ at::Tensor RunReverseProcess(const SamplingComponents& components, at::Tensor x_
       hook(view);
       u = shifted ? x - offset : x;
       if (shifted) x0_hat.x0 = x0_hat.x0 - offset;
+      if (view.jump_back_to >= 0 && view.jump_back_to < i) {
+        i = view.jump_back_to - 1;  // the loop's ++i: from step jump_back_to again
+        continue;
+      }
     }
     u = components.reverse->Step(step, u, x0_hat);
   }

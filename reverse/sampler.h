@@ -31,6 +31,11 @@ struct StepView {
   double t_prev;
   at::Tensor& x_t;
   X0Prediction& x0_hat;
+  // Set by the hook to an index j < index after it has taken x_t back up to times[j]
+  // (RePaint's resampling jumps): the sampler continues from step j with that x_t, and this
+  // step's prediction is dropped. Single-step conditionals only (a multistep solver's
+  // history would mix the passes); noise sources see those steps' BeginStep again.
+  int jump_back_to = -1;
 };
 using StepHook = std::function<void(StepView&)>;
 
