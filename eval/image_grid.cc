@@ -9,12 +9,14 @@
 
 namespace diffuse {
 
-absl::Status WriteImageGridPng(const std::string& path, const at::Tensor& images, int zoom) {
+absl::Status WriteImageGridPng(const std::string& path, const at::Tensor& images, int zoom,
+                               int columns) {
   if (images.dim() != 4 || (images.size(1) != 1 && images.size(1) != 3)) {
     return absl::InvalidArgumentError("image grids need [N, 1 or 3, H, W] samples");
   }
   const int64_t n = images.size(0), c = images.size(1), h = images.size(2), w = images.size(3);
-  const int64_t cols = static_cast<int64_t>(std::ceil(std::sqrt(static_cast<double>(n))));
+  const int64_t cols = columns > 0 ? columns
+                                    : static_cast<int64_t>(std::ceil(std::sqrt(static_cast<double>(n))));
   const int64_t rows = (n + cols - 1) / cols;
   const int border = 2;
   const at::Tensor pixels =

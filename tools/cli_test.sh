@@ -674,5 +674,32 @@ se = float(re.search(r"^  denoising +[-\d.]+ \+- ([\d.]+)", report, re.M).group(
 assert nll - 4 * se < total < nll + 2, (total, nll, report)   # a bound, loose by DDPM's fixed variance
 PY
 
+# 20. img2img (SDEdit) and inpaint (RePaint) on test images with the tiny plain U-Net.
+P="--pipeline=$TMP/plain.pbtxt --checkpoint=$TMP/plain/checkpoint.pt"
+"$DIFFUSE" img2img $P --split=test --indices=0:4 --strength=0 --out="$TMP/i2i_0.npy" > /dev/null 2>&1
+"$DIFFUSE" img2img $P --split=test --indices=0:4 --strength=0.5 --out="$TMP/i2i.npy" \
+  --png="$TMP/i2i.png" > /dev/null 2>&1
+"$DIFFUSE" inpaint $P --split=test --indices=0:4 --mask=lower_half --resample=2 --jump=5 \
+  --out="$TMP/inpaint.npy" --png="$TMP/inpaint.png" > "$TMP/inpaint.log" 2>&1
+/usr/bin/python3 - "$TMP" <<'PY' && [[ -s "$TMP/i2i.png" && -s "$TMP/inpaint.png" ]] \
+  && pass "img2img / inpaint ($(head -n 1 "$TMP/inpaint.log"))" || fail "img2img / inpaint"
+import sys, numpy as np
+d = sys.argv[1]
+zero, half, inp = (np.load(d + f) for f in ("/i2i_0.npy", "/i2i.npy", "/inpaint.npy"))
+assert zero.shape == half.shape == inp.shape == (4, 1, 28, 28), (zero.shape, half.shape, inp.shape)
+# strength 0 returns the images: they are the first test images in [-1, 1]
+assert zero.min() >= -1 and zero.max() <= 1 and np.isfinite(half).all() and np.isfinite(inp).all()
+assert np.abs(half - zero).max() > 0.01
+# inpaint keeps the known (upper) half exactly, generates the lower one
+assert np.array_equal(inp[:, :, :14], zero[:, :, :14]), np.abs(inp[:, :, :14] - zero[:, :, :14]).max()
+assert np.abs(inp[:, :, 14:] - zero[:, :, 14:]).max() > 0.01
+PY
+expect_error "inpaint without a mask" "--mask is required" "$TMP/o40.npy" -- \
+  "$DIFFUSE" inpaint $P --split=test --indices=0:2 --out="$TMP/o40.npy"
+expect_error "inpaint with an unknown mask keyword" "lower_half, upper_half" "$TMP/o41.npy" -- \
+  "$DIFFUSE" inpaint $P --split=test --indices=0:2 --mask=bottom --out="$TMP/o41.npy"
+expect_error "img2img strength out of range" "strength = 2 must be in [0, 1]" "$TMP/o42.npy" -- \
+  "$DIFFUSE" img2img $P --split=test --indices=0:2 --strength=2 --out="$TMP/o42.npy"
+
 echo "$passed passed, $failures failed"
 [[ $failures -eq 0 ]]
