@@ -30,6 +30,13 @@ class TextEncoder {
   // One token list per text (possibly empty) -> [B, D], rows of unit norm, in the weights'
   // floating type; differentiable in the weights.
   virtual at::Tensor Embed(const std::vector<std::vector<int64_t>>& tokens) = 0;
+  // The per-token states [B, L, W] (in the weights' type) and the mask [B, L] (true for a
+  // real token) that a cross-attention predictor reads; both undefined for encoders without
+  // them (bag_of_words).
+  struct TokenStates {
+    at::Tensor states, mask;
+  };
+  virtual TokenStates EmbedTokens(const std::vector<std::vector<int64_t>>& tokens) { return {}; }
   // The network `diffuse train` fits in a text-image description; null for an encoder
   // loaded frozen from a checkpoint.
   virtual torch::nn::Module* module() { return nullptr; }
