@@ -34,6 +34,11 @@ class Dataset {
   // 0 for unlabelled data.
   virtual int64_t num_classes() const { return 0; }
   virtual DataBatch Sample(int64_t batch, at::Generator& generator) = 0;
+  // Data held as a finite list of examples (image folders): how many, and examples
+  // first .. first + count - 1 in order, captions included, for evaluation; 0 and an empty
+  // batch for data drawn afresh.
+  virtual int64_t num_examples() const { return 0; }
+  virtual DataBatch Examples(int64_t first, int64_t count) const { return {}; }
   // What generated samples stand for, as written to files and pictures: themselves, except
   // for data that encodes values as tokens (fashion_mnist's grey levels: images in [-1, 1]).
   virtual at::Tensor Decode(const at::Tensor& samples) const { return samples; }

@@ -87,6 +87,17 @@ class ImageFolder : public Dataset {
   int64_t num_classes() const override { return num_classes_; }
   const Captioner* captioner() const override { return captioner_.get(); }
 
+  int64_t num_examples() const override { return images_.size(0); }
+  DataBatch Examples(int64_t first, int64_t count) const override {
+    DataBatch out;
+    out.x = images_.narrow(0, first, count).to(at::kFloat) / 127.5 - 1;
+    if (labels_.defined()) out.label = labels_.narrow(0, first, count);
+    if (!captions_.empty()) {
+      out.captions.assign(captions_.begin() + first, captions_.begin() + first + count);
+    }
+    return out;
+  }
+
   DataBatch Sample(int64_t batch, at::Generator& generator) override {
     const at::Tensor index = at::randint(0, images_.size(0), {batch}, generator, at::kLong);
     DataBatch out;

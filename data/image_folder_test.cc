@@ -84,6 +84,12 @@ TEST(ImageFolderTest, DrawsPreparedImagesLabelsAndCaptions) {
   ASSERT_NE((*data)->captioner(), nullptr);
   EXPECT_EQ((*data)->captioner()->vocabulary(),
             (std::vector<std::string>{"cat", "dark", "dog", "face", "fish", "skin", "tone", "tropical"}));
+  // The examples in manifest order, for evaluation.
+  ASSERT_EQ((*data)->num_examples(), 4);
+  const DataBatch all = (*data)->Examples(1, 3);
+  ASSERT_EQ(all.captions.size(), 3u);
+  EXPECT_EQ(absl::StrJoin(all.captions[0], " "), "cat face dark skin tone");
+  EXPECT_EQ(all.label[2].item<int64_t>(), 1);
   at::Generator generator = at::detail::createCPUGenerator(1);
   const DataBatch batch = (*data)->Sample(64, generator);
   ASSERT_EQ(batch.captions.size(), 64u);
