@@ -19,11 +19,15 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "assembly/trained_loader.h"
+#include "data/dataset.h"
 #include "data/fashion_mnist_files.h"
+#include "data/image_folder.pb.h"
 #include "eval/mixture_metrics.h"
 #include "guidance/classifier_free.pb.h"
+#include "pipeline/registry.h"
 #include "pipeline/trained_description.h"
 #include "training/trainer.h"
 #include "assembly/weights_file.h"
@@ -211,11 +215,74 @@ absl::StatusOr<SplitSlice> SplitFromFlags() {
                     data.labels.slice(0, first, end)};
 }
 
-absl::StatusOr<at::Tensor> ImagesFromFlags() {
+namespace {
+
+// The indices first:end of --indices.
+absl::StatusOr<std::pair<int64_t, int64_t>> IndicesFromFlag() {
+  const std::vector<std::string> range = absl::StrSplit(absl::GetFlag(FLAGS_indices), ':');
+  int64_t first = 0, end = 0;
+  if (range.size() != 2 || !absl::SimpleAtoi(range[0], &first) ||
+      !absl::SimpleAtoi(range[1], &end) || first < 0 || end <= first) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--indices: '", absl::GetFlag(FLAGS_indices), "' is not first:end with first < end"));
+  }
+  return std::make_pair(first, end);
+}
+
+// The pictures first:end of an image-folder manifest, prepared as `p`'s data is (its
+// image_folder options, or its sample shape's size and channels).
+absl::StatusOr<at::Tensor> ImagesFromManifest(const std::string& manifest, const Pipeline* p) {
+  if (p == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("--images=", manifest, ": this verb takes .npy images"));
+  }
+  ImageFolderOptions options;
+  if (p->config.data().name() != "image_folder" ||
+      !p->config.data().options().UnpackTo(&options)) {
+    const std::vector<int64_t> shape = p->data->sample_shape();
+    if (shape.size() != 3 || shape[1] != shape[2] || (shape[0] != 1 && shape[0] != 3)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--images=", manifest, ": the pipeline's samples [", absl::StrJoin(shape, ", "),
+          "] are not square grey or RGB images"));
+    }
+    options.set_size(static_cast<int32_t>(shape[1]));
+    options.set_channels(static_cast<int32_t>(shape[0]));
+  }
+  options.set_manifest(manifest);
+  options.set_split(ImageFolderOptions::ALL);
+  for (auto* column : {options.mutable_split_column(), options.mutable_group_column(),
+                       options.mutable_label_column(), options.mutable_caption_column()}) {
+    column->clear();
+  }
+  options.clear_classes();
+  options.clear_num_classes();
+  ComponentSpec spec;
+  spec.set_name("image_folder");
+  spec.mutable_options()->PackFrom(options);
+  BuildContext context;
+  context.config = &p->config;
+  absl::StatusOr<std::unique_ptr<Dataset>> data =
+      Registry<Dataset>::Global().Create(spec, "--images", context);
+  if (!data.ok()) return data.status();
+  ABSL_ASSIGN_OR_RETURN(auto range, IndicesFromFlag());
+  const int64_t n = (*data)->num_examples();
+  if (range.second > n) {
+    return absl::InvalidArgumentError(absl::StrCat("--indices: ", manifest, " lists ", n, " images"));
+  }
+  return (*data)->Examples(range.first, range.second - range.first).x;
+}
+
+}  // namespace
+
+absl::StatusOr<at::Tensor> ImagesFromFlags(const Pipeline* pipeline) {
   if (absl::GetFlag(FLAGS_images).empty() == absl::GetFlag(FLAGS_split).empty()) {
     return absl::InvalidArgumentError("give one of --images and --split");
   }
-  if (!absl::GetFlag(FLAGS_images).empty()) return ReadTensor(absl::GetFlag(FLAGS_images));
+  const std::string images = absl::GetFlag(FLAGS_images);
+  if (absl::EndsWith(images, ".jsonl") || absl::EndsWith(images, ".json") ||
+      absl::EndsWith(images, ".csv")) {
+    return ImagesFromManifest(images, pipeline);
+  }
+  if (!images.empty()) return ReadTensor(images);
   ABSL_ASSIGN_OR_RETURN(SplitSlice slice, SplitFromFlags());
   return slice.images;
 }

@@ -61,8 +61,10 @@ struct SplitSlice {
 };
 absl::StatusOr<SplitSlice> SplitFromFlags();
 
-// The images of --images (.npy) or of --split / --indices; exactly one must be given.
-absl::StatusOr<at::Tensor> ImagesFromFlags();
+// The images of --images (.npy, or an image-folder manifest .jsonl / .json / .csv whose
+// pictures --indices prepared as `pipeline`'s data is) or of --split / --indices; exactly
+// one of --images and --split must be given.
+absl::StatusOr<at::Tensor> ImagesFromFlags(const Pipeline* pipeline = nullptr);
 
 // One line for the end of a training run: "trained WHAT steps a..b in s, loss x -> y; wrote
 // CHECKPOINT", or, when the checkpoint was already at the last step, that nothing was done;

@@ -694,6 +694,32 @@ assert np.abs(half - zero).max() > 0.01
 assert np.array_equal(inp[:, :, :14], zero[:, :, :14]), np.abs(inp[:, :, :14] - zero[:, :, :14]).max()
 assert np.abs(inp[:, :, 14:] - zero[:, :, 14:]).max() > 0.01
 PY
+# Images from an image-folder manifest: four 28 x 28 grey PNGs, prepared as the pipeline's
+# data (1 x 28 x 28); strength 0 returns them in [-1, 1].
+mkdir -p "$TMP/folder"
+/usr/bin/python3 - "$TMP/folder" <<'PY'
+import json, struct, sys, zlib
+d = sys.argv[1]
+def png(path, value):
+    raw = b"".join(b"\0" + bytes([value] * 28) for _ in range(28))
+    chunk = lambda t, b: struct.pack(">I", len(b)) + t + b + struct.pack(">I", zlib.crc32(t + b))
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 28, 28, 8, 0, 0, 0, 0))
+                + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+with open(d + "/manifest.jsonl", "w") as m:
+    for i, v in enumerate([0, 51, 204, 255]):
+        png(f"{d}/{i}.png", v)
+        m.write(json.dumps({"file": f"{i}.png", "caption": f"grey {v}"}) + "\n")
+PY
+"$DIFFUSE" img2img $P --images="$TMP/folder/manifest.jsonl" --indices=0:4 --strength=0 \
+  --out="$TMP/folder.npy" > /dev/null 2>&1
+/usr/bin/python3 - "$TMP" <<'PY' && pass "img2img reads an image folder" || fail "img2img reads an image folder"
+import sys, numpy as np
+x = np.load(sys.argv[1] + "/folder.npy")
+assert x.shape == (4, 1, 28, 28), x.shape
+want = np.array([0, 51, 204, 255]) / 127.5 - 1
+assert np.allclose(x.reshape(4, -1), want[:, None], atol=1e-6), x.reshape(4, -1)[:, 0]
+PY
 expect_error "inpaint without a mask" "--mask is required" "$TMP/o40.npy" -- \
   "$DIFFUSE" inpaint $P --split=test --indices=0:2 --out="$TMP/o40.npy"
 expect_error "inpaint with an unknown mask keyword" "lower_half, upper_half" "$TMP/o41.npy" -- \

@@ -45,7 +45,7 @@ absl::Status EncodeCommand() {
         "gives the plain model's DDIM-inverted x_T)"));
   }
   ABSL_RETURN_IF_ERROR(LoadTrainedWeights(*p));
-  ABSL_ASSIGN_OR_RETURN(at::Tensor images, ImagesFromFlags());
+  ABSL_ASSIGN_OR_RETURN(at::Tensor images, ImagesFromFlags(p.get()));
   const double encoder_time = absl::GetFlag(FLAGS_encoder_time);
   absl::StatusOr<Encoded> encoded =
       EncodeImages(*p, images, !x_T_out.empty(),

@@ -77,7 +77,7 @@ absl::Status Run(bool inpaint) {
     return absl::InvalidArgumentError("--mask: img2img takes none (use inpaint)");
   }
   ABSL_RETURN_IF_ERROR(LoadTrainedWeights(*p));
-  ABSL_ASSIGN_OR_RETURN(at::Tensor images, ImagesFromFlags());
+  ABSL_ASSIGN_OR_RETURN(at::Tensor images, ImagesFromFlags(p.get()));
   ImageToImageRequest request;
   request.images = images;
   const double strength = absl::GetFlag(FLAGS_strength);

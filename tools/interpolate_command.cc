@@ -87,7 +87,7 @@ absl::Status InterpolateCommand() {
         "goes in --baseline_pipeline)");
   }
   ABSL_RETURN_IF_ERROR(LoadTrainedWeights(*p));
-  ABSL_ASSIGN_OR_RETURN(at::Tensor images, ImagesFromFlags());
+  ABSL_ASSIGN_OR_RETURN(at::Tensor images, ImagesFromFlags(p.get()));
   if (images.size(0) % 2 != 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "interpolate takes pairs of images (2k and 2k + 1; e.g. --split=test --indices=3:5), "

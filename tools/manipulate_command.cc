@@ -84,7 +84,7 @@ absl::Status ManipulateCommand() {
   const LatentDirection direction = FitLatentDirection(fit.latent, labels.index({keep}).eq(classes[1]));
   std::cout << absl::StrFormat("direction %d -> %d from %d encoded training images: probe accuracy %.4f\n",
                                classes[0], classes[1], fit_images.size(0), direction.train_accuracy);
-  ABSL_ASSIGN_OR_RETURN(at::Tensor images, ImagesFromFlags());
+  ABSL_ASSIGN_OR_RETURN(at::Tensor images, ImagesFromFlags(p.get()));
   ABSL_ASSIGN_OR_RETURN(Encoded e, EncodeImages(*p, images, /*with_x_T=*/true));
   const int64_t n = images.size(0), k = static_cast<int64_t>(scales.size());
   std::vector<at::Tensor> latents;

@@ -31,7 +31,7 @@ absl::Status VaryCommand() {
     return absl::InvalidArgumentError(absl::StrCat("--variations = ", k, " must be in [1, 1000]"));
   }
   ABSL_RETURN_IF_ERROR(LoadTrainedWeights(*p));
-  ABSL_ASSIGN_OR_RETURN(at::Tensor images, ImagesFromFlags());
+  ABSL_ASSIGN_OR_RETURN(at::Tensor images, ImagesFromFlags(p.get()));
   ABSL_ASSIGN_OR_RETURN(Encoded encoded, EncodeImages(*p, images, /*with_x_T=*/false));
   const int64_t n = images.size(0);
   GenerateRequest request;
