@@ -193,28 +193,6 @@ absl::StatusOr<at::Tensor> ReadTensor(const std::string& path) {
   return FromNpy(a);
 }
 
-absl::StatusOr<SplitSlice> SplitFromFlags() {
-  const std::string split = absl::GetFlag(FLAGS_split);
-  if (split != "train" && split != "test") {
-    return absl::InvalidArgumentError(absl::StrCat("--split: '", split, "' is not train or test"));
-  }
-  const std::vector<std::string> range = absl::StrSplit(absl::GetFlag(FLAGS_indices), ':');
-  int64_t first = 0, end = 0;
-  if (range.size() != 2 || !absl::SimpleAtoi(range[0], &first) ||
-      !absl::SimpleAtoi(range[1], &end) || first < 0 || end <= first) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--indices: '", absl::GetFlag(FLAGS_indices), "' is not first:end with first < end"));
-  }
-  ABSL_ASSIGN_OR_RETURN(FashionMnistSplit data,
-                        ReadFashionMnist(absl::GetFlag(FLAGS_data_dir), split == "train"));
-  if (end > data.images.size(0)) {
-    return absl::InvalidArgumentError(absl::StrCat("--indices: the ", split, " split has ",
-                                                   data.images.size(0), " images"));
-  }
-  return SplitSlice{FashionMnistToFloat(data.images.slice(0, first, end)),
-                    data.labels.slice(0, first, end)};
-}
-
 namespace {
 
 // The indices first:end of --indices.
@@ -228,6 +206,27 @@ absl::StatusOr<std::pair<int64_t, int64_t>> IndicesFromFlag() {
   }
   return std::make_pair(first, end);
 }
+
+}  // namespace
+
+absl::StatusOr<SplitSlice> SplitFromFlags() {
+  const std::string split = absl::GetFlag(FLAGS_split);
+  if (split != "train" && split != "test") {
+    return absl::InvalidArgumentError(absl::StrCat("--split: '", split, "' is not train or test"));
+  }
+  ABSL_ASSIGN_OR_RETURN(const auto range, IndicesFromFlag());
+  const int64_t first = range.first, end = range.second;
+  ABSL_ASSIGN_OR_RETURN(FashionMnistSplit data,
+                        ReadFashionMnist(absl::GetFlag(FLAGS_data_dir), split == "train"));
+  if (end > data.images.size(0)) {
+    return absl::InvalidArgumentError(absl::StrCat("--indices: the ", split, " split has ",
+                                                   data.images.size(0), " images"));
+  }
+  return SplitSlice{FashionMnistToFloat(data.images.slice(0, first, end)),
+                    data.labels.slice(0, first, end)};
+}
+
+namespace {
 
 // The pictures first:end of an image-folder manifest, prepared as `p`'s data is (its
 // image_folder options, or its sample shape's size and channels).
