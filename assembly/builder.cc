@@ -381,11 +381,28 @@ absl::Status BuildTextConditioning(Pipeline& p, const BuildContext& context) {
         text, " and encoder '", c.encoder().name(), "' would both condition the predictor's "
         "latent; keep one"));
   }
+  // The predictor reads the pooled embedding as its latent, the token states by
+  // cross-attention, or both.
   const int64_t latent_dim = p.predictor->conditions().latent_dim;
-  if (latent_dim != p.text_encoder->embedding_dim()) {
+  const int64_t context_dim = p.predictor->conditions().context_dim;
+  const std::string predictor = absl::StrCat("predictor '", c.predictor().name(), "'");
+  if (latent_dim == 0 && context_dim == 0) {
     return absl::InvalidArgumentError(absl::StrCat(
-        text, " embeds prompts in width ", p.text_encoder->embedding_dim(), " but predictor '",
-        c.predictor().name(), "' takes latent_dim = ", latent_dim));
+        predictor, " reads no text: give it latent_dim = ", p.text_encoder->embedding_dim(),
+        " (the pooled embedding) or context_dim = ", p.text_encoder->token_state_dim(),
+        " (the token states, by cross-attention)"));
+  }
+  if (latent_dim > 0 && latent_dim != p.text_encoder->embedding_dim()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        text, " embeds prompts in width ", p.text_encoder->embedding_dim(), " but ", predictor,
+        " takes latent_dim = ", latent_dim));
+  }
+  if (context_dim > 0 && context_dim != p.text_encoder->token_state_dim()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        text, p.text_encoder->token_state_dim() == 0
+                  ? std::string(" has no per-token states (a transformer_text encoder has)")
+                  : absl::StrCat(" has token states of width ", p.text_encoder->token_state_dim()),
+        " but ", predictor, " takes context_dim = ", context_dim));
   }
   if (p.prior->latent_dim() > 0) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -399,15 +416,28 @@ absl::Status BuildTextConditioning(Pipeline& p, const BuildContext& context) {
     }
   }
   const SamplerOptions& s = c.sampler();
-  ABSL_ASSIGN_OR_RETURN(p.prompt_embeddings,
-                        EmbedPrompts(*p.text_encoder, {s.prompts().begin(), s.prompts().end()},
-                                     "sampler.prompts"));
-  if (s.has_negative_prompt()) {
-    ABSL_ASSIGN_OR_RETURN(p.negative_prompt_embedding,
-                          EmbedPrompts(*p.text_encoder, {s.negative_prompt()},
-                                       "sampler.negative_prompt"));
-  } else {
-    p.negative_prompt_embedding = torch::zeros({1, latent_dim}, torch::kFloat32);
+  const std::vector<std::string> prompts(s.prompts().begin(), s.prompts().end());
+  if (latent_dim > 0) {
+    ABSL_ASSIGN_OR_RETURN(p.prompt_embeddings,
+                          EmbedPrompts(*p.text_encoder, prompts, "sampler.prompts"));
+    if (s.has_negative_prompt()) {
+      ABSL_ASSIGN_OR_RETURN(p.negative_prompt_embedding,
+                            EmbedPrompts(*p.text_encoder, {s.negative_prompt()},
+                                         "sampler.negative_prompt"));
+    } else {
+      p.negative_prompt_embedding = torch::zeros({1, latent_dim}, torch::kFloat32);
+    }
+  }
+  if (context_dim > 0) {
+    // The null condition of cross-attention is the empty prompt's states, as condition
+    // dropout trains it (and as Stable Diffusion's unconditional branch reads "").
+    if (!prompts.empty()) {
+      ABSL_ASSIGN_OR_RETURN(p.prompt_tokens,
+                            EmbedPromptTokens(*p.text_encoder, prompts, "sampler.prompts"));
+    }
+    ABSL_ASSIGN_OR_RETURN(p.negative_prompt_tokens,
+                          EmbedPromptTokens(*p.text_encoder, {s.negative_prompt()},
+                                            "sampler.negative_prompt"));
   }
   return absl::OkStatus();
 }

@@ -58,6 +58,9 @@ struct Pipeline {
   // A text-conditioned predictor's embeddings of sampler.prompts [P, D] and of
   // sampler.negative_prompt [1, D] (zeros, the null condition, when it is unset).
   at::Tensor prompt_embeddings, negative_prompt_embedding;
+  // A cross-attention predictor's token states and masks of sampler.prompts
+  // ([P, L, W], [P, L]) and of the negative prompt (the empty prompt when unset) [1, L', W].
+  TextEncoder::TokenStates prompt_tokens, negative_prompt_tokens;
   std::vector<double> times;  // the sampler's grid
   // Decided once by BuildPipeline from the sections present (KindOf).
   DescriptionKind kind = DescriptionKind::kDiffusion;

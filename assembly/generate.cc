@@ -170,9 +170,20 @@ absl::StatusOr<Generated> Generate(Pipeline& p, const GenerateRequest& request) 
       if (prior.condition.image.defined()) images.push_back(prior.condition.image);
       prior.condition.prompt = p.PromptsFor(request.first_index + first, count);
       if (text) {
-        prior.condition.latent = p.prompt_embeddings.index_select(0, prior.condition.prompt).to(type);
-        prior.condition.negative_latent =
-            p.negative_prompt_embedding.expand({count, latent_dim}).to(type);
+        if (latent_dim > 0) {
+          prior.condition.latent =
+              p.prompt_embeddings.index_select(0, prior.condition.prompt).to(type);
+          prior.condition.negative_latent =
+              p.negative_prompt_embedding.expand({count, latent_dim}).to(type);
+        }
+        if (p.predictor->conditions().context_dim > 0) {
+          Condition& c = prior.condition;
+          c.context = p.prompt_tokens.states.index_select(0, c.prompt).to(type);
+          c.context_mask = p.prompt_tokens.mask.index_select(0, c.prompt);
+          const TextEncoder::TokenStates& negative = p.negative_prompt_tokens;
+          c.negative_context = negative.states.expand({count, -1, -1}).to(type);
+          c.negative_context_mask = negative.mask.expand({count, -1});
+        }
       } else if (latent_dim > 0) {
         prior.condition.latent =
             (prior_latent ? prior.condition.latent

@@ -254,6 +254,89 @@ TEST(TextConditionedTest, TrainsOnCaptionsAndGuidesAgainstTheNegativePrompt) {
                                  "set sampler.prompts (or --prompt)")));
 }
 
+// A U-Net reading the transformer's token states by cross-attention: trained from
+// captions with the empty prompt as the null condition, sampled from prompts; padding
+// never changes a prediction, and classifier-free guidance mixes in the negative (here the
+// empty) prompt's prediction.
+TEST(TextConditionedTest, CrossAttentionReadsTheTokenStates) {
+  const std::string dir = std::string(getenv("TEST_TMPDIR")) + "/transformer_text_image";
+  {
+    std::unique_ptr<Pipeline> clip = BuildOrFail(absl::StrReplaceAll(
+        TextImageText(4, false),
+        {{R"(name: "bag_of_words" options { [type.googleapis.com/diffuse.BagOfWordsOptions] {
+      embedding_dim: 16 hidden_dim: 32 } })",
+          R"(name: "transformer_text" options { [type.googleapis.com/diffuse.TransformerTextOptions] {
+      embedding_dim: 16 width: 12 layers: 1 heads: 2 max_tokens: 8 vocabulary_size: 40 } })"}}));
+    ASSERT_NE(clip, nullptr);
+    ASSERT_THAT(Train(*clip, dir, nullptr), IsOk());
+  }
+  const std::string encoder = TrainedTextEncoder(CheckpointPath(dir));
+  const std::string cfg = R"(guidance { name: "classifier_free" options {
+      [type.googleapis.com/diffuse.ClassifierFreeGuidanceOptions] { scale: 2 } } })";
+  auto text = [&](const std::string& unet, const std::string& sections) {
+    return absl::StrCat(absl::StrReplaceAll(UNetText(sections, R"(prompts: ["dark sandal", "bag"])"),
+                                            {{"latent_dim: 0", unet}}),
+                        " training { steps: 3 batch_size: 8 condition_dropout: 0.5 }");
+  };
+  std::unique_ptr<Pipeline> p =
+      BuildOrFail(text("context_dim: 12 cross_attention_heads: 2 attention_resolutions: [14]",
+                       encoder + cfg));
+  ASSERT_NE(p, nullptr);
+  EXPECT_TRUE(p->text_conditioned());
+  ASSERT_THAT(Train(*p, std::string(getenv("TEST_TMPDIR")) + "/cross_unet", nullptr), IsOk());
+  GenerateRequest request;
+  request.num = 4;
+  absl::StatusOr<Generated> generated = Generate(*p, request);
+  ASSERT_THAT(generated, IsOk());
+  EXPECT_EQ(generated->samples.sizes(), at::IntArrayRef({4, 1, 28, 28}));
+  EXPECT_TRUE(torch::isfinite(generated->samples).all().item<bool>());
+
+  at::NoGradGuard no_grad;
+  for (auto& w : p->trained_module()->parameters()) w.add_(0.05 * torch::randn_like(w));
+  const TextEncoder::TokenStates& prompts = p->prompt_tokens;  // padded to "dark sandal"
+  ASSERT_EQ(prompts.states.dim(), 3);
+  EXPECT_EQ(prompts.states.size(2), 12);
+  EXPECT_LT(prompts.mask[1].sum().item<int64_t>(), prompts.mask[0].sum().item<int64_t>());
+  const at::Tensor x_t = torch::randn({2, 1, 28, 28});
+  GuidanceInput in;
+  in.predictor = p->predictor.get();
+  in.forward = p->forward.get();
+  in.x_t = x_t;
+  in.t = Time(500.0);
+  in.condition.context = prompts.states;
+  in.condition.context_mask = prompts.mask;
+  in.condition.negative_context = p->negative_prompt_tokens.states.expand({2, -1, -1});
+  in.condition.negative_context_mask = p->negative_prompt_tokens.mask.expand({2, -1});
+  const at::Tensor x0 = p->predictor->Predict(x_t, in.t, in.condition).x0;
+  EXPECT_GT((x0[0] - x0[1]).abs().max().item<double>(), 0);  // the prompt matters
+  // "bag" alone, unpadded, predicts what it predicts padded in the batch.
+  absl::StatusOr<TextEncoder::TokenStates> bag = EmbedPromptTokens(*p->text_encoder, {"bag"}, "p");
+  ASSERT_THAT(bag, IsOk());
+  Condition alone;
+  alone.context = bag->states;
+  alone.context_mask = bag->mask;
+  EXPECT_TRUE(torch::allclose(p->predictor->Predict(x_t.slice(0, 1), in.t, alone).x0[0], x0[1],
+                              1e-5, 1e-6));
+  Condition negative;
+  negative.context = in.condition.negative_context;
+  negative.context_mask = in.condition.negative_context_mask;
+  const at::Tensor x0_neg = p->predictor->Predict(x_t, in.t, negative).x0;
+  const at::Tensor guided = p->guidance[0]->Guide(in, {x0, at::Tensor()}).x0;
+  EXPECT_TRUE(torch::allclose(guided, 3 * x0 - 2 * x0_neg, 1e-5, 1e-5));
+
+  EXPECT_THAT(BuildFromText(text("context_dim: 16", encoder)),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("has token states of width 12 but predictor 'unet' takes "
+                                 "context_dim = 16")));
+  EXPECT_THAT(BuildFromText(text("context_dim: 16", TrainedTextEncoder(Trained(20, false)))),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("has no per-token states (a transformer_text encoder has)")));
+  EXPECT_THAT(BuildFromText(text("latent_dim: 0", encoder)),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("predictor 'unet' reads no text: give it latent_dim = 16 (the "
+                                 "pooled embedding) or context_dim = 12")));
+}
+
 // Caption word drops and condition dropout draw from the training generator: 3 + 3 steps
 // resume to the 6-step weights bit for bit.
 TEST(TextConditionedTest, ResumesExactly) {

@@ -24,6 +24,12 @@ struct Condition {
   // [B, D]: the latent of the negative condition of classifier-free guidance on a
   // text-conditioned predictor (the negative prompt's embedding, or zeros, the null one).
   at::Tensor negative_latent;
+  // [B, L, W] the per-token states of each sample's prompt and [B, L] bool (true at real
+  // tokens): what a cross-attention predictor reads (latent diffusion, Rombach et al. 2022).
+  at::Tensor context, context_mask;
+  // The negative condition's states and mask for classifier-free guidance (the negative
+  // prompt's, or the empty prompt's, the null condition).
+  at::Tensor negative_context, negative_context_mask;
 };
 
 }  // namespace diffuse

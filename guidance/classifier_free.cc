@@ -66,9 +66,12 @@ class ClassifierFree : public GuidanceTerm {
     if (options_.scale() == 0 && options_.rescale() == 0) return x0_hat;  // w = 0: x0(c)
     Condition negative = in.condition;
     if (text_) {
-      TORCH_CHECK(in.condition.negative_latent.defined(),
-                  "classifier-free guidance on text needs the negative latent");
+      TORCH_CHECK(in.condition.negative_latent.defined() ||
+                      in.condition.negative_context.defined(),
+                  "classifier-free guidance on text needs the negative latent or context");
       negative.latent = in.condition.negative_latent;
+      negative.context = in.condition.negative_context;
+      negative.context_mask = in.condition.negative_context_mask;
     } else {
       TORCH_CHECK(in.condition.label.defined(), "classifier-free guidance needs labels");
       negative.label = at::full_like(in.condition.label, options_.negative_label());
@@ -117,7 +120,8 @@ absl::StatusOr<std::unique_ptr<GuidanceTerm>> Make(const ClassifierFreeGuidanceO
   ABSL_RETURN_IF_ERROR(CheckInRange("scale", options.scale(), -1, 100));
   ABSL_RETURN_IF_ERROR(CheckInRange("rescale", options.rescale(), 0, 1));
   const bool text = context.config != nullptr && context.config->has_text_encoder();
-  // On text the null condition is the zero embedding, which only condition dropout trains.
+  // On text the null condition (the zero embedding, the empty prompt's states) is what only
+  // condition dropout trains.
   if (text && options.scale() != 0 && !context.config->sampler().has_negative_prompt() &&
       !(context.config->training().condition_dropout() > 0)) {
     return absl::FailedPreconditionError(

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "util/status_macros.h"
 
 namespace diffuse {
 
@@ -31,9 +32,10 @@ absl::StatusOr<std::vector<int64_t>> WordVocabulary::Tokenize(absl::string_view 
   return tokens;
 }
 
-absl::StatusOr<at::Tensor> EmbedPrompts(TextEncoder& encoder,
-                                        const std::vector<std::string>& texts,
-                                        absl::string_view field) {
+namespace {
+
+absl::StatusOr<std::vector<std::vector<int64_t>>> TokenizePrompts(
+    const TextEncoder& encoder, const std::vector<std::string>& texts, absl::string_view field) {
   std::vector<std::vector<int64_t>> tokens;
   for (size_t i = 0; i < texts.size(); ++i) {
     absl::StatusOr<std::vector<int64_t>> t = encoder.Tokenize(texts[i]);
@@ -43,8 +45,27 @@ absl::StatusOr<at::Tensor> EmbedPrompts(TextEncoder& encoder,
     }
     tokens.push_back(*std::move(t));
   }
+  return tokens;
+}
+
+}  // namespace
+
+absl::StatusOr<at::Tensor> EmbedPrompts(TextEncoder& encoder,
+                                        const std::vector<std::string>& texts,
+                                        absl::string_view field) {
+  ABSL_ASSIGN_OR_RETURN(const std::vector<std::vector<int64_t>> tokens,
+                        TokenizePrompts(encoder, texts, field));
   at::NoGradGuard no_grad;
   return encoder.Embed(tokens);
+}
+
+absl::StatusOr<TextEncoder::TokenStates> EmbedPromptTokens(TextEncoder& encoder,
+                                                           const std::vector<std::string>& texts,
+                                                           absl::string_view field) {
+  ABSL_ASSIGN_OR_RETURN(const std::vector<std::vector<int64_t>> tokens,
+                        TokenizePrompts(encoder, texts, field));
+  at::NoGradGuard no_grad;
+  return encoder.EmbedTokens(tokens);
 }
 
 std::vector<std::string> DropWords(const std::vector<std::vector<std::string>>& captions,

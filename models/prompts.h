@@ -34,6 +34,11 @@ class WordVocabulary {
 absl::StatusOr<at::Tensor> EmbedPrompts(TextEncoder& encoder,
                                         const std::vector<std::string>& texts,
                                         absl::string_view field);
+// The per-token states of `texts` (TextEncoder::EmbedTokens) without autograd, padded to
+// the longest; the same errors.
+absl::StatusOr<TextEncoder::TokenStates> EmbedPromptTokens(TextEncoder& encoder,
+                                                           const std::vector<std::string>& texts,
+                                                           absl::string_view field);
 
 // The caption words of each example as one text per example, each word dropped with
 // probability `drop` (draws from `generator`, one per word).

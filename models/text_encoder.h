@@ -37,6 +37,8 @@ class TextEncoder {
     at::Tensor states, mask;
   };
   virtual TokenStates EmbedTokens(const std::vector<std::vector<int64_t>>& tokens) { return {}; }
+  // W, the width of the per-token states; 0 for encoders without them.
+  virtual int64_t token_state_dim() const { return 0; }
   // The network `diffuse train` fits in a text-image description; null for an encoder
   // loaded frozen from a checkpoint.
   virtual torch::nn::Module* module() { return nullptr; }

@@ -21,6 +21,10 @@ class TrainedTextEncoder : public TextEncoder {
   at::Tensor Embed(const std::vector<std::vector<int64_t>>& tokens) override {
     return model_->text_encoder().Embed(tokens);
   }
+  TokenStates EmbedTokens(const std::vector<std::vector<int64_t>>& tokens) override {
+    return model_->text_encoder().EmbedTokens(tokens);
+  }
+  int64_t token_state_dim() const override { return model_->text_encoder().token_state_dim(); }
   // No module(): frozen (a text-image description naming it is refused as untrainable).
 
  private:

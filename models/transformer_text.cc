@@ -94,9 +94,9 @@ TORCH_MODULE(TransformerTextNet);
 class TransformerText : public TextEncoder {
  public:
   TransformerText(SubwordTokenizer tokenizer, TransformerTextNet net, int64_t dim,
-                  int64_t max_tokens)
+                  int64_t max_tokens, int64_t width)
       : tokenizer_(std::move(tokenizer)), net_(std::move(net)), dim_(dim),
-        max_tokens_(max_tokens) {}
+        max_tokens_(max_tokens), width_(width) {}
 
   int64_t embedding_dim() const override { return dim_; }
   absl::StatusOr<std::vector<int64_t>> Tokenize(absl::string_view text) const override {
@@ -117,6 +117,7 @@ class TransformerText : public TextEncoder {
     const Batch b = Pad(tokens);
     return {net_->States(b.ids, b.keep), b.keep};
   }
+  int64_t token_state_dim() const override { return width_; }
   torch::nn::Module* module() override { return net_.get(); }
 
  private:
@@ -147,7 +148,7 @@ class TransformerText : public TextEncoder {
 
   SubwordTokenizer tokenizer_;
   TransformerTextNet net_;
-  int64_t dim_, max_tokens_;
+  int64_t dim_, max_tokens_, width_;
 };
 
 absl::StatusOr<std::unique_ptr<TextEncoder>> Make(const TransformerTextOptions& o,
@@ -172,7 +173,7 @@ absl::StatusOr<std::unique_ptr<TextEncoder>> Make(const TransformerTextOptions& 
   at::manual_seed(context.config->training().seed() + 2);  // not the other networks' draws
   TransformerTextNet net(tokenizer.size() + 1, o.max_tokens(), o);
   return std::unique_ptr<TextEncoder>(new TransformerText(
-      std::move(tokenizer), std::move(net), o.embedding_dim(), o.max_tokens()));
+      std::move(tokenizer), std::move(net), o.embedding_dim(), o.max_tokens(), o.width()));
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 // Predictor "unet": see unet.proto.
 #include "models/unet.h"
 
+#include <cmath>
+#include <limits>
 #include <memory>
 
 #include <ATen/core/grad_mode.h>
@@ -78,6 +80,33 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x) {
   return x + proj_(out);
 }
 
+CrossAttentionImpl::CrossAttentionImpl(int64_t channels, int64_t context_dim, int64_t heads,
+                                       int64_t groups)
+    : heads_(heads) {
+  norm_ = register_module("norm", torch::nn::GroupNorm(groups, channels));
+  query_ = register_module("query", torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, channels, 1)));
+  key_ = register_module("key", torch::nn::Linear(context_dim, channels));
+  value_ = register_module("value", torch::nn::Linear(context_dim, channels));
+  proj_ = register_module("proj", torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, channels, 1)));
+  at::NoGradGuard no_grad;
+  proj_->weight.zero_();
+  proj_->bias.zero_();
+}
+
+at::Tensor CrossAttentionImpl::forward(const at::Tensor& x, const at::Tensor& context,
+                                       const at::Tensor& mask) {
+  const int64_t b = x.size(0), c = x.size(1), n = x.size(2) * x.size(3), l = context.size(1);
+  const int64_t d = c / heads_;
+  const at::Tensor q = query_(norm_(x)).reshape({b, heads_, d, n}).transpose(2, 3);  // [B,h,N,d]
+  const at::Tensor k = key_(context).view({b, l, heads_, d}).permute({0, 2, 3, 1});   // [B,h,d,L]
+  const at::Tensor v = value_(context).view({b, l, heads_, d}).transpose(1, 2);       // [B,h,L,d]
+  at::Tensor scores = at::matmul(q, k) / std::sqrt(double(d));                        // [B,h,N,L]
+  scores = scores.masked_fill(mask.logical_not().view({b, 1, 1, l}),
+                              -std::numeric_limits<double>::infinity());
+  const at::Tensor out = at::matmul(torch::softmax(scores, -1), v);  // [B,h,N,d]
+  return x + proj_(out.transpose(2, 3).reshape(x.sizes()));
+}
+
 UNetImpl::UNetImpl(const UNetConfig& config) : config_(config) {
   const int64_t base = config.base_channels, emb_dim = 4 * base, g = config.groups;
   time1_ = register_module("time1", torch::nn::Linear(base, emb_dim));
@@ -90,6 +119,13 @@ UNetImpl::UNetImpl(const UNetConfig& config) : config_(config) {
   down_attn_ = register_module("down_attn", torch::nn::ModuleList());
   downsample_ = register_module("downsample", torch::nn::ModuleList());
   up_blocks_ = register_module("up_blocks", torch::nn::ModuleList());
+  if (config.context_dim > 0) {
+    down_cross_ = register_module("down_cross", torch::nn::ModuleList());
+    up_cross_ = register_module("up_cross", torch::nn::ModuleList());
+  }
+  auto cross = [&](int64_t channels) {
+    return CrossAttention(channels, config.context_dim, config.cross_attention_heads, g);
+  };
   up_attn_ = register_module("up_attn", torch::nn::ModuleList());
   upsample_ = register_module("upsample", torch::nn::ModuleList());
   auto attends = [&](int64_t res) {
@@ -105,6 +141,7 @@ UNetImpl::UNetImpl(const UNetConfig& config) : config_(config) {
       down_blocks_->push_back(ResBlock(ch, out, emb_dim, g, config.latent_dim));
       down_has_attn_.push_back(attends(res));
       if (attends(res)) down_attn_->push_back(Attention(out, g));
+      if (attends(res) && down_cross_) down_cross_->push_back(cross(out));
       ch = out;
       skip_channels.push_back(ch);
     }
@@ -116,6 +153,7 @@ UNetImpl::UNetImpl(const UNetConfig& config) : config_(config) {
   }
   mid1_ = register_module("mid1", ResBlock(ch, ch, emb_dim, g, config.latent_dim));
   mid_attn_ = register_module("mid_attn", Attention(ch, g));
+  if (config.context_dim > 0) mid_cross_ = register_module("mid_cross", cross(ch));
   mid2_ = register_module("mid2", ResBlock(ch, ch, emb_dim, g, config.latent_dim));
   for (int64_t level = levels - 1; level >= 0; --level) {
     const int64_t out = base * config.channel_mult[level];
@@ -125,6 +163,7 @@ UNetImpl::UNetImpl(const UNetConfig& config) : config_(config) {
       up_blocks_->push_back(ResBlock(ch + skip, out, emb_dim, g, config.latent_dim));
       up_has_attn_.push_back(attends(res));
       if (attends(res)) up_attn_->push_back(Attention(out, g));
+      if (attends(res) && up_cross_) up_cross_->push_back(cross(out));
       ch = out;
     }
     if (level > 0) {
@@ -141,7 +180,16 @@ UNetImpl::UNetImpl(const UNetConfig& config) : config_(config) {
 
 at::Tensor UNetImpl::forward(const at::Tensor& x, const at::Tensor& time, const at::Tensor& label,
                              const at::Tensor& latent,
-                             const std::function<at::Tensor(const at::Tensor&)>& hook) {
+                             const std::function<at::Tensor(const at::Tensor&)>& hook,
+                             const at::Tensor& context, const at::Tensor& context_mask) {
+  TORCH_CHECK(config_.context_dim == 0 || (context.defined() && context_mask.defined()),
+              "this U-Net reads token states by cross-attention; Condition::context is unset");
+  // Self-attention number i, then its cross-attention (when the U-Net has them).
+  auto attend = [&](torch::nn::ModuleList& attn, torch::nn::ModuleList& cross, size_t i,
+                    const at::Tensor& h) {
+    const at::Tensor a = attn[i]->as<AttentionImpl>()->forward(h);
+    return cross ? cross[i]->as<CrossAttentionImpl>()->forward(a, context, context_mask) : a;
+  };
   at::Tensor emb = time2_(torch::silu(time1_(SinusoidalEmbedding(time, config_.base_channels))));
   if (label.defined()) emb = emb + class_(label);
   at::Tensor h = input_(x);
@@ -151,7 +199,7 @@ at::Tensor UNetImpl::forward(const at::Tensor& x, const at::Tensor& time, const 
   for (int64_t level = 0; level < levels; ++level) {
     for (int64_t i = 0; i < config_.num_res_blocks; ++i, ++block) {
       h = down_blocks_[block]->as<ResBlockImpl>()->forward(h, emb, latent);
-      if (down_has_attn_[block]) h = down_attn_[attn++]->as<AttentionImpl>()->forward(h);
+      if (down_has_attn_[block]) h = attend(down_attn_, down_cross_, attn++, h);
       skips.push_back(h);
     }
     if (level + 1 < levels) {
@@ -159,7 +207,9 @@ at::Tensor UNetImpl::forward(const at::Tensor& x, const at::Tensor& time, const 
       skips.push_back(h);
     }
   }
-  h = mid2_(mid_attn_(mid1_(h, emb, latent)), emb, latent);
+  h = mid_attn_(mid1_(h, emb, latent));
+  if (mid_cross_) h = mid_cross_(h, context, context_mask);
+  h = mid2_(h, emb, latent);
   if (hook) h = hook(h);  // h-space
   block = 0, attn = 0;
   size_t up = 0;
@@ -168,7 +218,7 @@ at::Tensor UNetImpl::forward(const at::Tensor& x, const at::Tensor& time, const 
       h = up_blocks_[block]->as<ResBlockImpl>()->forward(torch::cat({h, skips.back()}, 1), emb,
                                                          latent);
       skips.pop_back();
-      if (up_has_attn_[block]) h = up_attn_[attn++]->as<AttentionImpl>()->forward(h);
+      if (up_has_attn_[block]) h = attend(up_attn_, up_cross_, attn++, h);
     }
     if (level > 0) {
       const at::Tensor& target = skips.back();
@@ -202,7 +252,10 @@ class UNetPredictor : public NetworkPredictor {
         conditions().image_channels > 0 ? torch::cat({x, c.image.to(x.scalar_type())}, 1) : x;
     std::function<at::Tensor(const at::Tensor&)> hook;
     if (hook_) hook = [this, &t](const at::Tensor& h) { return hook_(h, t); };
-    return net_(input, time, label, conditions().latent_dim > 0 ? c.latent : at::Tensor(), hook);
+    const bool text = conditions().context_dim > 0;
+    return net_(input, time, label, conditions().latent_dim > 0 ? c.latent : at::Tensor(), hook,
+                text ? c.context.to(x.scalar_type()) : at::Tensor(),
+                text ? c.context_mask : at::Tensor());
   }
 
  private:
@@ -229,6 +282,8 @@ absl::StatusOr<std::unique_ptr<X0Predictor>> Make(const UNetOptions& o, const Bu
   ABSL_RETURN_IF_ERROR(CheckInRange("groups", o.groups(), 1, 1024));
   ABSL_RETURN_IF_ERROR(CheckInRange("latent_dim", o.latent_dim(), 0, 65536));
   ABSL_RETURN_IF_ERROR(CheckInRange("image_channels", o.image_channels(), 0, 64));
+  ABSL_RETURN_IF_ERROR(CheckInRange("context_dim", o.context_dim(), 0, 65536));
+  ABSL_RETURN_IF_ERROR(CheckInRange("cross_attention_heads", o.cross_attention_heads(), 1, 64));
   const std::vector<int64_t> shape = context.data->sample_shape();
   if (shape.size() != 3) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -248,6 +303,11 @@ absl::StatusOr<std::unique_ptr<X0Predictor>> Make(const UNetOptions& o, const Bu
   config.groups = o.groups();
   for (int64_t m : config.channel_mult) {
     if (m < 1 || m > 64) return absl::InvalidArgumentError(absl::StrCat("option channel_mult has ", m, " (range [1, 64])"));
+    if (o.context_dim() > 0 && (o.base_channels() * m) % o.cross_attention_heads() != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "option cross_attention_heads = ", o.cross_attention_heads(), " does not divide ",
+          o.base_channels() * m, " channels"));
+    }
     if ((o.base_channels() * m) % o.groups() != 0) {
       return absl::InvalidArgumentError(absl::StrCat(
           "option groups = ", o.groups(), " does not divide ", o.base_channels() * m, " channels"));
@@ -271,7 +331,10 @@ absl::StatusOr<std::unique_ptr<X0Predictor>> Make(const UNetOptions& o, const Bu
     predictor.conditions.null_label = context.config->training().condition_dropout() > 0;
   }
   config.latent_dim = o.latent_dim();
+  config.context_dim = o.context_dim();
+  config.cross_attention_heads = o.cross_attention_heads();
   predictor.conditions.latent_dim = o.latent_dim();
+  predictor.conditions.context_dim = o.context_dim();
   predictor.conditions.image_channels = o.image_channels();
   predictor.kind = o.parameterization();
   predictor.token_classes = token_classes;

@@ -27,6 +27,8 @@ struct UNetConfig {
   int64_t groups = 8;
   int64_t num_classes = 0;     // > 0: K + 1 embedding rows (row K: null class)
   int64_t latent_dim = 0;
+  int64_t context_dim = 0;  // > 0: cross-attention on token states of this width
+  int64_t cross_attention_heads = 4;
 };
 
 // Residual block with adaptive group normalization on the time (+ class) embedding and,
@@ -59,14 +61,32 @@ class AttentionImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Attention);
 
+// Multi-head attention from the H x W positions to the tokens of a context [B, L, W]
+// (latent diffusion, Rombach et al. 2022, eq. 7), residual; mask [B, L] is true at real
+// tokens, and every row keeps at least one.
+class CrossAttentionImpl : public torch::nn::Module {
+ public:
+  CrossAttentionImpl(int64_t channels, int64_t context_dim, int64_t heads, int64_t groups);
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& context, const at::Tensor& mask);
+
+ private:
+  int64_t heads_;
+  torch::nn::GroupNorm norm_{nullptr};
+  torch::nn::Conv2d query_{nullptr}, proj_{nullptr};
+  torch::nn::Linear key_{nullptr}, value_{nullptr};
+};
+TORCH_MODULE(CrossAttention);
+
 class UNetImpl : public torch::nn::Module {
  public:
   explicit UNetImpl(const UNetConfig& config);
   // x [B, C, H, W]; time [B] (float); label [B] int64 or undefined; latent [B, D] or
   // undefined (it scales every residual block, ResBlockImpl). The hook, when set, sees and
-  // may replace the bottleneck.
+  // may replace the bottleneck. context [B, L, W] and mask [B, L] (config.context_dim > 0):
+  // the tokens every cross-attention reads.
   at::Tensor forward(const at::Tensor& x, const at::Tensor& time, const at::Tensor& label,
-                     const at::Tensor& latent, const std::function<at::Tensor(const at::Tensor&)>& hook);
+                     const at::Tensor& latent, const std::function<at::Tensor(const at::Tensor&)>& hook,
+                     const at::Tensor& context = {}, const at::Tensor& context_mask = {});
 
  private:
   UNetConfig config_;
@@ -76,10 +96,13 @@ class UNetImpl : public torch::nn::Module {
   torch::nn::GroupNorm out_norm_{nullptr};
   // Encoder: per level, num_res_blocks (block, optional attention), then a downsampling
   // convolution except at the last level. Decoder mirrors it with skip concatenation.
+  // With context_dim > 0, down_cross_ / up_cross_ hold one cross-attention per attention.
   torch::nn::ModuleList down_blocks_{nullptr}, down_attn_{nullptr}, downsample_{nullptr};
   torch::nn::ModuleList up_blocks_{nullptr}, up_attn_{nullptr}, upsample_{nullptr};
+  torch::nn::ModuleList down_cross_{nullptr}, up_cross_{nullptr};
   ResBlock mid1_{nullptr}, mid2_{nullptr};
   Attention mid_attn_{nullptr};
+  CrossAttention mid_cross_{nullptr};
   std::vector<bool> down_has_attn_, up_has_attn_;
 };
 TORCH_MODULE(UNet);

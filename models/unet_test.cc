@@ -130,6 +130,52 @@ TEST(UNetTest, OptionErrorsNameTheOption) {
   EXPECT_THAT(BuildFromText(R"(data { name: "eight_gaussians" } forward { name: "gaussian_vp" }
       predictor { name: "unet" } prior { name: "standard_normal" } reverse { name: "substitution" })"),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("image data")));
+  EXPECT_THAT(BuildFromText(Text("base_channels: 12 groups: 4 context_dim: 8 cross_attention_heads: 5")),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("option cross_attention_heads = 5 does not divide 12 channels")));
+}
+
+// Cross-attention against its closed form: with one real token every position attends to
+// it alone, so the output is x + proj(v) for that token's value v, whatever the padding
+// holds; and the shapes of a U-Net that reads token states.
+TEST(UNetTest, CrossAttentionReadsOnlyTheUnmaskedTokens) {
+  at::manual_seed(1);
+  CrossAttention cross(8, 6, 2, 4);
+  at::NoGradGuard no_grad;
+  for (auto& w : cross->parameters()) w.add_(0.1 * torch::randn_like(w));
+  const at::Tensor x = torch::randn({2, 8, 3, 5});
+  at::Tensor context = torch::randn({2, 4, 6});
+  const at::Tensor mask = torch::tensor({1, 0, 0, 0, 1, 1, 1, 0}, torch::kBool).view({2, 4});
+  const at::Tensor out = cross(x, context, mask);
+  ASSERT_EQ(out.sizes(), x.sizes());
+  auto params = cross->named_parameters();
+  const at::Tensor v = torch::nn::functional::linear(context[0][0], params["value.weight"],
+                                                     params["value.bias"]);  // [8]
+  const at::Tensor expected =
+      x[0] + torch::conv2d(v.view({1, 8, 1, 1}).expand({1, 8, 3, 5}), params["proj.weight"],
+                           params["proj.bias"])[0];
+  EXPECT_TRUE(torch::allclose(out[0], expected, 1e-5, 1e-5));
+  // Padding (masked tokens) is never read; a real token is.
+  at::Tensor padded = context.clone();
+  padded[0].slice(0, 1) = 100;
+  padded[1][3] = -100;
+  EXPECT_TRUE(torch::allclose(cross(x, padded, mask), out, 1e-5, 1e-6));
+  padded[1][1] = 3;
+  EXPECT_FALSE(torch::allclose(cross(x, padded, mask)[1], out[1], 1e-3, 1e-3));
+
+  auto p = BuildOrFail(Text(absl::StrCat(kSmall, "groups: 4 context_dim: 6 cross_attention_heads: 2")));
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(p->predictor->conditions().context_dim, 6);
+  for (auto& w : p->predictor->trainable()->module().parameters()) w.add_(0.05 * torch::randn_like(w));
+  Condition c;
+  c.context = context;
+  c.context_mask = mask;
+  const at::Tensor x_t = torch::randn({2, 1, 28, 28});
+  const at::Tensor x0 = p->predictor->Predict(x_t, 300.0, c).x0;
+  EXPECT_EQ(x0.sizes(), x_t.sizes());
+  c.context = padded;
+  EXPECT_FALSE(torch::allclose(p->predictor->Predict(x_t, 300.0, c).x0[1], x0[1], 1e-4, 1e-4));
+  EXPECT_TRUE(torch::allclose(p->predictor->Predict(x_t, 300.0, c).x0[0], x0[0], 1e-5, 1e-6));
 }
 
 TEST(UNetTest, ShortTrainingLowersTheLossAndItsCheckpointLoads) {

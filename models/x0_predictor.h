@@ -28,6 +28,7 @@ struct ConditionSupport {
   int64_t latent_dim = 0;    // > 0: accepts Condition::latent of this width.
   int64_t image_channels = 0;  // > 0: accepts Condition::image with this many channels.
   bool prompts = false;        // reads Condition::prompt (sampler.prompts).
+  int64_t context_dim = 0;     // > 0: reads Condition::context, token states of this width.
 };
 
 struct X0Prediction {

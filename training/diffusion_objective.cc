@@ -103,8 +103,23 @@ class DiffusionObjective : public TrainingObjective {
         keep = at::rand({step.data->x.size(0)}, *step.generator).ge(o_.condition_dropout());
       }
       at::NoGradGuard no_grad;
-      example.condition.latent = c_.text_encoder->Embed(captions.tokens).to(step.dtype) *
-                                 step.Shard(keep).to(step.dtype).view({-1, 1});
+      const ConditionSupport reads = c_.predictor->conditions();
+      const at::Tensor kept = step.Shard(keep);
+      if (reads.latent_dim > 0) {
+        example.condition.latent = c_.text_encoder->Embed(captions.tokens).to(step.dtype) *
+                                   kept.to(step.dtype).view({-1, 1});
+      }
+      if (reads.context_dim > 0) {
+        // A dropped caption becomes the empty prompt, cross-attention's null condition.
+        std::vector<std::vector<int64_t>> tokens = captions.tokens;
+        const bool* k = kept.data_ptr<bool>();
+        for (size_t i = 0; i < tokens.size(); ++i) {
+          if (!k[i]) tokens[i].clear();
+        }
+        TextEncoder::TokenStates states = c_.text_encoder->EmbedTokens(tokens);
+        example.condition.context = states.states.to(step.dtype);
+        example.condition.context_mask = states.mask;
+      }
     }
     // Joint training (Diffusion Autoencoders): the predictor sees z = E(x0), and the loss
     // trains the encoder through it.
