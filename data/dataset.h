@@ -23,6 +23,16 @@ struct DataBatch {
   // Each example's caption words, for data that stores captions (image folders); empty for
   // data whose captioner measures them from the examples.
   std::vector<std::vector<std::string>> captions;
+  // [B, A] int64: each example's value of every attribute (Dataset::attributes), an index
+  // into its values, or -1 where unknown; undefined for data without attributes.
+  at::Tensor attributes;
+};
+
+// A named property of examples beyond the label (style, skin tone), with its values in
+// index order.
+struct DataAttribute {
+  std::string name;
+  std::vector<std::string> values;
 };
 
 class Dataset {
@@ -39,6 +49,8 @@ class Dataset {
   // batch for data drawn afresh.
   virtual int64_t num_examples() const { return 0; }
   virtual DataBatch Examples(int64_t first, int64_t count) const { return {}; }
+  // The attributes DataBatch::attributes holds, in column order; empty for most data.
+  virtual std::vector<DataAttribute> attributes() const { return {}; }
   // What generated samples stand for, as written to files and pictures: themselves, except
   // for data that encodes values as tokens (fashion_mnist's grey levels: images in [-1, 1]).
   virtual at::Tensor Decode(const at::Tensor& samples) const { return samples; }

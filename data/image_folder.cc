@@ -42,22 +42,6 @@ namespace {
 
 constexpr char kCacheFormat[] = "diffuse-image-cache-v1";
 
-// A caption's words: runs of lower-case letters, digits and apostrophes.
-std::vector<std::string> CaptionWords(const std::string& caption) {
-  std::vector<std::string> words;
-  std::string word;
-  for (char c : absl::AsciiStrToLower(caption)) {
-    if (absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '\'') {
-      word += c;
-    } else if (!word.empty()) {
-      words.push_back(word);
-      word.clear();
-    }
-  }
-  if (!word.empty()) words.push_back(word);
-  return words;
-}
-
 class StoredCaptions : public Captioner {
  public:
   explicit StoredCaptions(std::vector<std::string> vocabulary)
@@ -77,9 +61,11 @@ class ImageFolder : public Dataset {
  public:
   ImageFolder(at::Tensor images, at::Tensor labels, int64_t num_classes,
               std::vector<std::vector<std::string>> captions, bool flip,
-              std::unique_ptr<Captioner> captioner)
+              std::unique_ptr<Captioner> captioner, std::vector<DataAttribute> attributes,
+              at::Tensor attribute_values)
       : images_(std::move(images)), labels_(std::move(labels)), num_classes_(num_classes),
-        captions_(std::move(captions)), flip_(flip), captioner_(std::move(captioner)) {}
+        captions_(std::move(captions)), flip_(flip), captioner_(std::move(captioner)),
+        attributes_(std::move(attributes)), attribute_values_(std::move(attribute_values)) {}
 
   std::vector<int64_t> sample_shape() const override {
     return {images_.size(1), images_.size(2), images_.size(3)};
@@ -88,10 +74,12 @@ class ImageFolder : public Dataset {
   const Captioner* captioner() const override { return captioner_.get(); }
 
   int64_t num_examples() const override { return images_.size(0); }
+  std::vector<DataAttribute> attributes() const override { return attributes_; }
   DataBatch Examples(int64_t first, int64_t count) const override {
     DataBatch out;
     out.x = images_.narrow(0, first, count).to(at::kFloat) / 127.5 - 1;
     if (labels_.defined()) out.label = labels_.narrow(0, first, count);
+    if (attribute_values_.defined()) out.attributes = attribute_values_.narrow(0, first, count);
     if (!captions_.empty()) {
       out.captions.assign(captions_.begin() + first, captions_.begin() + first + count);
     }
@@ -107,6 +95,7 @@ class ImageFolder : public Dataset {
       out.x = at::where(mirror, out.x.flip({3}), out.x);
     }
     if (labels_.defined()) out.label = labels_.index_select(0, index);
+    if (attribute_values_.defined()) out.attributes = attribute_values_.index_select(0, index);
     if (!captions_.empty()) {
       const int64_t* i = index.data_ptr<int64_t>();
       for (int64_t b = 0; b < batch; ++b) out.captions.push_back(captions_[i[b]]);
@@ -121,7 +110,40 @@ class ImageFolder : public Dataset {
   std::vector<std::vector<std::string>> captions_;
   bool flip_;
   std::unique_ptr<Captioner> captioner_;
+  std::vector<DataAttribute> attributes_;
+  at::Tensor attribute_values_;  // [N, A] int64
 };
+
+// Option attribute_columns: each column's distinct values over every row (so that every
+// split indexes them alike), sorted; [N, A] indices, -1 where the row's ambiguous_column
+// lists the attribute.
+void ReadAttributes(const ImageFolderOptions& o, const ImageManifest& manifest,
+                    std::vector<DataAttribute>* attributes, std::vector<int64_t>* values) {
+  for (const std::string& column : o.attribute_columns()) {
+    std::set<std::string> seen;
+    for (const ImageManifest::Row& row : manifest.rows) {
+      auto it = row.values.find(column);
+      seen.insert(it == row.values.end() ? std::string() : it->second);
+    }
+    attributes->push_back({column, std::vector<std::string>(seen.begin(), seen.end())});
+  }
+  for (const ImageManifest::Row& row : manifest.rows) {
+    std::set<std::string> ambiguous;
+    if (auto it = row.values.find(o.ambiguous_column()); it != row.values.end()) {
+      for (absl::string_view a : absl::StrSplit(it->second, ',', absl::SkipEmpty())) {
+        ambiguous.insert(std::string(absl::StripAsciiWhitespace(a)));
+      }
+    }
+    for (const DataAttribute& a : *attributes) {
+      auto it = row.values.find(a.name);
+      const std::string value = it == row.values.end() ? std::string() : it->second;
+      values->push_back(ambiguous.count(a.name) > 0
+                            ? -1
+                            : std::lower_bound(a.values.begin(), a.values.end(), value) -
+                                  a.values.begin());
+    }
+  }
+}
 
 struct PreparedImages {
   std::vector<uint8_t> pixels;  // [N, C, S, S], round(255 v)
@@ -230,6 +252,10 @@ absl::StatusOr<std::unique_ptr<Dataset>> Make(const ImageFolderOptions& o, const
   ABSL_RETURN_IF_ERROR(CheckColumn(manifest, path, "group_column", o.group_column()));
   ABSL_RETURN_IF_ERROR(CheckColumn(manifest, path, "label_column", o.label_column()));
   ABSL_RETURN_IF_ERROR(CheckColumn(manifest, path, "caption_column", o.caption_column()));
+  ABSL_RETURN_IF_ERROR(CheckColumn(manifest, path, "ambiguous_column", o.ambiguous_column()));
+  for (const std::string& column : o.attribute_columns()) {
+    ABSL_RETURN_IF_ERROR(CheckColumn(manifest, path, "attribute_columns", column));
+  }
 
   // Labels, splits and captions, checked row by row before any image is decoded.
   const size_t n = manifest.rows.size();
@@ -331,9 +357,18 @@ absl::StatusOr<std::unique_ptr<Dataset>> Make(const ImageFolderOptions& o, const
     captioner = std::make_unique<StoredCaptions>(
         std::vector<std::string>(vocabulary.begin(), vocabulary.end()));
   }
-  return std::unique_ptr<Dataset>(new ImageFolder(all.index_select(0, index), label_tensor,
-                                                  num_classes, std::move(captions),
-                                                  o.horizontal_flip(), std::move(captioner)));
+  std::vector<DataAttribute> attributes;
+  std::vector<int64_t> attribute_values;
+  ReadAttributes(o, manifest, &attributes, &attribute_values);
+  at::Tensor attribute_tensor;
+  if (!attributes.empty()) {
+    attribute_tensor = at::tensor(attribute_values, at::kLong)
+                           .view({static_cast<int64_t>(n), -1})
+                           .index_select(0, index);
+  }
+  return std::unique_ptr<Dataset>(new ImageFolder(
+      all.index_select(0, index), label_tensor, num_classes, std::move(captions),
+      o.horizontal_flip(), std::move(captioner), std::move(attributes), attribute_tensor));
 }
 
 }  // namespace

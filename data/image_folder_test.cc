@@ -9,6 +9,8 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/core/Tensor.h>
+#include <ATen/ops/equal.h>
+#include <ATen/ops/tensor.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -110,6 +112,43 @@ TEST(ImageFolderTest, DrawsPreparedImagesLabelsAndCaptions) {
       EXPECT_FLOAT_EQ(r, 1.0);
     }
   }
+}
+
+// Attribute columns: values sorted over every row, unknown (-1) where the ambiguous column
+// names the attribute, carried by Examples and Sample alike.
+TEST(ImageFolderTest, ReadsAttributesAndMarksAmbiguousOnesUnknown) {
+  const std::string dir = Folder("attributes");
+  WriteSolid(dir + "/a.png", 8, 8, 255, 0, 0);
+  WriteSolid(dir + "/b.png", 8, 8, 0, 255, 0);
+  WriteSolid(dir + "/c.png", 8, 8, 0, 0, 255);
+  ASSERT_THAT(WriteFileAtomically(dir + "/m.jsonl",
+                                  R"({"file": "a.png", "tone": "3", "style": "twitter", "unclear": ""}
+{"file": "b.png", "tone": "none", "style": "google", "unclear": "tone"}
+{"file": "c.png", "tone": "1", "style": "google", "unclear": "style, tone"}
+)"),
+              IsOk());
+  absl::StatusOr<std::unique_ptr<Dataset>> data =
+      Load(absl::StrCat("manifest: '", dir, "/m.jsonl' size: 8 split: ALL ",
+                        "attribute_columns: ['style', 'tone'] ambiguous_column: 'unclear'"));
+  ASSERT_THAT(data, IsOk());
+  const std::vector<DataAttribute> attributes = (*data)->attributes();
+  ASSERT_EQ(attributes.size(), 2u);
+  EXPECT_EQ(attributes[0].name, "style");
+  EXPECT_EQ(attributes[0].values, (std::vector<std::string>{"google", "twitter"}));
+  EXPECT_EQ(attributes[1].values, (std::vector<std::string>{"1", "3", "none"}));
+  const DataBatch all = (*data)->Examples(0, 3);
+  EXPECT_TRUE(at::equal(all.attributes,
+                           at::tensor({1, 1, 0, -1, -1, -1}, at::kLong).view({3, 2})));
+  at::Generator generator = at::detail::createCPUGenerator(2);
+  const DataBatch batch = (*data)->Sample(16, generator);
+  const at::Tensor by_colour = at::tensor({1, 1, 0, -1, -1, -1}, at::kLong).view({3, 2});
+  for (int64_t i = 0; i < 16; ++i) {
+    const int64_t colour = batch.x[i].mean({1, 2}).argmax().item<int64_t>();  // a, b, c
+    EXPECT_TRUE(at::equal(batch.attributes[i], by_colour[colour])) << i;
+  }
+  EXPECT_THAT(Load(absl::StrCat("manifest: '", dir, "/m.jsonl' attribute_columns: ['shade']")),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("option attribute_columns: unknown column 'shade'")));
 }
 
 TEST(ImageFolderTest, SplitsByGroupKeepVariantsTogether) {

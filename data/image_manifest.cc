@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -124,6 +125,25 @@ absl::StatusOr<ImageManifest> ReadImageManifest(const std::string& path) {
   absl::StatusOr<std::string> text = ReadFile(path);
   if (!text.ok()) return text.status();
   return ParseImageManifest(*text, path);
+}
+
+}  // namespace diffuse
+
+namespace diffuse {
+
+std::vector<std::string> CaptionWords(absl::string_view caption) {
+  std::vector<std::string> words;
+  std::string word;
+  for (char c : absl::AsciiStrToLower(caption)) {
+    if (absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '\'') {
+      word += c;
+    } else if (!word.empty()) {
+      words.push_back(word);
+      word.clear();
+    }
+  }
+  if (!word.empty()) words.push_back(word);
+  return words;
 }
 
 }  // namespace diffuse

@@ -34,6 +34,10 @@ absl::StatusOr<ImageManifest> ReadImageManifest(const std::string& path);
 // or releases.
 uint32_t StableHash(absl::string_view key);
 
+// A caption's words: runs of lower-case letters, digits and apostrophes
+// ("Woman surfing, medium skin tone" -> woman surfing medium skin tone).
+std::vector<std::string> CaptionWords(absl::string_view caption);
+
 }  // namespace diffuse
 
 #endif  // DIFFUSE_DATA_IMAGE_MANIFEST_H_

@@ -15,6 +15,7 @@
 #include <ATen/ops/tensor.h>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -271,6 +272,29 @@ absl::StatusOr<at::Tensor> ImagesFromManifest(const std::string& manifest, const
 }
 
 }  // namespace
+
+absl::StatusOr<std::unique_ptr<Dataset>> ImageFolderSplit(const PipelineConfig& config,
+                                                           const std::string& split,
+                                                           const std::string& field,
+                                                           ImageFolderOptions* options_out) {
+  ImageFolderOptions options;
+  if (config.data().name() != "image_folder" || !config.data().options().UnpackTo(&options)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, ": this verb reads the pictures of data \"image_folder\"; the description's "
+        "data is '", config.data().name(), "'"));
+  }
+  ImageFolderOptions::Split which;
+  if (!ImageFolderOptions::Split_Parse(absl::AsciiStrToUpper(split), &which)) {
+    return absl::InvalidArgumentError(absl::StrCat("--split=", split, ": want train, test or all"));
+  }
+  options.set_split(which);
+  ComponentSpec spec = config.data();
+  spec.mutable_options()->PackFrom(options);
+  BuildContext context;
+  context.config = &config;
+  if (options_out != nullptr) *options_out = options;
+  return Registry<Dataset>::Global().Create(spec, "data", context);
+}
 
 absl::StatusOr<at::Tensor> ImagesFromFlags(const Pipeline* pipeline) {
   if (absl::GetFlag(FLAGS_images).empty() == absl::GetFlag(FLAGS_split).empty()) {

@@ -14,6 +14,7 @@
 #include "absl/flags/declare.h"
 #include "absl/status/statusor.h"
 #include "assembly/builder.h"
+#include "data/image_folder.pb.h"
 #include "pipeline/description_kind.h"
 #include "training/trainer.h"
 #include "util/npy.h"
@@ -65,6 +66,14 @@ absl::StatusOr<SplitSlice> SplitFromFlags();
 // pictures --indices prepared as `pipeline`'s data is) or of --split / --indices; exactly
 // one of --images and --split must be given.
 absl::StatusOr<at::Tensor> ImagesFromFlags(const Pipeline* pipeline = nullptr);
+
+// The `split` ("train", "test" or "all") of `config`'s data, which must be an image folder;
+// errors name `field` (the flag that gave the description). *options (may be null) receives
+// the data's options.
+absl::StatusOr<std::unique_ptr<Dataset>> ImageFolderSplit(const PipelineConfig& config,
+                                                           const std::string& split,
+                                                           const std::string& field,
+                                                           ImageFolderOptions* options = nullptr);
 
 // One line for the end of a training run: "trained WHAT steps a..b in s, loss x -> y; wrote
 // CHECKPOINT", or, when the checkpoint was already at the last step, that nothing was done;

@@ -2,7 +2,8 @@
 """Writes OUT/manifest.jsonl for the emoji images tools/fetch_emoji.sh unpacked.
 
 One row per image and style: file (google/<code>.png), caption (the emoji's name in plain
-lower-case words with its skin tone, "woman surfing, medium skin tone"), category (the label:
+lower-case words with its skin tone and style, "woman surfing, medium skin tone, twitter
+style": the style is part of what a prompt asks for), category (the label:
 emoji.json's category), subcategory, style, skin_tone (none, 1-5, or "a-b" for two people),
 gender (man, woman, mixed, none: from the name's words), base (the emoji without skin tone),
 group (the split key: emoji whose pictures are byte-identical in a style share one group,
@@ -54,7 +55,7 @@ def main(out):
                 if not entry.get(f"has_img_{style}") or not os.path.exists(
                         os.path.join(out, style, image)):
                     continue
-                rows.append({"file": f"{style}/{image}", "caption": caption,
+                rows.append({"file": f"{style}/{image}", "caption": f"{caption}, {style} style",
                              "category": e["category"], "subcategory": e["subcategory"],
                              "style": style, "skin_tone": tone, "gender": gender(caption),
                              "base": e["unified"]})

@@ -79,25 +79,10 @@ absl::StatusOr<at::Tensor> EmbedTexts(TextEncoder& encoder, const std::vector<st
 absl::Status RetrievalCommand() {
   ABSL_ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> p, LoadPipeline({DescriptionKind::kTextImage}));
   ABSL_RETURN_IF_ERROR(LoadTrainedWeights(*p));
-  ImageFolderOptions options;
-  if (p->config.data().name() != "image_folder" ||
-      !p->config.data().options().UnpackTo(&options)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--pipeline: retrieval reads the held-out pictures of data \"image_folder\"; this "
-        "description's data is '", p->config.data().name(), "'"));
-  }
   const std::string split = absl::GetFlag(FLAGS_split).empty() ? "test" : absl::GetFlag(FLAGS_split);
-  ImageFolderOptions::Split which;
-  if (!ImageFolderOptions::Split_Parse(absl::AsciiStrToUpper(split), &which)) {
-    return absl::InvalidArgumentError(absl::StrCat("--split=", split, ": want train, test or all"));
-  }
-  options.set_split(which);
-  ComponentSpec spec = p->config.data();
-  spec.mutable_options()->PackFrom(options);
-  BuildContext context;
-  context.config = &p->config;
+  ImageFolderOptions options;
   ABSL_ASSIGN_OR_RETURN(std::unique_ptr<Dataset> data,
-                        Registry<Dataset>::Global().Create(spec, "data", context));
+                        ImageFolderSplit(p->config, split, "--pipeline", &options));
   const int64_t n = data->num_examples();
   at::NoGradGuard no_grad;
   std::vector<at::Tensor> image_parts, label_parts;
