@@ -7,7 +7,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <iostream>
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/TensorOperators.h>
@@ -21,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "assembly/trained_loader.h"
 #include "data/dataset.h"
@@ -32,6 +35,7 @@
 #include "pipeline/trained_description.h"
 #include "training/trainer.h"
 #include "assembly/weights_file.h"
+#include "util/atomic_file.h"
 #include "util/status_macros.h"
 
 ABSL_FLAG(std::string, pipeline, "", "Pipeline description (text-format protobuf).");
@@ -328,6 +332,23 @@ std::string LabelsPath(const std::string& samples_path) {
 std::string PromptsPath(const std::string& samples_path) {
   return Beside(samples_path, "_prompts.txt");
 }
+absl::Status WritePromptsFile(const SamplerOptions& sampler, int64_t num, const std::string& out) {
+  const std::string path = PromptsPath(out);
+  if (sampler.prompts().empty()) {
+    if (FileExists(path)) std::remove(path.c_str());
+    return absl::OkStatus();
+  }
+  std::string lines;
+  for (int64_t i = 0; i < num; ++i) {
+    absl::StrAppend(&lines,
+                    absl::StrReplaceAll(sampler.prompts(i % sampler.prompts_size()), {{"\n", " "}}),
+                    "\n");
+  }
+  ABSL_RETURN_IF_ERROR(WriteFileAtomically(path, lines));
+  std::cout << "wrote " << path << "\n";
+  return absl::OkStatus();
+}
+
 std::string XHatPath(const std::string& samples_path) { return Beside(samples_path, "_x_hat.npy"); }
 std::string OriginalsPath(const std::string& edited_path) {
   return Beside(edited_path, "_original.npy");

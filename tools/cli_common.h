@@ -92,6 +92,10 @@ absl::Status CheckOutputFolders(
 std::string LabelsPath(const std::string& samples_path);
 // FILE.npy -> FILE_prompts.txt (one prompt per sample, one per line).
 std::string PromptsPath(const std::string& samples_path);
+// Writes PromptsPath(out): each of `num` samples' prompt (sampler.prompts round-robin), one
+// line each (newlines inside a prompt become spaces); without prompts a file of an earlier
+// run goes, so that `eval` never scores these samples against other prompts.
+absl::Status WritePromptsFile(const SamplerOptions& sampler, int64_t num, const std::string& out);
 // FILE.npy -> FILE_x_hat.npy (the image condition each sample was refined from).
 std::string XHatPath(const std::string& samples_path);
 // FILE.npy -> FILE_original.npy (the images `edit` edited into FILE.npy).

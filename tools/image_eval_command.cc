@@ -18,6 +18,7 @@
 #include <vector>
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/TensorOperators.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/adaptive_avg_pool2d.h>
 #include <ATen/ops/bincount.h>
@@ -159,6 +160,31 @@ absl::Status ImageEvalCommand() {
                                      evaluator.heads[h].name, on_samples, on_real,
                                      on_samples / std::max(on_real, 1e-12), static_cast<int64_t>(count));
       }
+      // Paired targets: the real picture of each prompt (an edit toward "..., twitter style"
+      // has the twitter rendering of the same emoji), against the edit's input when the
+      // samples come from img2img / inpaint (FILE_original.npy beside them).
+      auto rmse = [](const at::Tensor& a, const at::Tensor& b) {
+        return (a - b).pow(2).flatten(1).mean(1).sqrt();  // per picture, in [-1, 1] units
+      };
+      const at::Tensor chosen = samples.index_select(0, s_index);
+      const at::Tensor targets = everything.x.index_select(0, r_index);
+      const at::Tensor to_target = rmse(chosen, targets);
+      std::cout << absl::StrFormat("  distance (pixel RMSE) to the prompt's real picture: %.4f",
+                                   to_target.mean().item<double>());
+      if (const std::string originals_path = OriginalsPath(samples_path); FileExists(originals_path)) {
+        ABSL_ASSIGN_OR_RETURN(at::Tensor originals, ReadTensor(originals_path));
+        if (originals.sizes() != samples.sizes()) {
+          return absl::InvalidArgumentError(absl::StrCat(originals_path, " does not match --samples in shape"));
+        }
+        originals = originals.to(at::kFloat).index_select(0, s_index);
+        const at::Tensor to_original = rmse(chosen, originals);
+        std::cout << absl::StrFormat(
+            " | to the input %.4f | input to that picture %.4f | closer to the picture than to "
+            "the input %.3f",
+            to_original.mean().item<double>(), rmse(originals, targets).mean().item<double>(),
+            to_target.lt(to_original).to(at::kDouble).mean().item<double>());
+      }
+      std::cout << "\n";
     }
   }
   for (size_t h = 0; h < evaluator.heads.size(); ++h) {

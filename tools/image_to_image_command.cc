@@ -92,6 +92,9 @@ absl::Status Run(bool inpaint) {
   }
   ABSL_ASSIGN_OR_RETURN(Generated result, ImageToImage(*p, request));
   ABSL_RETURN_IF_ERROR(WriteNpy(out, ToNpy(result.samples)));
+  // Beside it, the inputs and each result's prompt (`image-eval` scores the edits with them).
+  ABSL_RETURN_IF_ERROR(WriteNpy(OriginalsPath(out), ToNpy(images)));
+  ABSL_RETURN_IF_ERROR(WritePromptsFile(p->config.sampler(), result.samples.size(0), out));
   std::cout << "wrote " << out << " " << result.samples.sizes() << " (strength "
             << request.strength << ", " << StrengthSteps(p->times.size(), request.strength)
             << " of " << p->times.size() << " steps"

@@ -144,19 +144,7 @@ absl::Status SampleCommand() {
     ABSL_RETURN_IF_ERROR(WriteNpy(LabelsPath(out), ToNpy(generated->labels)));
     std::cout << "wrote " << LabelsPath(out) << "\n";
   }
-  // One line per sample (newlines inside a prompt become spaces); a file of an earlier run
-  // goes, so that `eval` never scores these samples against other prompts.
-  if (const auto& prompts = p->config.sampler().prompts(); !prompts.empty()) {
-    std::string lines;
-    for (int64_t i = 0; i < generated->samples.size(0); ++i) {
-      absl::StrAppend(&lines, absl::StrReplaceAll(prompts[i % prompts.size()], {{"\n", " "}}),
-                      "\n");
-    }
-    ABSL_RETURN_IF_ERROR(WriteFileAtomically(PromptsPath(out), lines));
-    std::cout << "wrote " << PromptsPath(out) << "\n";
-  } else if (FileExists(PromptsPath(out))) {
-    std::remove(PromptsPath(out).c_str());
-  }
+  ABSL_RETURN_IF_ERROR(WritePromptsFile(p->config.sampler(), generated->samples.size(0), out));
   if (!absl::GetFlag(FLAGS_png).empty()) {
     if (generated->samples.dim() == 4) {
       // At most 10 x 10 images; with round-robin labels 0..9 each column is one class.
