@@ -21,7 +21,9 @@
 #include <ATen/TensorOperators.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/adaptive_avg_pool2d.h>
+#include <ATen/core/grad_mode.h>
 #include <ATen/ops/bincount.h>
+#include <ATen/ops/cat.h>
 #include <ATen/ops/isfinite.h>
 #include <ATen/ops/randperm.h>
 #include <ATen/ops/tensor.h>
@@ -33,9 +35,12 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "assembly/builder.h"
+#include "assembly/trained_loader.h"
 #include "data/image_manifest.h"
 #include "eval/frechet_distance.h"
 #include "eval/image_evaluator.h"
+#include "models/text_image_model.h"
+#include "models/trained_text_encoder.pb.h"
 #include "tools/cli_common.h"
 #include "tools/verb.h"
 #include "util/atomic_file.h"
@@ -60,6 +65,38 @@ absl::StatusOr<double> Distance(ImageEvaluator& e, const at::Tensor& images,
 }
 
 std::string Key(const std::string& text) { return absl::StrJoin(CaptionWords(text), " "); }
+
+// The rank (0 = first) of caption own[i] among `captions` by the text-image model's cosine
+// with picture i, in batches.
+absl::StatusOr<at::Tensor> CaptionRanks(TextImageModel& model, const at::Tensor& images,
+                                        const std::vector<std::string>& captions,
+                                        const std::vector<int64_t>& own) {
+  at::NoGradGuard no_grad;
+  std::vector<at::Tensor> texts;
+  for (size_t first = 0; first < captions.size(); first += 512) {
+    std::vector<std::vector<int64_t>> tokens;
+    for (size_t i = first; i < std::min(captions.size(), first + 512); ++i) {
+      absl::StatusOr<std::vector<int64_t>> t = model.text_encoder().Tokenize(captions[i]);
+      if (!t.ok()) return t.status();
+      tokens.push_back(*std::move(t));
+    }
+    texts.push_back(model.text_encoder().Embed(tokens));
+  }
+  std::vector<at::Tensor> pictures;
+  for (int64_t i = 0; i < images.size(0); i += 256) {
+    pictures.push_back(model.EmbedImages(images.slice(0, i, i + 256), Time(0.0)));
+  }
+  const at::Tensor similarity = at::cat(pictures).matmul(at::cat(texts).t().to(at::kFloat));
+  const at::Tensor mine = similarity.gather(1, at::tensor(own, at::kLong).view({-1, 1}));
+  return similarity.gt(mine).sum(1);
+}
+
+std::string RankSummary(const at::Tensor& rank) {
+  return absl::StrFormat("top-1 %.3f, top-5 %.3f, median rank %.0f",
+                         rank.eq(0).to(at::kDouble).mean().item<double>(),
+                         rank.lt(5).to(at::kDouble).mean().item<double>(),
+                         rank.to(at::kDouble).median().item<double>() + 1);
+}
 
 absl::Status ImageEvalCommand() {
   const std::string samples_path = absl::GetFlag(FLAGS_samples);
@@ -159,6 +196,30 @@ absl::Status ImageEvalCommand() {
         std::cout << absl::StrFormat("    %-12s %.3f | %.3f | %.2f  (%d asked)\n",
                                      evaluator.heads[h].name, on_samples, on_real,
                                      on_samples / std::max(on_real, 1e-12), static_cast<int64_t>(count));
+      }
+      // The text-image model behind the description's text encoder: the rank of each prompt
+      // among every distinct caption of the folder, for the sample and for the real picture.
+      TrainedTextEncoderOptions text;
+      if (config.text_encoder().name() == "trained_text_encoder" &&
+          config.text_encoder().options().UnpackTo(&text)) {
+        BuildContext context;
+        context.trained = &PipelineLoader();
+        ABSL_ASSIGN_OR_RETURN(std::unique_ptr<TextImageModel> model,
+                              LoadTextImageModel(text.checkpoint(), context, /*images_here=*/false));
+        std::vector<std::string> distinct;
+        for (const auto& [caption, i] : by_caption) distinct.push_back(caption);
+        std::map<std::string, int64_t> position;
+        for (size_t i = 0; i < distinct.size(); ++i) position[distinct[i]] = static_cast<int64_t>(i);
+        std::vector<int64_t> own;
+        for (int64_t i : sample_rows) own.push_back(position[Key(prompts[i])]);
+        ABSL_ASSIGN_OR_RETURN(const at::Tensor sample_rank,
+                              CaptionRanks(*model, samples.index_select(0, s_index), distinct, own));
+        ABSL_ASSIGN_OR_RETURN(const at::Tensor real_rank,
+                              CaptionRanks(*model, everything.x.index_select(0, r_index), distinct, own));
+        std::cout << absl::StrFormat(
+            "  the prompt among the folder's %d captions by the text-image model: samples %s | "
+            "real pictures %s\n",
+            distinct.size(), RankSummary(sample_rank), RankSummary(real_rank));
       }
       // Paired targets: the real picture of each prompt (an edit toward "..., twitter style"
       // has the twitter rendering of the same emoji), against the edit's input when the
