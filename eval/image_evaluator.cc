@@ -1,9 +1,5 @@
 #include "eval/image_evaluator.h"
 
-#include <sys/stat.h>
-
-#include <chrono>
-#include <cstring>
 
 #include <ATen/core/grad_mode.h>
 #include <torch/nn/functional/loss.h>
@@ -12,7 +8,6 @@
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/dropout.h>
 #include <torch/nn/modules/linear.h>
-#include <torch/optim/adam.h>
 #include <torch/types.h>
 
 #include "absl/strings/match.h"
@@ -21,9 +16,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "eval/epoch_training.h"
 #include "training/checkpoint.h"
-#include "util/atomic_file.h"
-#include "util/run_control.h"
 #include "util/status_macros.h"
 
 namespace diffuse {
@@ -103,10 +97,8 @@ at::Tensor HeadLoss(const std::vector<at::Tensor>& logits, const at::Tensor& tar
   return loss;
 }
 
-// A random translation of the whole batch by up to 2 pixels, edges replicated.
-at::Tensor Shift(const at::Tensor& x, at::Generator& gen) {
-  const at::Tensor d = torch::randint(-2, 3, {2}, gen, torch::kLong);
-  const int64_t dy = d[0].item<int64_t>(), dx = d[1].item<int64_t>();
+// The whole batch translated by (dy, dx) in [-2, 2], edges replicated.
+at::Tensor Shift(const at::Tensor& x, int64_t dy, int64_t dx) {
   const at::Tensor padded = torch::replication_pad2d(x, {2, 2, 2, 2});
   return padded.slice(2, 2 + dy, 2 + dy + x.size(2)).slice(3, 2 + dx, 2 + dx + x.size(3));
 }
@@ -138,10 +130,6 @@ absl::StatusOr<EvaluatorReport> TrainImageEvaluator(const Dataset& train, const 
                                                     const EvaluatorTrainingOptions& o,
                                                     const std::string& dir,
                                                     std::ostream* progress) {
-  if (o.epochs < 1 || o.batch_size < 1 || !(o.learning_rate > 0) || o.log_every < 1) {
-    return absl::InvalidArgumentError(
-        "evaluator epochs, batch_size, learning_rate and log_every must be > 0");
-  }
   const std::vector<DataAttribute> heads = train.attributes();
   const std::vector<int64_t> shape = train.sample_shape();
   if (heads.empty() || train.num_examples() == 0) {
@@ -155,91 +143,37 @@ absl::StatusOr<EvaluatorReport> TrainImageEvaluator(const Dataset& train, const 
         absl::StrJoin(shape, ", "), "]"));
   }
   const DataBatch all = train.Examples(0, train.num_examples());
-  ABSL_RETURN_IF_ERROR(MakeDirs(dir));
-  ABSL_ASSIGN_OR_RETURN(DirectoryLock lock, DirectoryLock::Acquire(dir));
-  RemoveStaleTemporaries(dir);
-  const std::string path = dir + "/evaluator.pt";
-
   at::manual_seed(o.seed);
   auto model = std::make_shared<ImageEvaluatorNetImpl>(shape, HeadSizes(heads));
-  torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(o.learning_rate));
-  at::Generator gen = at::detail::createCPUGenerator(o.seed);
-  TrainingState state;
-  state.pipeline_text = Describe(shape, heads, o);
-  struct stat info;
-  if (stat(path.c_str(), &info) == 0) {
-    TrainingState loaded;
-    ABSL_RETURN_IF_ERROR(LoadCheckpoint(path, *model, &optimizer, &loaded));
-    if (loaded.pipeline_text != state.pipeline_text) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          path, " was trained on other data or options; use another directory"));
-    }
-    state.step = loaded.step;
-    gen.set_state(loaded.generator_state);
-  }
-  const int64_t n = all.x.size(0);
-  const int64_t steps_per_epoch = (n + o.batch_size - 1) / o.batch_size;
-  const int64_t total = o.epochs * steps_per_epoch;
-  if (progress != nullptr && state.step > 0) {
-    *progress << "resuming the evaluator at step " << state.step << " of " << total << "\n";
-  }
-  const auto start = std::chrono::steady_clock::now();
-  const int64_t first_step = state.step;
-  StopOnSignals stop;
-  auto stopped = [&] {
-    return absl::CancelledError(absl::StrCat(
-        "evaluator training stopped by ", strsignal(stop.requested()), " after step ",
-        state.step, " of ", total, "; checkpoint written to ", path,
-        " (the same command resumes)"));
-  };
-  // The checkpointed generator state is the one at the start of the current epoch, so a
-  // run stopped mid-epoch draws the same order again and skips the batches it did.
-  while (state.step < total) {
-    const int64_t epoch = state.step / steps_per_epoch;
-    state.generator_state = gen.get_state();
-    const at::Tensor order = torch::randperm(n, gen, torch::kLong);
-    std::vector<at::Tensor> shifts;  // one draw pair per batch, drawn up front
-    at::Generator shift_gen = at::detail::createCPUGenerator(o.seed * 7919 + epoch);
-    model->train();
-    double loss_sum = 0;
-    int64_t batches = 0;
-    for (int64_t b = 0; b < steps_per_epoch; ++b) {
-      const at::Tensor index = order.slice(0, b * o.batch_size, (b + 1) * o.batch_size);
-      const at::Tensor x = Shift(all.x.index_select(0, index), shift_gen);
-      if (b < state.step % steps_per_epoch) continue;  // done before a resume
-      at::manual_seed(o.seed * 1000003 + state.step);  // dropout: any step resumes exactly
-      const at::Tensor loss =
-          HeadLoss(model->Logits(model->Features(x)), all.attributes.index_select(0, index));
-      optimizer.zero_grad();
-      loss.backward();
-      optimizer.step();
-      ++state.step;
-      loss_sum += loss.item<double>();
-      ++batches;
-      if (progress != nullptr && state.step % o.log_every == 0) {
-        const double seconds =
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        const double rate = (state.step - first_step) / seconds;
-        *progress << absl::StrFormat(
-            "evaluator step %d/%d  %.0f img/s  ETA %.0f s  loss %.4f\n", state.step, total,
-            rate * o.batch_size, (total - state.step) / rate, loss_sum / batches);
-      }
-      if (stop.requested() != 0 && b + 1 < steps_per_epoch) {
-        ABSL_RETURN_IF_ERROR(SaveCheckpoint(path, *model, optimizer, state));
-        return stopped();
-      }
-    }
-    state.generator_state = gen.get_state();
-    ABSL_RETURN_IF_ERROR(SaveCheckpoint(path, *model, optimizer, state));
-    if (progress != nullptr) {
-      *progress << absl::StrFormat("epoch %d done, mean loss %.4f; wrote %s\n", epoch + 1,
-                                   batches > 0 ? loss_sum / batches : 0.0, path);
-    }
-    if (stop.requested() != 0 && state.step < total) return stopped();
-  }
+  EpochTraining training;
+  training.what = "evaluator";
+  training.dir = dir;
+  training.file = "evaluator.pt";
+  training.description = Describe(shape, heads, o);
+  training.examples = all.x.size(0);
+  training.epochs = o.epochs;
+  training.batch_size = o.batch_size;
+  training.log_every = o.log_every;
+  training.learning_rate = o.learning_rate;
+  training.seed = o.seed;
+  at::Tensor shifts;  // [batches, 2]: each batch's translation
+  ABSL_ASSIGN_OR_RETURN(
+      const EpochTrainingResult trained,
+      TrainEpochs(
+          training, *model,
+          [&](at::Generator& gen) {
+            const int64_t batches = (training.examples + o.batch_size - 1) / o.batch_size;
+            shifts = torch::randint(-2, 3, {batches, 2}, gen, torch::kLong);
+          },
+          [&](const at::Tensor& index, int64_t batch) {
+            const at::Tensor x = Shift(all.x.index_select(0, index), shifts[batch][0].item<int64_t>(),
+                                       shifts[batch][1].item<int64_t>());
+            return HeadLoss(model->Logits(model->Features(x)), all.attributes.index_select(0, index));
+          },
+          progress));
   EvaluatorReport report;
-  report.steps = state.step;
-  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  report.steps = trained.steps;
+  report.seconds = trained.seconds;
   ImageEvaluator evaluator{shape, heads, model};
   const DataBatch held_out = test.Examples(0, test.num_examples());
   ABSL_ASSIGN_OR_RETURN(EvaluatorOutputs out, Evaluate(evaluator, held_out.x));
@@ -259,8 +193,8 @@ absl::StatusOr<ImageEvaluator> LoadImageEvaluator(const std::string& path) {
   const std::vector<std::string> lines = absl::StrSplit(description, '\n', absl::SkipEmpty());
   if (lines.empty() || lines[0] != kImageEvaluatorCheckpointKind) {
     return absl::InvalidArgumentError(absl::StrCat(
-        path, " is not an image evaluator checkpoint (it holds '",
-        description.substr(0, 60), "')"));
+        path, " is not an image evaluator checkpoint (its description begins '",
+        lines.empty() ? std::string() : lines[0].substr(0, 60), "')"));
   }
   ImageEvaluator e;
   for (const std::string& line : lines) {

@@ -70,7 +70,7 @@ TEST(ImageEvaluatorTest, LearnsWhatThePixelsShowAndReloads) {
   ASSERT_GT(test->num_examples(), 5);
 
   EvaluatorTrainingOptions options;
-  options.epochs = 12;
+  options.epochs = 30;
   options.batch_size = 16;
   options.seed = 3;
   const std::string out = absl::StrCat(getenv("TEST_TMPDIR"), "/evaluator");
