@@ -10,7 +10,7 @@
 #    twitter style at strengths 0.3 / 0.5 / 0.7; 5. inpainting the lower half.
 # Grids for docs/emoji.md (tools/npy_grid.py): prompts (5 seen, 5 held-out names) x 8 seeds,
 # the guidance sweep and the negative prompts (10 prompts each), img2img and inpainting.
-# Sizes: N (default 708, the test split), S (default 236) seen names, M (default 236) for the
+# Outputs already there are kept (delete OUT/t2i to start over). Sizes: N (default 708, the test split), S (default 236) seen names, M (default 236) for the
 # sweeps, inpainting and (N / 2) img2img. Writes OUT/t2i/*.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,24 +24,30 @@ ckpt=$out/emoji_text_to_image/checkpoint.pt
 [[ -f "$ckpt" ]] || { echo "no $ckpt: run tools/emoji_text_to_image.sh first" >&2; exit 1; }
 bazel build //tools:diffuse
 diffuse=bazel-bin/tools/diffuse
+# Convolutions run on LibTorch's intra-op pool: two threads there, one BLAS thread.
+threads=(--threads=1 --intra_op_threads=2)
 mkdir -p "$out/t2i"
 if [[ ! -f "$out/evaluator/evaluator.pt" ]]; then
-  $diffuse train-evaluator --pipeline="$desc" --out="$out/evaluator" --threads=1 2>/dev/null
+  $diffuse train-evaluator --pipeline="$desc" --out="$out/evaluator" "${threads[@]}" 2>/dev/null
 fi
 cat "$out/evaluator/evaluator.txt"
 prompts() { python3 tools/emoji_prompts.py "$manifest" "$@"; }
 draw() {  # NAME PROMPTS NUM [extra flags]: samples without scoring
   local name=$1 list=$2 num=$3
   shift 3
+  [[ -f "$out/t2i/$name.npy" ]] && return
   $diffuse sample --pipeline="$desc" --checkpoint="$ckpt" --num="$num" --prompt="$list" \
-    --out="$out/t2i/$name.npy" "$@" > /dev/null 2>&1
+    --out="$out/t2i/$name.npy" "${threads[@]}" "$@" > /dev/null 2>&1
 }
 sample() {  # NAME PROMPTS [extra flags]
   local name=$1 list=$2
   shift 2
   local start=$SECONDS
-  $diffuse sample --pipeline="$desc" --checkpoint="$ckpt" --num="$(tr ';' '\n' <<< "$list" | wc -l)" \
-    --prompt="$list" --out="$out/t2i/$name.npy" --png="$out/t2i/$name.png" "$@" > /dev/null 2>&1
+  if [[ ! -f "$out/t2i/$name.npy" ]]; then  # a stage already done is kept
+    $diffuse sample --pipeline="$desc" --checkpoint="$ckpt" --num="$(tr ';' '\n' <<< "$list" | wc -l)" \
+      --prompt="$list" --out="$out/t2i/$name.npy" --png="$out/t2i/$name.png" "${threads[@]}" "$@" \
+      > /dev/null 2>&1
+  fi
   echo "== $name ($((SECONDS - start)) s)"
   $diffuse image-eval --pipeline="$desc" --evaluator="$out/evaluator/evaluator.pt" \
     --samples="$out/t2i/$name.npy" 2>/dev/null
@@ -60,9 +66,10 @@ restyled=$(prompts test "$((n / 2))" --style google --restyle twitter --subset t
 count=$(tr ';' '\n' <<< "$restyled" | wc -l)
 for s in 0.3 0.5 0.7; do
   start=$SECONDS
-  $diffuse img2img --pipeline="$desc" --checkpoint="$ckpt" --strength=$s --prompt="$restyled" \
-    --images="$(dirname "$manifest")/t2i_google_test.jsonl" --indices="0:$count" \
-    --out="$out/t2i/img2img_$s.npy" --png="$out/t2i/img2img_$s.png" > /dev/null 2>&1
+  [[ -f "$out/t2i/img2img_$s.npy" ]] ||
+    $diffuse img2img --pipeline="$desc" --checkpoint="$ckpt" --strength=$s --prompt="$restyled" \
+      --images="$(dirname "$manifest")/t2i_google_test.jsonl" --indices="0:$count" \
+      --out="$out/t2i/img2img_$s.npy" --png="$out/t2i/img2img_$s.png" "${threads[@]}" > /dev/null 2>&1
   echo "== img2img_$s ($((SECONDS - start)) s)"
   $diffuse image-eval --pipeline="$desc" --evaluator="$out/evaluator/evaluator.pt" \
     --samples="$out/t2i/img2img_$s.npy" 2>/dev/null
@@ -70,9 +77,10 @@ done
 # Inpainting: the lower half of held-out pictures, prompted with their own captions.
 own=$(prompts test "$m" --subset t2i_test.jsonl)
 start=$SECONDS
-$diffuse inpaint --pipeline="$desc" --checkpoint="$ckpt" --mask=lower_half --prompt="$own" \
-  --images="$(dirname "$manifest")/t2i_test.jsonl" --indices="0:$m" \
-  --out="$out/t2i/inpaint.npy" --png="$out/t2i/inpaint.png" > /dev/null 2>&1
+[[ -f "$out/t2i/inpaint.npy" ]] ||
+  $diffuse inpaint --pipeline="$desc" --checkpoint="$ckpt" --mask=lower_half --prompt="$own" \
+    --images="$(dirname "$manifest")/t2i_test.jsonl" --indices="0:$m" \
+    --out="$out/t2i/inpaint.npy" --png="$out/t2i/inpaint.png" "${threads[@]}" > /dev/null 2>&1
 echo "== inpaint ($((SECONDS - start)) s)"
 $diffuse image-eval --pipeline="$desc" --evaluator="$out/evaluator/evaluator.pt" \
   --samples="$out/t2i/inpaint.npy" 2>/dev/null
