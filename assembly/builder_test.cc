@@ -128,7 +128,8 @@ TEST(BuilderTest, SubstitutionNeedsAnInvertibleForward) {
 }
 
 TEST(BuilderTest, GaussianSolversNeedGaussianCoefficients) {
-  for (const char* solver : {"euler", "heun", "dpmpp_2m", "euler_maruyama", "predictor_corrector"}) {
+  for (const char* solver : {"euler", "heun", "dpmpp_2m", "dpmpp_3m", "dpmpp_2m_sde",
+                             "dpmpp_3m_sde", "unipc", "euler_maruyama", "predictor_corrector"}) {
     auto pipeline = BuildOrFail(OracleText{.reverse = std::string("name: \"") + solver + "\""}.Text());
     ASSERT_NE(pipeline, nullptr);
     ZeroOutForward zero;
