@@ -15,7 +15,9 @@
 #include "absl/strings/str_replace.h"
 #include "forward/gaussian_vp.h"
 #include "forward/gaussian_vp.pb.h"
+#include "reverse/dpmpp_multistep.pb.h"
 #include "reverse/partial_substitution.pb.h"
+#include "reverse/unipc.pb.h"
 #include "reverse/churn.pb.h"
 #include "reverse/time_grid.h"
 #include "util/status_macros.h"
@@ -189,6 +191,42 @@ absl::Status CheckFixedStride(Keys& keys, const std::vector<double>& times, int6
   return absl::OkStatus();
 }
 
+// The grid of diffusers' multistep schedulers (DPMSolverMultistep, UniPCMultistep) and the
+// keys that shape it: final sigma 0, the spacing or Karras sigmas, and the flow-matching
+// keys, accepted where they change nothing (flow_shift acts only with flow sigmas or
+// dynamic shifting).
+absl::Status MultistepGrid(Keys& keys, int64_t T, int num_steps, double offset,
+                           SamplerOptions* sampler, std::vector<std::string>& notes) {
+  ABSL_RETURN_IF_ERROR(keys.ExpectString("final_sigmas_type", "zero", {"zero"}));
+  ABSL_RETURN_IF_ERROR(keys.ExpectFalse("use_exponential_sigmas"));
+  ABSL_RETURN_IF_ERROR(keys.ExpectFalse("use_beta_sigmas"));
+  ABSL_RETURN_IF_ERROR(keys.ExpectFalse("use_flow_sigmas"));
+  ABSL_RETURN_IF_ERROR(keys.ExpectFalse("use_dynamic_shifting"));
+  ABSL_ASSIGN_OR_RETURN(double flow_shift, keys.Number("flow_shift", 1.0));
+  keys.Get("time_shift_type");
+  if (flow_shift != 1.0) {
+    notes.push_back(absl::StrCat("flow_shift ", flow_shift,
+                                 " has no effect without use_flow_sigmas"));
+  }
+  ABSL_ASSIGN_OR_RETURN(bool karras, keys.Bool("use_karras_sigmas", false));
+  ABSL_ASSIGN_OR_RETURN(std::string spacing, keys.String("timestep_spacing", "linspace"));
+  if (karras) {
+    sampler->set_grid(KARRAS);
+    notes.push_back("use_karras_sigmas: diffusers rounds the network's time input to an "
+                    "integer; here it is the exact time of each Karras sigma");
+  } else if (spacing == "linspace") {
+    sampler->set_grid(LINSPACE_OPEN);
+  } else if (spacing == "trailing") {
+    sampler->set_grid(TRAILING);
+  } else if (spacing == "leading") {  // (T // (N + 1)) k + steps_offset, k = N..1
+    const int64_t ratio = T / (num_steps + 1);
+    for (int k = num_steps; k >= 1; --k) sampler->add_timesteps(ratio * k + offset + 1);
+  } else {
+    return keys.Error("timestep_spacing", absl::StrCat("\"", spacing, "\" is not supported"));
+  }
+  return absl::OkStatus();
+}
+
 template <typename Options>
 void SetComponent(ComponentSpec* spec, const std::string& name, const Options& options) {
   spec->set_name(name);
@@ -268,41 +306,95 @@ absl::StatusOr<ImportedScheduler> ImportScheduler(const std::string& json,
                         "where it starts its last step)");
     }
   } else if (cls == "DPMSolverMultistepScheduler") {
-    ABSL_RETURN_IF_ERROR(keys.ExpectString("algorithm_type", "dpmsolver++", {"dpmsolver++"}));
+    ABSL_ASSIGN_OR_RETURN(std::string algorithm, keys.String("algorithm_type", "dpmsolver++"));
+    if (algorithm != "dpmsolver++" && algorithm != "sde-dpmsolver++") {
+      return keys.Error("algorithm_type",
+                        absl::StrCat("\"", algorithm, "\" is not supported (dpmsolver++, "
+                                     "sde-dpmsolver++: the data-prediction solvers)"));
+    }
+    const bool sde = algorithm == "sde-dpmsolver++";
     ABSL_ASSIGN_OR_RETURN(double order, keys.Number("solver_order", 2));
-    if (order != 2) return keys.Error("solver_order", "only 2 is supported (dpmpp_2m)");
-    ABSL_RETURN_IF_ERROR(keys.ExpectString("solver_type", "midpoint", {"midpoint"}));
-    ABSL_RETURN_IF_ERROR(keys.ExpectString("final_sigmas_type", "zero", {"zero"}));
+    if (order != 2 && order != 3) return keys.Error("solver_order", "want 2 or 3");
+    ABSL_ASSIGN_OR_RETURN(std::string solver_type, keys.String("solver_type", "midpoint"));
+    if (solver_type != "midpoint" && solver_type != "heun") {
+      return keys.Error("solver_type", absl::StrCat("\"", solver_type,
+                                                    "\" is not supported (midpoint, heun)"));
+    }
     ABSL_RETURN_IF_ERROR(keys.ExpectNull("variance_type"));
-    ABSL_RETURN_IF_ERROR(keys.ExpectFalse("use_exponential_sigmas"));
-    ABSL_RETURN_IF_ERROR(keys.ExpectFalse("use_beta_sigmas"));
     ABSL_RETURN_IF_ERROR(keys.ExpectFalse("use_lu_lambdas"));
-    ABSL_RETURN_IF_ERROR(keys.ExpectFalse("use_flow_sigmas"));
-    // With final sigma 0 the last step is first order whatever these say.
-    keys.Get("lower_order_final");
+    // With final sigma 0 the last step is first order whatever euler_at_final says.
     keys.Get("euler_at_final");
+    ABSL_ASSIGN_OR_RETURN(bool lower_order_final, keys.Bool("lower_order_final", true));
     ABSL_ASSIGN_OR_RETURN(double lambda_min, keys.Number("lambda_min_clipped", -INFINITY));
     if (std::isfinite(lambda_min)) {
       return keys.Error("lambda_min_clipped", "only -inf is supported");
     }
     ABSL_RETURN_IF_ERROR(ClipOptions(keys, /*has_clip=*/false, false, sampler));
-    out.config.mutable_reverse()->set_name("dpmpp_2m");
-    ABSL_ASSIGN_OR_RETURN(bool karras, keys.Bool("use_karras_sigmas", false));
-    ABSL_ASSIGN_OR_RETURN(std::string spacing, keys.String("timestep_spacing", "linspace"));
-    if (karras) {
-      sampler->set_grid(KARRAS);
-      notes.push_back("use_karras_sigmas: diffusers rounds the network's time input to an "
-                      "integer; here it is the exact time of each Karras sigma");
-    } else if (spacing == "linspace") {
-      sampler->set_grid(LINSPACE_OPEN);
-    } else if (spacing == "trailing") {
-      sampler->set_grid(TRAILING);
-    } else if (spacing == "leading") {  // (T // (N + 1)) k + steps_offset, k = N..1
-      const int64_t ratio = T / (num_steps + 1);
-      for (int k = num_steps; k >= 1; --k) sampler->add_timesteps(ratio * k + offset + 1);
-    } else {
-      return keys.Error("timestep_spacing", absl::StrCat("\"", spacing, "\" is not supported"));
+    DpmSolverMultistepOptions dpm;
+    if (solver_type == "heun") dpm.set_second_order(DpmSolverMultistepOptions::HEUN);
+    if (order == 3) {
+      dpm.set_third_order(DpmSolverMultistepOptions::PUBLISHED_CODE);
+      dpm.set_lower_order_final(lower_order_final);
+      notes.push_back(
+          "solver_order 3: third_order PUBLISHED_CODE reproduces diffusers' update, whose "
+          "weight of D2 is half the Taylor one (second order as steps shrink); third_order: "
+          "TAYLOR is the third-order method");
     }
+    if (sde && order == 3) {
+      notes.push_back(
+          "sde-dpmsolver++ order 3: diffusers (0.32 on) adds alpha_t ((1 - e^{-2h} - 2h) / "
+          "(2h)^2 - 1/2) D2, whose -1/2 makes the update first order; this is k-diffusion's "
+          "sample_dpmpp_3m_sde update (+1/2) instead, not diffusers' samples");
+    }
+    if (!sde && order == 2) {
+      if (solver_type == "heun") {
+        return keys.Error("solver_type", "\"heun\" with dpmsolver++ order 2 is not supported "
+                                         "(dpmpp_2m is the midpoint rule)");
+      }
+      out.config.mutable_reverse()->set_name("dpmpp_2m");
+    } else {
+      SetComponent(out.config.mutable_reverse(),
+                   sde ? (order == 3 ? "dpmpp_3m_sde" : "dpmpp_2m_sde") : "dpmpp_3m", dpm);
+    }
+    ABSL_RETURN_IF_ERROR(MultistepGrid(keys, T, num_steps, offset, sampler, notes));
+  } else if (cls == "UniPCMultistepScheduler") {
+    ABSL_ASSIGN_OR_RETURN(double order, keys.Number("solver_order", 2));
+    if (order != 1 && order != 2 && order != 3) {
+      return keys.Error("solver_order", "want 1, 2 or 3");
+    }
+    ABSL_ASSIGN_OR_RETURN(bool predict_x0, keys.Bool("predict_x0", true));
+    if (!predict_x0) return keys.Error("predict_x0", "only true (the x0 form) is supported");
+    ABSL_ASSIGN_OR_RETURN(std::string solver_type, keys.String("solver_type", "bh2"));
+    // diffusers maps midpoint / heun / logrho to bh2.
+    if (solver_type != "bh1" && solver_type != "bh2" && solver_type != "midpoint" &&
+        solver_type != "heun" && solver_type != "logrho") {
+      return keys.Error("solver_type", absl::StrCat("\"", solver_type,
+                                                    "\" is not supported (bh1, bh2)"));
+    }
+    ABSL_ASSIGN_OR_RETURN(bool lower_order_final, keys.Bool("lower_order_final", true));
+    ABSL_RETURN_IF_ERROR(keys.ExpectNull("solver_p"));
+    UniPcOptions unipc;
+    unipc.set_order(static_cast<int>(order));
+    if (solver_type == "bh1") {
+      unipc.set_variant(UniPcOptions::BH1);
+      notes.push_back(
+          "solver_type bh1: the last step (to sigma = 0) returns x0_hat, where diffusers "
+          "computes -inf * 0 = NaN");
+    }
+    unipc.set_lower_order_final(lower_order_final);
+    if (const Value* v = keys.Get("disable_corrector"); v != nullptr) {
+      if (v->kind_case() != Value::kListValue) return keys.Error("disable_corrector", "want a list");
+      for (const Value& i : v->list_value().values()) {
+        if (i.kind_case() != Value::kNumberValue || i.number_value() != std::floor(i.number_value()) ||
+            i.number_value() < 0) {
+          return keys.Error("disable_corrector", "want non-negative step indices");
+        }
+        unipc.add_disable_corrector(static_cast<int>(i.number_value()));
+      }
+    }
+    ABSL_RETURN_IF_ERROR(ClipOptions(keys, /*has_clip=*/false, false, sampler));
+    SetComponent(out.config.mutable_reverse(), "unipc", unipc);
+    ABSL_RETURN_IF_ERROR(MultistepGrid(keys, T, num_steps, offset, sampler, notes));
   } else if (cls == "EulerDiscreteScheduler") {
     ABSL_RETURN_IF_ERROR(keys.ExpectString("interpolation_type", "linear", {"linear"}));
     ABSL_RETURN_IF_ERROR(keys.ExpectString("timestep_type", "discrete", {"discrete"}));
@@ -330,7 +422,7 @@ absl::StatusOr<ImportedScheduler> ImportScheduler(const std::string& json,
   } else {
     return absl::InvalidArgumentError(absl::StrCat(
         source, ": _class_name \"", cls, "\" is not supported (DDPMScheduler, DDIMScheduler, "
-        "DPMSolverMultistepScheduler, EulerDiscreteScheduler)"));
+        "DPMSolverMultistepScheduler, UniPCMultistepScheduler, EulerDiscreteScheduler)"));
   }
   if (offset != std::floor(offset) || offset < 0) {
     return keys.Error("steps_offset", "want a non-negative integer");

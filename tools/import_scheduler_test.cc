@@ -108,6 +108,47 @@ TEST(ImportSchedulerTest, DpmSolverMultistepLinspace) {
   EXPECT_EQ(p->config.reverse().name(), "dpmpp_2m");
 }
 
+// diffusers 0.33 writes flow_shift: 1.0 and the flow / exponential / beta sigma switches;
+// at their no-op values they import. solver_order 3 is dpmpp_3m with the codes' weight.
+TEST(ImportSchedulerTest, DpmSolverMultistepThirdOrderAsDiffusers033SavesIt) {
+  std::string config = Config("dpmsolver_multistep_3m_0.33.json");
+  absl::StatusOr<ImportedScheduler> imported = ImportScheduler(config, "dpm3.json", 12);
+  ASSERT_THAT(imported, IsOk());
+  std::unique_ptr<Pipeline> p = BuildImported(*imported);
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(p->config.reverse().name(), "dpmpp_3m");
+  EXPECT_THAT(imported->text, HasSubstr("third_order: PUBLISHED_CODE"));
+  EXPECT_EQ(p->config.sampler().grid(), KARRAS);
+  config.replace(config.find("\"flow_shift\": 1.0"), 17, "\"flow_shift\": 3.0");
+  config.replace(config.find("\"algorithm_type\": \"dpmsolver++\""), 31,
+                 "\"algorithm_type\": \"sde-dpmsolver++\"");
+  imported = ImportScheduler(config, "dpm3.json", 12);
+  ASSERT_THAT(imported, IsOk());
+  EXPECT_THAT(imported->notes, HasSubstr("flow_shift 3 has no effect"));
+  EXPECT_THAT(imported->notes, HasSubstr("first order"));
+  p = BuildImported(*imported);
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(p->config.reverse().name(), "dpmpp_3m_sde");
+}
+
+// UniPC "linspace" with steps_offset 1: the grid of DPMSolverMultistep's linspace.
+TEST(ImportSchedulerTest, UniPcMultistep) {
+  std::string config = Config("unipc_multistep_0.33.json");
+  config.replace(config.find("\"disable_corrector\": []"), 23, "\"disable_corrector\": [0, 2]");
+  config.replace(config.find("\"solver_type\": \"bh2\""), 20, "\"solver_type\": \"bh1\"");
+  absl::StatusOr<ImportedScheduler> imported = ImportScheduler(config, "unipc.json", 20);
+  ASSERT_THAT(imported, IsOk());
+  std::unique_ptr<Pipeline> p = BuildImported(*imported);
+  ASSERT_NE(p, nullptr);
+  std::vector<double> want;
+  for (int k = 20; k >= 1; --k) want.push_back(std::nearbyint(k * (999.0 / 20)) + 1);
+  EXPECT_THAT(p->times, ElementsAreArray(want));
+  EXPECT_EQ(p->config.reverse().name(), "unipc");
+  EXPECT_THAT(imported->text, HasSubstr("variant: BH1"));
+  EXPECT_THAT(imported->text, HasSubstr("disable_corrector: 2"));
+  EXPECT_THAT(imported->notes, HasSubstr("NaN"));
+}
+
 // EulerDiscrete "linspace": fractional timesteps, sigma interpolated between steps.
 TEST(ImportSchedulerTest, EulerDiscreteFractionalTimesWithSigmaInterpolation) {
   absl::StatusOr<ImportedScheduler> imported =
@@ -143,9 +184,18 @@ TEST(ImportSchedulerTest, RefusesWhatItCannotReproduceByName) {
   EXPECT_THAT(ImportScheduler(unknown, "s.json", 50),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("key 'warp_factor'")));
   std::string dpm = Config("dpmsolver_multistep.json");
-  dpm.replace(dpm.find("\"solver_order\": 2"), 17, "\"solver_order\": 3");
+  dpm.replace(dpm.find("\"solver_order\": 2"), 17, "\"solver_order\": 4");
   EXPECT_THAT(ImportScheduler(dpm, "d.json", 20),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("key 'solver_order'")));
+  // flow_shift changes nothing without flow sigmas; flow sigmas change the schedule.
+  std::string flow = Config("dpmsolver_multistep_3m_0.33.json");
+  flow.replace(flow.find("\"use_flow_sigmas\": false"), 24, "\"use_flow_sigmas\": true");
+  EXPECT_THAT(ImportScheduler(flow, "f.json", 20),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("key 'use_flow_sigmas'")));
+  std::string unipc = Config("unipc_multistep_0.33.json");
+  unipc.replace(unipc.find("\"predict_x0\": true"), 18, "\"predict_x0\": false");
+  EXPECT_THAT(ImportScheduler(unipc, "u.json", 20),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("key 'predict_x0'")));
   EXPECT_THAT(ImportScheduler("{\"_class_name\": \"PNDMScheduler\"}", "p.json", 20),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("PNDMScheduler")));
   EXPECT_THAT(ImportScheduler("{not json", "bad.json", 20),
