@@ -36,6 +36,9 @@
 //                  section (Asyrp, DiffusionCLIP); writes E_original.npy, E_prompts.txt
 //   diffuse elbo   --pipeline=P [--checkpoint=C] (--images=X.npy | --split --indices)
 //                  [--draws=4]   the negative ELBO term by term (nats, bits per dimension)
+//   diffuse likelihood --pipeline=P [--checkpoint=C] (--images=X.npy | --split --indices)
+//                  [--trace=auto|exact|rademacher|gaussian] [--rtol --atol --dequantize]
+//                  the probability-flow ODE's exact log-likelihood (nats, bits per dim)
 // `sample --checkpoint` also takes a .safetensors file (weights only). `sample` writes the
 // samples' labels (conditional pipelines) beside them as FILE_labels.npy and their prompts
 // as FILE_prompts.txt, where `eval` finds them (prompts: each word's adherence); a prior that
