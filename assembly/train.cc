@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "assembly/elbo.h"
+#include "assembly/trained_loader.h"
 #include "pipeline/registry.h"
 #include "util/status_macros.h"
 
@@ -21,6 +22,7 @@ TrainingComponents TrainingComponentsOf(Pipeline& p) {
   c.classifier = p.classifier.get();
   c.text_encoder = p.text_encoder.get();
   c.logit_scale = p.logit_scale;
+  c.trained = &PipelineLoader();
   if (CheckElbo(p).ok()) {
     c.elbo = [&p](const at::Tensor& x0,
                   uint64_t seed) -> absl::StatusOr<std::pair<double, double>> {

@@ -44,6 +44,7 @@ class BuiltDescription : public TrainedDescription {
   const PipelineConfig& config() const override { return p_->config; }
   std::vector<int64_t> sample_shape() const override { return p_->data->sample_shape(); }
   const ForwardProcess* forward() const override { return p_->forward.get(); }
+  X0Predictor* predictor() override { return p_->predictor.get(); }
   LatentPrior* prior() override { return p_->prior.get(); }
   Encoder* encoder() override { return p_->encoder.get(); }
   Decoder* decoder() override { return p_->decoder.get(); }

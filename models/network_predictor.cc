@@ -39,11 +39,11 @@ at::Tensor OutputToLogits(const at::Tensor& out, int64_t num_classes) {
 
 absl::Status CheckParameterization(Parameterization kind, const BuildContext& context) {
   const GaussianCoefficients* gaussian = context.forward->gaussian();
-  if (kind != X0 && gaussian == nullptr) {
+  if (kind != X0 && kind != EDM && gaussian == nullptr) {
     return absl::FailedPreconditionError(absl::StrCat(
         "option parameterization ", Parameterization_Name(kind),
         " needs a forward process with Gaussian coefficients; forward '",
-        context.config->forward().name(), "' has none (use X0)"));
+        context.config->forward().name(), "' has none (use X0 or EDM)"));
   }
   if (kind == EPS && gaussian->Alpha(context.forward->time_domain().t_max()) == 0) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -55,6 +55,12 @@ absl::Status CheckParameterization(Parameterization kind, const BuildContext& co
 
 std::pair<at::Tensor, at::Tensor> NetworkPredictor::AlphaSigma(const Time& t,
                                                                const at::Tensor& x) const {
+  if (options_.gaussian == nullptr) {  // EDM on a process without coefficients
+    const double scale = options_.time_scale / 1000;  // sigma_tilde = t / t_max
+    return {torch::ones({}, x.scalar_type()),
+            t.is_shared() ? torch::scalar_tensor(t.shared() * scale, x.scalar_type())
+                          : BroadcastPerSample(t.per_sample() * scale, x)};
+  }
   const GaussianCoefficients& g = *options_.gaussian;
   if (t.is_shared()) {
     return {torch::scalar_tensor(g.Alpha(t.shared()), x.scalar_type()),
@@ -134,8 +140,14 @@ at::Tensor NetworkPredictor::Loss(const TrainingExample& e) {
 
 at::Tensor NetworkPredictor::X0LossScale(const Time& t, int64_t batch) {
   if (options_.kind == X0) return torch::ones({batch}, torch::kFloat64);
-  const at::Tensor alpha = AlphaTensor(*options_.gaussian, t);
-  const at::Tensor sigma = SigmaTensor(*options_.gaussian, t);
+  at::Tensor alpha, sigma;
+  if (options_.gaussian != nullptr) {
+    alpha = AlphaTensor(*options_.gaussian, t);
+    sigma = SigmaTensor(*options_.gaussian, t);
+  } else {
+    const at::Tensor ref = torch::zeros({}, torch::kFloat64);
+    std::tie(alpha, sigma) = AlphaSigma(t, ref);
+  }
   return diffuse::X0LossScale(options_.kind, alpha, sigma, options_.sigma_data)
       .expand({batch})
       .contiguous();

@@ -36,6 +36,7 @@ class NoiseSource;
 class NoisyClassifier;
 class PipelineConfig;
 class TextEncoder;
+class X0Predictor;
 
 // The checkpoint file `diffuse train` keeps in its output directory.
 inline std::string CheckpointPath(const std::string& out_dir) {
@@ -52,6 +53,7 @@ class TrainedDescription {
 
   // Its components; null where the description has none.
   virtual const ForwardProcess* forward() const = 0;
+  virtual X0Predictor* predictor() = 0;
   virtual LatentPrior* prior() = 0;
   virtual Encoder* encoder() = 0;
   virtual Decoder* decoder() = 0;

@@ -33,9 +33,10 @@ namespace {
 
 class PartialSubstitution : public ReverseConditional {
  public:
-  explicit PartialSubstitution(double eta) : eta_(eta) {}
+  PartialSubstitution(double eta, bool constant) : eta_(eta), constant_(constant) {}
 
   absl::Status CheckCompatible(const ForwardProcess& forward) const override {
+    if (recorrupts()) return absl::OkStatus();
     if (!forward.IsInvertible() || !forward.NoiseIsStandardNormal()) {
       return absl::FailedPreconditionError(
           "needs a forward process invertible in eps with eps ~ N(0, I)");
@@ -45,7 +46,13 @@ class PartialSubstitution : public ReverseConditional {
 
   at::Tensor Step(const ReverseStep& step, const at::Tensor& x_t,
                   const X0Prediction& x0_hat) override {
-    const double s = PartialSubstitutionShare(*step.forward, eta_, step.t, step.t_prev);
+    if (recorrupts()) {
+      return step.forward->Apply(x0_hat.x0, step.t_prev,
+                                 step.forward->SampleNoise(x_t.sizes(), *step.noise)
+                                     .to(x_t.scalar_type()));
+    }
+    const double s = constant_ ? eta_
+                               : PartialSubstitutionShare(*step.forward, eta_, step.t, step.t_prev);
     if (const GaussianCoefficients* g = step.forward->gaussian(); g != nullptr && s > 0) {
       return GaussianStep(*g, step, x_t, x0_hat.x0, s);
     }
@@ -69,13 +76,17 @@ class PartialSubstitution : public ReverseConditional {
     return z.mul_(s_p * s).add_(x0, a_p - s_p * k * a_t).add_(x_t, s_p * k);
   }
 
+  bool recorrupts() const { return constant_ && eta_ == 1; }
+
   double eta_;
+  bool constant_;
 };
 
 absl::StatusOr<std::unique_ptr<ReverseConditional>> Make(
     const PartialSubstitutionOptions& options, const BuildContext&) {
   ABSL_RETURN_IF_ERROR(CheckInRange("eta", options.eta(), 0, 1));
-  return std::unique_ptr<ReverseConditional>(new PartialSubstitution(options.eta()));
+  return std::unique_ptr<ReverseConditional>(new PartialSubstitution(
+      options.eta(), options.share() == PartialSubstitutionOptions::CONSTANT));
 }
 
 }  // namespace

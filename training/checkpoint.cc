@@ -105,6 +105,15 @@ class Entries {
     return t;
   }
 
+  // Every tensor whose name starts with `prefix`, by the rest of its name.
+  std::map<std::string, at::Tensor> TakePrefix(const std::string& prefix) {
+    std::map<std::string, at::Tensor> taken;
+    const auto begin = tensors_.lower_bound(prefix), end = tensors_.lower_bound(prefix + '\xff');
+    for (auto it = begin; it != end; ++it) taken[it->first.substr(prefix.size())] = it->second;
+    tensors_.erase(begin, end);
+    return taken;
+  }
+
   void DropPrefix(const std::string& prefix) {
     tensors_.erase(tensors_.lower_bound(prefix), tensors_.lower_bound(prefix + '\xff'));
   }
@@ -189,6 +198,9 @@ absl::Status SaveCheckpoint(const std::string& path, torch::nn::Module& module,
     file.tensors.emplace_back(prefix + "exp_avg", f.exp_avg);
     file.tensors.emplace_back(prefix + "exp_avg_sq", f.exp_avg_sq);
     if (f.max_exp_avg_sq.defined()) file.tensors.emplace_back(prefix + "max_exp_avg_sq", f.max_exp_avg_sq);
+  }
+  for (const auto& [name, t] : state.objective_state) {
+    file.tensors.emplace_back("objective/" + name, t);
   }
   if (state.generator_state.defined()) {
     file.tensors.emplace_back("generator_state", state.generator_state);
@@ -303,6 +315,7 @@ absl::Status LoadCheckpoint(const std::string& path, torch::nn::Module& module,
     adam = *std::move(read);
   }
   entries.DropPrefix("adam/");  // unread when sampling
+  std::map<std::string, at::Tensor> objective_state = entries.TakePrefix("objective/");
   if (absl::Status rest = entries.CheckNoneLeft(); !rest.ok()) return rest;
 
   {
@@ -321,6 +334,7 @@ absl::Status LoadCheckpoint(const std::string& path, torch::nn::Module& module,
   state->pipeline_text = meta.at("pipeline");
   state->generator_state = generator_state;
   state->ema = std::move(ema);
+  state->objective_state = std::move(objective_state);
   return absl::OkStatus();
 }
 

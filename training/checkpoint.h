@@ -19,6 +19,7 @@
 #ifndef DIFFUSE_TRAINING_CHECKPOINT_H_
 #define DIFFUSE_TRAINING_CHECKPOINT_H_
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,9 @@ struct TrainingState {
   at::Tensor generator_state;   // at::Generator::get_state()
   std::vector<at::Tensor> ema;  // one per module parameter, in parameters() order
   std::string pipeline_text;    // the description, text format
+  // What the objective keeps across steps (TrainingObjective::State): a target network, a
+  // teacher's weights; stored as "objective/<name>".
+  std::map<std::string, at::Tensor> objective_state;
 };
 
 // `optimizer` is a torch::optim::Adam or AdamW (the toolkit's trainers use nothing else).

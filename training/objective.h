@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -39,6 +40,7 @@ class NoiseSource;
 class NoisyClassifier;
 class PipelineConfig;
 class TextEncoder;
+class TrainedDescriptionLoader;
 class X0Predictor;
 struct DataBatch;
 
@@ -61,6 +63,8 @@ struct TrainingComponents {
   // description is not one the ELBO reads.
   std::function<absl::StatusOr<std::pair<double, double>>(const at::Tensor& x0, uint64_t seed)>
       elbo;
+  // Builds and loads other trained descriptions (a distillation teacher).
+  const TrainedDescriptionLoader* trained = nullptr;
 };
 
 // One optimizer step as an objective sees it.
@@ -71,6 +75,7 @@ struct ObjectiveStep {
   NoiseSource* noise = nullptr;  // draws from *generator
   int64_t shard_begin = 0, shard_size = 0;
   at::ScalarType dtype = at::kFloat;  // training.dtype's
+  int64_t step = 0;                   // optimizer steps taken before this one
   // This rank's slice of a draw made for the whole batch.
   at::Tensor Shard(const at::Tensor& full) const {
     return full.narrow(0, shard_begin, shard_size);
@@ -92,8 +97,21 @@ class TrainingObjective {
   virtual std::vector<std::string> TermNames() const = 0;
   virtual size_t StepTermCount() const = 0;
 
-  // Before the first step, e.g. loading the trained description a prior's x_hat comes from.
+  // Before the first step, e.g. loading the trained description a prior's x_hat comes from
+  // or a teacher; before the checkpoint is read.
   virtual absl::Status Prepare() { return absl::OkStatus(); }
+  // On a fresh start (no checkpoint), after Prepare and before the EMA copies the weights:
+  // may set the network's initial weights (a student starts as its teacher).
+  virtual absl::Status InitializeWeights() { return absl::OkStatus(); }
+  // Tensors the objective keeps across steps (a target network, the teacher of the current
+  // round) that a checkpoint holds for an exact resume, by name.
+  virtual std::map<std::string, at::Tensor> State() const { return {}; }
+  // Restores State() from a resumed checkpoint (DATA_LOSS naming what is missing or unfit).
+  virtual absl::Status RestoreState(const std::map<std::string, at::Tensor>& state) {
+    if (state.empty()) return absl::OkStatus();
+    return absl::DataLossError("the checkpoint holds objective state '" + state.begin()->first +
+                               "', which this objective does not keep");
+  }
   // FAILED_PRECONDITION when the loss is a statistic of the whole batch that `world_size`
   // processes would each estimate on their own slice.
   virtual absl::Status CheckDataParallel(int world_size) const { return absl::OkStatus(); }

@@ -143,6 +143,7 @@ absl::Status ResumeOrStart(const TrainingRun& run, const std::string& checkpoint
                            TrainingState* state) {
   google::protobuf::TextFormat::PrintToString(*run.config, &state->pipeline_text);
   if (!FileExists(checkpoint)) {
+    ABSL_RETURN_IF_ERROR(run.objective->InitializeWeights());
     at::NoGradGuard no_grad;
     for (const at::Tensor& param : run.module->parameters()) state->ema.push_back(param.clone());
     return absl::OkStatus();
@@ -155,6 +156,11 @@ absl::Status ResumeOrStart(const TrainingRun& run, const std::string& checkpoint
       !same.ok()) {
     return absl::Status(same.code(),
                         absl::StrCat(same.message(), "; use another --out or remove it"));
+  }
+  if (absl::Status restored = run.objective->RestoreState(state->objective_state);
+      !restored.ok()) {
+    return absl::Status(restored.code(),
+                        absl::StrCat("checkpoint ", checkpoint, ": ", restored.message()));
   }
   generator.set_state(state->generator_state);
   google::protobuf::TextFormat::PrintToString(*run.config, &state->pipeline_text);
@@ -270,10 +276,10 @@ absl::StatusOr<TrainingSummary> Train(const TrainingRun& run, const std::string&
   GeneratorNoise noise(generator);
   TrainingState state;
   const std::string checkpoint = CheckpointPath(out_dir);
-  ABSL_RETURN_IF_ERROR(ResumeOrStart(run, checkpoint, optimizer, generator, &state));
-  MetricsLog metrics(out_dir, objective.TermNames(), state.step, progress);
   ABSL_RETURN_IF_ERROR(objective.CheckDataParallel(ranks->world_size()));
   ABSL_RETURN_IF_ERROR(objective.Prepare());
+  ABSL_RETURN_IF_ERROR(ResumeOrStart(run, checkpoint, optimizer, generator, &state));
+  MetricsLog metrics(out_dir, objective.TermNames(), state.step, progress);
 
   TrainingSummary summary;
   summary.first_step = state.step;
@@ -294,6 +300,7 @@ absl::StatusOr<TrainingSummary> Train(const TrainingRun& run, const std::string&
   for (int64_t step = state.step; step < o.steps();) {
     const DataBatch data = run.data->Sample(batch, generator);
     input.data = &data;
+    input.step = step;
     // Real-valued data in the training type (float64 runs); token data stays int64.
     input.x0 = input.Shard(at::isFloatingType(data.x.scalar_type()) ? data.x.to(input.dtype)
                                                                      : data.x);
@@ -350,6 +357,7 @@ absl::StatusOr<TrainingSummary> Train(const TrainingRun& run, const std::string&
     if (ranks->is_main() && (step % o.checkpoint_every() == 0 || step == o.steps() || stopping)) {
       state.step = step;
       state.generator_state = generator.get_state();
+      state.objective_state = objective.State();
       ABSL_RETURN_IF_ERROR(SaveCheckpoint(checkpoint, *run.module, optimizer, state));
     }
     if (stopping && step < o.steps()) {
