@@ -97,17 +97,23 @@ std::string RingText(const std::string& forward, const std::string& predictor,
 
 const char kVp[] = R"(name: "gaussian_vp")";
 
-TEST(ConsistencyTest, TheParameterizationsMeetTheBoundaryConditionExactlyAtTimeZero) {
-  const std::string bumps = BumpImages();
-  const std::string blur = absl::StrCat(
+// Deterministic blur of bump images with an EDM-preconditioned MLP, two-call consistency
+// sampling, and `training` (a whole section, may be empty).
+std::string BlurText(const std::string& training) {
+  return absl::StrCat(
       R"(data { name: "tensor_file" options { [type.googleapis.com/diffuse.TensorFileOptions] {
-        path: ")", bumps, R"(" } } }
+        path: ")", BumpImages(), R"(" } } }
       forward { name: "blur" options { [type.googleapis.com/diffuse.BlurOptions] {
         num_steps: 20 blur_sigma_max: 2 terminal_fit_samples: 64 } } }
       predictor { )", Mlp("EDM"), R"( }
       prior { name: "forward_terminal" }
-      reverse { name: "substitution" }
-      sampler { num_steps: 4 })");
+      reverse { name: "partial_substitution" options {
+        [type.googleapis.com/diffuse.PartialSubstitutionOptions] { eta: 1 share: CONSTANT } } }
+      sampler { timesteps: [20, 10] })", training);
+}
+
+TEST(ConsistencyTest, TheParameterizationsMeetTheBoundaryConditionExactlyAtTimeZero) {
+  const std::string blur = BlurText("");
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"VP eps", RingText(kVp, Mlp("EPS"))},
       {"VP v", RingText(kVp, Mlp("V"))},
@@ -354,23 +360,12 @@ TEST(ConsistencyTest, DistillationAndTrainingResumeExactly) {
                    final_num_scales: 20 } })",
                              40, 15),
                     "ct");
-  const std::string bumps = BumpImages();
-  ExpectExactResume(
-      absl::StrCat(
-          R"(data { name: "tensor_file" options { [type.googleapis.com/diffuse.TensorFileOptions] {
-            path: ")", bumps, R"(" } } }
-          forward { name: "blur" options { [type.googleapis.com/diffuse.BlurOptions] {
-            num_steps: 20 blur_sigma_max: 2 terminal_fit_samples: 64 } } }
-          predictor { )", Mlp("EDM"), R"( }
-          prior { name: "forward_terminal" }
-          reverse { name: "partial_substitution" options {
-            [type.googleapis.com/diffuse.PartialSubstitutionOptions] { eta: 1 share: CONSTANT } } }
-          sampler { timesteps: [20, 10] }
-          training { batch_size: 32 steps: 30 log_every: 10 checkpoint_every: 1000 objective {
-            name: "consistency_training" options {
-            [type.googleapis.com/diffuse.ConsistencyTrainingOptions] {
-              consistency { num_scales: 6 spacing: UNIFORM target_ema: 0.5 } } } } })"),
-      "ct_blur");
+  ExpectExactResume(BlurText(R"(
+      training { batch_size: 32 steps: 30 log_every: 10 checkpoint_every: 1000 objective {
+        name: "consistency_training" options {
+        [type.googleapis.com/diffuse.ConsistencyTrainingOptions] {
+          consistency { num_scales: 6 spacing: UNIFORM target_ema: 0.5 } } } } })"),
+                    "ct_blur");
 }
 
 TEST(ConsistencyTest, ProgressiveDistillationResumesExactlyAcrossARound) {
