@@ -205,23 +205,7 @@ class ConsistencyObjective : public TrainingObjective {
 absl::Status CheckConsistency(const ConsistencyOptions& o, int max_scales,
                               const TrainingComponents& c) {
   const PipelineConfig& config = *c.config;
-  if (c.predictor == nullptr || c.forward == nullptr || c.prior == nullptr) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "a consistency model needs forward, predictor and prior sections (this is a ",
-        DescriptionKindName(c.kind), " description)"));
-  }
-  if (c.predictor->trainable() == nullptr) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "predictor '", config.predictor().name(), "' has no trainable network"));
-  }
-  const ConditionSupport reads = c.predictor->conditions();
-  if (reads.num_classes > 0 || reads.latent_dim > 0 || reads.image_channels > 0 ||
-      reads.context_dim > 0 || c.encoder != nullptr || c.text_encoder != nullptr ||
-      c.forward->HasOffset() || c.predictor->predicts_logits()) {
-    return absl::FailedPreconditionError(
-        "consistency models are built here for unconditional real-valued predictors (no "
-        "class, latent, image or text condition, no encoder, no offset, no tokens)");
-  }
+  ABSL_RETURN_IF_ERROR(CheckUnconditionalStudent(c, "a consistency model"));
   const TrainingOptions& t = config.training();
   ABSL_RETURN_IF_ERROR(RefuseLossWeighting(t, "the consistency loss weights by consistency.weighting"));
   if (t.condition_dropout() > 0 || t.latent_kl_weight() > 0 || t.has_info_diffusion()) {

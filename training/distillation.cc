@@ -85,6 +85,27 @@ absl::StatusOr<std::unique_ptr<TrainedDescription>> LoadTeacher(const TrainingCo
   return teacher;
 }
 
+absl::Status CheckUnconditionalStudent(const TrainingComponents& c, const std::string& what) {
+  if (c.predictor == nullptr || c.forward == nullptr || c.prior == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        what, " needs forward, predictor and prior sections (this is a ",
+        DescriptionKindName(c.kind), " description)"));
+  }
+  if (c.predictor->trainable() == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "predictor '", c.config->predictor().name(), "' has no trainable network"));
+  }
+  const ConditionSupport reads = c.predictor->conditions();
+  if (reads.num_classes > 0 || reads.latent_dim > 0 || reads.image_channels > 0 ||
+      reads.context_dim > 0 || c.encoder != nullptr || c.text_encoder != nullptr ||
+      c.forward->HasOffset() || c.predictor->predicts_logits()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        what, " is built here for unconditional real-valued predictors (no class, latent, "
+        "image or text condition, no encoder, no offset, no tokens)"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CopyWeights(torch::nn::Module& from, torch::nn::Module& to, const std::string& what) {
   auto copy = [&](const torch::OrderedDict<std::string, at::Tensor>& source,
                   const torch::OrderedDict<std::string, at::Tensor>& target) -> absl::Status {

@@ -33,6 +33,11 @@ absl::StatusOr<std::unique_ptr<TrainedDescription>> LoadTeacher(const TrainingCo
                                                                  const std::string& pipeline_file,
                                                                  const std::string& field);
 
+// OK when the description trains an unconditional, real-valued, trainable predictor with a
+// forward process and no offset, encoder or text encoder: what the distillation objectives
+// (`what`) are built for. FAILED_PRECONDITION otherwise.
+absl::Status CheckUnconditionalStudent(const TrainingComponents& c, const std::string& what);
+
 // Copies `from`'s parameters and buffers into `to`'s (same names and shapes, else
 // FAILED_PRECONDITION naming the first that differs), in `to`'s dtype.
 absl::Status CopyWeights(torch::nn::Module& from, torch::nn::Module& to, const std::string& what);

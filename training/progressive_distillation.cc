@@ -171,18 +171,11 @@ class ProgressiveDistillation : public TrainingObjective {
 absl::StatusOr<std::unique_ptr<TrainingObjective>> Make(const ProgressiveDistillationOptions& o,
                                                         const TrainingComponents& c) {
   const PipelineConfig& config = *c.config;
-  if (c.predictor == nullptr || c.forward == nullptr || c.forward->gaussian() == nullptr ||
-      c.predictor->trainable() == nullptr) {
-    return absl::FailedPreconditionError(
-        "progressive distillation needs a trainable predictor and a forward process with "
-        "Gaussian coefficients (DDIM steps)");
-  }
-  const ConditionSupport reads = c.predictor->conditions();
-  if (reads.num_classes > 0 || reads.latent_dim > 0 || reads.image_channels > 0 ||
-      reads.context_dim > 0 || c.encoder != nullptr || c.text_encoder != nullptr ||
-      c.forward->HasOffset() || c.predictor->predicts_logits()) {
-    return absl::FailedPreconditionError(
-        "progressive distillation is built here for unconditional real-valued predictors");
+  ABSL_RETURN_IF_ERROR(CheckUnconditionalStudent(c, "progressive distillation"));
+  if (c.forward->gaussian() == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "progressive distillation takes DDIM steps, which need Gaussian coefficients; forward '",
+        config.forward().name(), "' has none"));
   }
   ABSL_RETURN_IF_ERROR(RefuseLossWeighting(config.training(),
                                            "progressive distillation uses the parameterization's own loss"));
