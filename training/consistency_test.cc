@@ -360,6 +360,27 @@ TEST(ConsistencyTest, DistillationAndTrainingResumeExactly) {
                    final_num_scales: 20 } })",
                              40, 15),
                     "ct");
+  // VE (Karras times) distilled from its oracle with Euler as the one-step estimator, and
+  // flow (uniform times; sigma / alpha is infinite at t = 1) trained without a teacher.
+  const std::string ve_teacher = TempPath("ve_oracle.pbtxt");
+  OracleText ve;
+  ve.forward = R"(name: "gaussian_ve")";
+  ve.prior = R"(name: "forward_terminal")";
+  std::ofstream(ve_teacher) << ve.Text();
+  ExpectExactResume(absl::StrReplaceAll(
+                        RingText(R"(name: "gaussian_ve")", Mlp("EDM", "sigma_data: 4"),
+                                 absl::StrCat(R"(name: "consistency_distillation" options {
+                 [type.googleapis.com/diffuse.ConsistencyDistillationOptions] {
+                   teacher_pipeline: ")", ve_teacher, R"(" solver { name: "euler" }
+                   consistency { num_scales: 10 target_ema: 0.9 } } })"),
+                                 30, 10, "[1, 0.5]"),
+                        {{"standard_normal", "forward_terminal"}}),
+                    "cd_ve");
+  ExpectExactResume(RingText(R"(name: "flow")", Mlp("V"), R"(name: "consistency_training" options {
+                 [type.googleapis.com/diffuse.ConsistencyTrainingOptions] {
+                   consistency { num_scales: 8 spacing: UNIFORM target_ema: 0.9 } } })",
+                             30, 10, "[1, 0.5]"),
+                    "ct_flow");
   ExpectExactResume(BlurText(R"(
       training { batch_size: 32 steps: 30 log_every: 10 checkpoint_every: 1000 objective {
         name: "consistency_training" options {
