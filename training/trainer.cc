@@ -137,17 +137,12 @@ absl::StatusOr<std::optional<DirectoryLock>> OpenRunDirectory(const std::string&
 }
 
 // Loads out_dir's checkpoint into the run when there is one (it must come from the same
-// description), or starts the EMA at the initial weights.
-absl::Status ResumeOrStart(const TrainingRun& run, const std::string& checkpoint,
-                           torch::optim::Optimizer& optimizer, at::Generator& generator,
-                           TrainingState* state) {
+// description); false when there is none.
+absl::StatusOr<bool> Resume(const TrainingRun& run, const std::string& checkpoint,
+                            torch::optim::Optimizer& optimizer, at::Generator& generator,
+                            TrainingState* state) {
   google::protobuf::TextFormat::PrintToString(*run.config, &state->pipeline_text);
-  if (!FileExists(checkpoint)) {
-    ABSL_RETURN_IF_ERROR(run.objective->InitializeWeights());
-    at::NoGradGuard no_grad;
-    for (const at::Tensor& param : run.module->parameters()) state->ema.push_back(param.clone());
-    return absl::OkStatus();
-  }
+  if (!FileExists(checkpoint)) return false;
   ABSL_RETURN_IF_ERROR(LoadCheckpoint(checkpoint, *run.module, &optimizer, state));
   if (absl::Status same = CheckTrainedFrom(checkpoint, state->pipeline_text, *run.config,
                                            run.objective->reads_trained_prior()
@@ -157,13 +152,26 @@ absl::Status ResumeOrStart(const TrainingRun& run, const std::string& checkpoint
     return absl::Status(same.code(),
                         absl::StrCat(same.message(), "; use another --out or remove it"));
   }
-  if (absl::Status restored = run.objective->RestoreState(state->objective_state);
-      !restored.ok()) {
-    return absl::Status(restored.code(),
-                        absl::StrCat("checkpoint ", checkpoint, ": ", restored.message()));
-  }
   generator.set_state(state->generator_state);
   google::protobuf::TextFormat::PrintToString(*run.config, &state->pipeline_text);
+  return true;
+}
+
+// After the objective's Prepare: a resumed run restores the objective's state; a fresh one
+// lets the objective set the initial weights, then starts the EMA at them.
+absl::Status StartObjective(const TrainingRun& run, bool resumed, const std::string& checkpoint,
+                            TrainingState* state) {
+  if (resumed) {
+    if (absl::Status restored = run.objective->RestoreState(state->objective_state);
+        !restored.ok()) {
+      return absl::Status(restored.code(),
+                          absl::StrCat("checkpoint ", checkpoint, ": ", restored.message()));
+    }
+    return absl::OkStatus();
+  }
+  ABSL_RETURN_IF_ERROR(run.objective->InitializeWeights());
+  at::NoGradGuard no_grad;
+  for (const at::Tensor& param : run.module->parameters()) state->ema.push_back(param.clone());
   return absl::OkStatus();
 }
 
@@ -276,10 +284,12 @@ absl::StatusOr<TrainingSummary> Train(const TrainingRun& run, const std::string&
   GeneratorNoise noise(generator);
   TrainingState state;
   const std::string checkpoint = CheckpointPath(out_dir);
+  ABSL_ASSIGN_OR_RETURN(const bool resumed,
+                        Resume(run, checkpoint, optimizer, generator, &state));
+  MetricsLog metrics(out_dir, objective.TermNames(), state.step, progress);
   ABSL_RETURN_IF_ERROR(objective.CheckDataParallel(ranks->world_size()));
   ABSL_RETURN_IF_ERROR(objective.Prepare());
-  ABSL_RETURN_IF_ERROR(ResumeOrStart(run, checkpoint, optimizer, generator, &state));
-  MetricsLog metrics(out_dir, objective.TermNames(), state.step, progress);
+  ABSL_RETURN_IF_ERROR(StartObjective(run, resumed, checkpoint, &state));
 
   TrainingSummary summary;
   summary.first_step = state.step;
