@@ -33,9 +33,12 @@ steps "$EX/fashion_mnist_consistency_distillation.pbtxt" "$CD_STEPS" | teacher_p
 steps "$EX/fashion_mnist_progressive_distillation.pbtxt" "$PD_STEPS" | teacher_path > "$OUT/pd.pbtxt"
 steps "$EX/fashion_mnist_consistency_training.pbtxt" "$CT_STEPS" > "$OUT/ct.pbtxt"
 
-train() {  # train NAME
-  "$DIFFUSE" train --pipeline="$OUT/$1.pbtxt" --out="$OUT/$1" --threads=1 \
-    --intra_op_threads=2 >> "$OUT/train_$1.log" 2>&1
+train() {  # train NAME (a stopped or failed run ends the script; rerunning resumes it)
+  if ! "$DIFFUSE" train --pipeline="$OUT/$1.pbtxt" --out="$OUT/$1" --threads=1 \
+    --intra_op_threads=2 >> "$OUT/train_$1.log" 2>&1; then
+    echo "training $1 did not finish: $(tail -1 "$OUT/train_$1.log")" >&2
+    exit 1
+  fi
   echo "$1: $(grep "^trained" "$OUT/train_$1.log" | paste -sd ";")" | tee -a "$summary"
 }
 train teacher
