@@ -145,7 +145,7 @@ at::Tensor NetworkPredictor::X0LossScale(const Time& t, int64_t batch) {
     alpha = AlphaTensor(*options_.gaussian, t);
     sigma = SigmaTensor(*options_.gaussian, t);
   } else {
-    const at::Tensor ref = torch::zeros({}, torch::kFloat64);
+    const at::Tensor ref = torch::zeros({batch}, torch::kFloat64);
     std::tie(alpha, sigma) = AlphaSigma(t, ref);
   }
   return diffuse::X0LossScale(options_.kind, alpha, sigma, options_.sigma_data)

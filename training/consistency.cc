@@ -25,7 +25,8 @@ absl::StatusOr<std::vector<double>> ConsistencyTimes(const ConsistencyOptions& o
   if (!grid.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "consistency.num_scales = ", num_scales, " with spacing ",
-        ConsistencyOptions::Spacing_Name(o.spacing()), ": ", grid.status().message()));
+        ConsistencyOptions::Spacing_Name(o.spacing()), ": ", grid.status().message(),
+        " (another consistency.spacing or num_scales)"));
   }
   std::vector<double> times = {0.0};
   times.insert(times.end(), grid->rbegin(), grid->rend());

@@ -58,6 +58,12 @@ class ConsistencyObjective : public TrainingObjective {
     const std::string field = "training.objective.options.teacher";
     ABSL_ASSIGN_OR_RETURN(teacher_, LoadTeacher(c_, distillation_->teacher(),
                                                 distillation_->teacher_pipeline(), field));
+    // A network teacher runs in its stored dtype; an analytic one in the training dtype.
+    teacher_dtype_ = c_.config->training().dtype() == FLOAT64 ? at::kDouble : at::kFloat;
+    if (torch::nn::Module* module = teacher_->trained_module();
+        module != nullptr && !module->parameters().empty()) {
+      teacher_dtype_ = module->parameters()[0].scalar_type();
+    }
     ComponentSpec spec = distillation_->solver();
     if (spec.name().empty()) spec.set_name("heun");
     BuildContext context;
@@ -142,11 +148,14 @@ class ConsistencyObjective : public TrainingObjective {
     at::Tensor target;
     {
       at::NoGradGuard no_grad;
-      const at::Tensor x_lo =
-          teacher_ != nullptr
-              ? SolverStepPerExample(*solver_, *teacher_->predictor(), *c_.forward, x_hi, n + 1,
-                                     *times, *step.noise)
-              : c_.forward->Apply(step.x0, Time(t_lo), eps);
+      at::Tensor x_lo;
+      if (teacher_ != nullptr) {
+        ABSL_ASSIGN_OR_RETURN(x_lo, SolverStepPerExample(*solver_, *teacher_->predictor(),
+                                                         *c_.forward, x_hi, n + 1, *times,
+                                                         teacher_dtype_));
+      } else {
+        x_lo = c_.forward->Apply(step.x0, Time(t_lo), eps);
+      }
       std::optional<ScopedWeights> target_weights;
       if (!target_.empty() && now.target_ema > 0) target_weights.emplace(module_, target_);
       target = c_.predictor->Predict(x_lo, Time(t_lo), Condition()).x0.detach();
@@ -196,6 +205,7 @@ class ConsistencyObjective : public TrainingObjective {
   torch::nn::Module& module_;
   std::unique_ptr<TrainedDescription> teacher_;
   std::unique_ptr<ReverseConditional> solver_;
+  at::ScalarType teacher_dtype_ = at::kFloat;
   std::vector<at::Tensor> target_;  // theta-, in parameters() order; empty when mu = 0
   std::map<int, std::vector<double>> times_;
 };

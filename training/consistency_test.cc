@@ -210,12 +210,12 @@ TEST(ConsistencyTest, CurriculumAndDistancesMatchThePapers) {
 
 // x at times[k] moved to times[k - 1] by `steps` Heun steps uniform in t with the oracle.
 at::Tensor HeunSolution(ReverseConditional& heun, X0Predictor& oracle, const ForwardProcess& f,
-                        at::Tensor x, double from, double to, int steps, NoiseSource& noise) {
+                        at::Tensor x, double from, double to, int steps) {
   for (int s = 0; s < steps; ++s) {
     const std::vector<double> pair = {from + (to - from) * (s + 1) / steps,
                                       from + (to - from) * s / steps};
-    x = SolverStepPerExample(heun, oracle, f, x, torch::ones({x.size(0)}, torch::kLong), pair,
-                             noise);
+    x = *SolverStepPerExample(heun, oracle, f, x, torch::ones({x.size(0)}, torch::kLong), pair,
+                              torch::kFloat64);
   }
   return x;
 }
@@ -232,7 +232,6 @@ TEST(ConsistencyTest, TheDistillationTargetOfTheExactOracleIsTheOdeSolution) {
   auto euler = CreateOrFail<ReverseConditional>(R"(name: "euler")", context);
   ConsistencyOptions o;
   at::Generator gen = at::detail::createCPUGenerator(5);
-  GeneratorNoise noise(gen);
   // Interval k of N times: one Heun step (the target) against 512 of them (the ODE
   // solution); the one-step error falls at Heun's local order 3 as the intervals halve,
   // Euler's at 2.
@@ -247,11 +246,13 @@ TEST(ConsistencyTest, TheDistillationTargetOfTheExactOracleIsTheOdeSolution) {
     const at::Tensor x = p->forward->Apply(x0, Time((*times)[k]), torch::randn_like(x0));
     const at::Tensor from = torch::full({256}, k, torch::kLong);
     const at::Tensor exact = HeunSolution(*heun, *p->predictor, *p->forward, x, (*times)[k],
-                                          (*times)[k - 1], 512, noise);
-    heun_error = (SolverStepPerExample(*heun, *p->predictor, *p->forward, x, from, *times, noise) -
+                                          (*times)[k - 1], 512);
+    heun_error = (*SolverStepPerExample(*heun, *p->predictor, *p->forward, x, from, *times,
+                                        torch::kFloat64) -
                   exact).abs().max().item<double>();
-    euler_error = (SolverStepPerExample(*euler, *p->predictor, *p->forward, x, from, *times,
-                                        noise) - exact).abs().max().item<double>();
+    euler_error = (*SolverStepPerExample(*euler, *p->predictor, *p->forward, x, from, *times,
+                                         torch::kFloat64) -
+                   exact).abs().max().item<double>();
     SCOPED_TRACE(absl::StrCat("N = ", n, ": Heun ", heun_error, ", Euler ", euler_error));
     EXPECT_LT(heun_error, euler_error / 4);
     if (previous_heun > 0) {
@@ -434,6 +435,18 @@ MixtureQuality RingQuality(Pipeline& p) {
   at::Generator gen = at::detail::createCPUGenerator(1);
   return EvaluateAgainstMixture(g->samples, *p.data->mixture(),
                                 p.data->mixture()->Sample(2000, gen));
+}
+
+TEST(ConsistencyTest, AStochasticOneStepEstimatorIsRefused) {
+  auto p = BuildOrFail(RingText(kVp, Mlp("EDM", "sigma_data: 4"),
+                                absl::StrCat(R"(name: "consistency_distillation" options {
+                 [type.googleapis.com/diffuse.ConsistencyDistillationOptions] {
+                   teacher_pipeline: ")", OracleTeacherFile(), R"("
+                   solver { name: "partial_substitution" options {
+                     [type.googleapis.com/diffuse.PartialSubstitutionOptions] { eta: 0.5 } } } } })")));
+  ASSERT_NE(p, nullptr);
+  EXPECT_THAT(Train(*p, TempDir("stochastic_solver"), nullptr),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("draws noise")));
 }
 
 // A short distillation of the exact oracle: in one and two calls the student populates

@@ -6,6 +6,7 @@
 #include <ATen/core/grad_mode.h>
 #include <ATen/ops/empty_like.h>
 #include <ATen/ops/tensor.h>
+#include <ATen/ops/zeros.h>
 #include <torch/nn/module.h>
 
 #include "absl/strings/str_cat.h"
@@ -14,6 +15,7 @@
 #include "models/x0_predictor.h"
 #include "pipeline/build_context.h"
 #include "pipeline/pipeline.pb.h"
+#include "random/noise_source.h"
 #include "reverse/reverse_conditional.h"
 #include "util/status_macros.h"
 
@@ -149,10 +151,33 @@ ScopedWeights::~ScopedWeights() {
   for (size_t i = 0; i < params_.size(); ++i) params_[i].set_data(own_[i]);
 }
 
-at::Tensor SolverStepPerExample(ReverseConditional& solver, X0Predictor& predictor,
-                                const ForwardProcess& forward, const at::Tensor& x,
-                                const at::Tensor& from, const std::vector<double>& times,
-                                NoiseSource& noise) {
+namespace {
+
+// The noise of a step that must draw none: a draw is recorded and answered with zeros.
+class NoNoise : public NoiseSource {
+ public:
+  at::Tensor Normal(at::IntArrayRef shape) override {
+    drawn_ = true;
+    return at::zeros(shape, at::kFloat);
+  }
+  at::Tensor Uniform(at::IntArrayRef shape) override {
+    drawn_ = true;
+    return at::zeros(shape, at::kFloat);
+  }
+  bool drawn() const { return drawn_; }
+
+ private:
+  bool drawn_ = false;
+};
+
+}  // namespace
+
+absl::StatusOr<at::Tensor> SolverStepPerExample(ReverseConditional& solver,
+                                                X0Predictor& predictor,
+                                                const ForwardProcess& forward,
+                                                const at::Tensor& x, const at::Tensor& from,
+                                                const std::vector<double>& times,
+                                                at::ScalarType predictor_dtype) {
   at::NoGradGuard no_grad;
   std::map<int64_t, std::vector<int64_t>> rows;  // interval -> examples
   const at::Tensor index = from.to(at::kLong).contiguous();
@@ -160,15 +185,21 @@ at::Tensor SolverStepPerExample(ReverseConditional& solver, X0Predictor& predict
   const PredictFn predict = [&](const at::Tensor& u, double t) {
     return predictor.Predict(u, Time(t), Condition());
   };
+  NoNoise noise;
   at::Tensor out = at::empty_like(x);
   for (const auto& [k, members] : rows) {
     const at::Tensor select = at::tensor(members, at::kLong);
-    at::Tensor x_k = x.index_select(0, select);
+    at::Tensor x_k = x.index_select(0, select).to(predictor_dtype);
     solver.Reset();
     ReverseStep step{&forward, times[k], times[k - 1], 0, 1, &noise, &predict};
     step.t = solver.Perturb(step, x_k);
     const X0Prediction x0_hat = predict(x_k, step.t);
     out.index_copy_(0, select, solver.Step(step, x_k, x0_hat).to(x.scalar_type()));
+    if (noise.drawn()) {
+      return absl::FailedPreconditionError(
+          "training.objective.options.solver draws noise (churn, or eta > 0); the "
+          "distillation's one-step estimator must be a deterministic ODE step");
+    }
   }
   return out;
 }

@@ -60,11 +60,16 @@ class ScopedWeights {
 
 // One step of `solver` with `predictor` (no gradient, no condition) for each example i of
 // x from times[from[i]] to times[from[i] - 1] (`from` int64 [B], entries >= 1): the examples
-// of one interval are stepped together, each interval as a fresh one-step run.
-at::Tensor SolverStepPerExample(ReverseConditional& solver, X0Predictor& predictor,
-                                const ForwardProcess& forward, const at::Tensor& x,
-                                const at::Tensor& from, const std::vector<double>& times,
-                                NoiseSource& noise);
+// of one interval are stepped together, each interval as a fresh one-step run, in the
+// predictor's dtype. The step must be deterministic (an ODE step): FAILED_PRECONDITION when
+// the solver draws noise (churn, eta > 0), which would desynchronize the training
+// generator across ranks and resumes.
+absl::StatusOr<at::Tensor> SolverStepPerExample(ReverseConditional& solver,
+                                                X0Predictor& predictor,
+                                                const ForwardProcess& forward,
+                                                const at::Tensor& x, const at::Tensor& from,
+                                                const std::vector<double>& times,
+                                                at::ScalarType predictor_dtype);
 
 }  // namespace diffuse
 

@@ -98,7 +98,8 @@ class TrainingObjective {
   virtual size_t StepTermCount() const = 0;
 
   // Before the first step, e.g. loading the trained description a prior's x_hat comes from
-  // or a teacher; before the checkpoint is read.
+  // or a teacher; after a checkpoint's identity is checked, before RestoreState or
+  // InitializeWeights.
   virtual absl::Status Prepare() { return absl::OkStatus(); }
   // On a fresh start (no checkpoint), after Prepare and before the EMA copies the weights:
   // may set the network's initial weights (a student starts as its teacher).
